@@ -1,0 +1,384 @@
+#include "pool/host_pool.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "pool/reason.h"
+
+namespace fetchpool {
+namespace {
+
+// Linux keeps a socket that closed first in TIME_WAIT for 2*MSL = 60 s.
+constexpr absl::Duration kTimeWaitPeriod = absl::Seconds(60);
+
+}  // namespace
+
+const char* CloseReasonName(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kIdleTimeout: return "idle_timeout";
+    case CloseReason::kIdleOverflow: return "idle_overflow";
+    case CloseReason::kUpstream: return "upstream";
+    case CloseReason::kStale: return "stale";
+    case CloseReason::kAborted: return "aborted";
+    case CloseReason::kError: return "error";
+    case CloseReason::kShutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
+HostPool::HostPool(std::string key, HostPoolConfig config, const Clock& clock,
+                   Transport& transport)
+    : key_(std::move(key)),
+      config_(config),
+      clock_(clock),
+      transport_(transport),
+      idle_timeout_(config.idle_timeout),
+      last_used_(clock.Now()) {
+  counters_.host = key_;
+}
+
+HostPool::~HostPool() {
+  FailAllWaiters(MakeError(Reason::kShuttingDown, "fetchpool is shutting down"));
+  for (SlotList* list : {&connecting_, &busy_, &idle_}) {
+    while (!list->empty()) CloseSlot(list->front().get(), CloseReason::kShutdown);
+  }
+}
+
+HostPool::SlotList& HostPool::ListOf(Slot::State state) {
+  switch (state) {
+    case Slot::State::kConnecting: return connecting_;
+    case Slot::State::kBusy: return busy_;
+    case Slot::State::kIdle: return idle_;
+  }
+  return busy_;
+}
+
+void HostPool::MoveTo(Slot* slot, Slot::State to) {
+  SlotList& from_list = ListOf(slot->state_);
+  SlotList& to_list = ListOf(to);
+  const bool was_idle = slot->state_ == Slot::State::kIdle;
+  // Idle slots go to the front (most recently used first): reuse takes the
+  // warmest connection and the idle timer closes the coldest from the back.
+  auto pos = to == Slot::State::kIdle ? to_list.begin() : to_list.end();
+  to_list.splice(pos, from_list, slot->where_);
+  slot->state_ = to;
+  if (to == Slot::State::kIdle) slot->idle_since_ = clock_.Now();
+  if (was_idle != (to == Slot::State::kIdle)) slot->connection_->SetIdle(!was_idle);
+}
+
+Slot* HostPool::NewSlot() {
+  connecting_.push_back(std::unique_ptr<Slot>(new Slot(this)));
+  Slot* slot = connecting_.back().get();
+  slot->where_ = std::prev(connecting_.end());
+  slot->opened_at_ = clock_.Now();
+  slot->connection_ = transport_.NewConnection(*slot);
+  slot->uses_ = 1;
+  ++counters_.connections_opened_total;
+  return slot;
+}
+
+void HostPool::CloseSlot(Slot* slot, CloseReason reason) {
+  if (slot->state_ == Slot::State::kIdle) slot->connection_->SetIdle(false);
+  const bool closed_first_here = slot->connection_->Close();
+  ++counters_.connections_closed_total;
+  switch (reason) {
+    case CloseReason::kIdleTimeout:
+    case CloseReason::kIdleOverflow:
+      ++counters_.closed_idle_timeout_total;
+      break;
+    case CloseReason::kUpstream:
+      ++counters_.closed_upstream_total;
+      break;
+    case CloseReason::kStale:
+      ++counters_.closed_upstream_total;
+      ++counters_.stale_caught_total;
+      break;
+    case CloseReason::kAborted:
+      ++counters_.closed_aborted_total;
+      break;
+    case CloseReason::kError:
+    case CloseReason::kShutdown:
+      ++counters_.closed_error_total;
+      break;
+  }
+  if (closed_first_here) {
+    ++counters_.local_closes_total;
+    local_closes_.push_back(clock_.Now());
+  }
+  ListOf(slot->state_).erase(slot->where_);  // destroys the slot
+}
+
+HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback) {
+  const absl::Time now = clock_.Now();
+  last_used_ = now;
+  if (deadline <= now) {
+    callback(MakeError(Reason::kDeadlineExceeded,
+                       absl::StrCat("the call's deadline passed before a connection to ", key_,
+                                    " was requested")));
+    return 0;
+  }
+  // FIFO fairness: nobody jumps a queue. A non-empty queue means no slot is
+  // free (invariant), so there is nothing to take anyway.
+  if (waiters_.empty()) {
+    if (Slot* slot = TakeIdle()) {
+      ++slot->uses_;
+      callback(Lease{slot, /*fresh=*/false, absl::ZeroDuration()});
+      return 0;
+    }
+    if (SlotCount() < config_.max_connections) {
+      Slot* slot = NewSlot();
+      callback(Lease{slot, /*fresh=*/true, absl::ZeroDuration()});
+      return 0;
+    }
+  }
+  if (waiters_.size() >= config_.max_waiters) {
+    ++counters_.queue_full_total;
+    callback(MakeError(
+        Reason::kQueueFull,
+        absl::StrCat("wait queue for ", key_, " is full (", waiters_.size(), " waiting, ",
+                     busy_.size() + connecting_.size(), " busy of ", config_.max_connections,
+                     ")")));
+    return 0;
+  }
+  const WaiterId id = next_waiter_id_++;
+  waiters_.emplace(id, Waiter{deadline, now, std::move(callback)});
+  waiter_deadlines_.emplace(deadline, id);
+  return id;
+}
+
+Slot* HostPool::TakeIdle() {
+  while (!idle_.empty()) {
+    Slot* slot = idle_.front().get();
+    if (!slot->connection_->LooksAlive()) {
+      CloseSlot(slot, CloseReason::kStale);
+      continue;
+    }
+    MoveTo(slot, Slot::State::kBusy);
+    return slot;
+  }
+  return nullptr;
+}
+
+bool HostPool::Cancel(WaiterId id) {
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return false;
+  LeaseCallback callback = std::move(it->second.callback);
+  EraseWaiter(it);
+  ++counters_.cancelled_waiters_total;
+  callback(MakeError(Reason::kCancelled, "the call was cancelled while waiting for a connection"));
+  return true;
+}
+
+void HostPool::EraseWaiter(absl::btree_map<WaiterId, Waiter>::iterator it) {
+  waiter_deadlines_.erase({it->second.deadline, it->first});
+  waiters_.erase(it);
+}
+
+absl::Status HostPool::WaitTimeoutError(const Waiter& waiter, absl::Time now) const {
+  return MakeError(
+      Reason::kWaitTimeout,
+      absl::StrCat("waited ", absl::FormatDuration(absl::Trunc(now - waiter.enqueued_at,
+                                                                absl::Milliseconds(1))),
+                   " for a connection to ", key_, " (", busy_.size() + connecting_.size(),
+                   " busy, ", waiters_.size(), " waiting)"));
+}
+
+void HostPool::MarkConnected(Slot* slot) {
+  if (slot->state_ == Slot::State::kConnecting) MoveTo(slot, Slot::State::kBusy);
+}
+
+bool HostPool::HandOff(Slot* slot, Completions& done) {
+  const absl::Time now = clock_.Now();
+  // Keep handing off until a live waiter takes the slot. A waiter whose
+  // deadline passed but whose timer has not fired yet is expired here, not
+  // given a slot it can no longer use: this is the fasthttp wake-up-chain bug.
+  while (!waiters_.empty()) {
+    auto it = waiters_.begin();
+    Waiter& waiter = it->second;
+    if (waiter.deadline <= now) {
+      ++counters_.wait_timeouts_total;
+      done.emplace_back(std::move(waiter.callback), WaitTimeoutError(waiter, now));
+      EraseWaiter(it);
+      continue;
+    }
+    const absl::Duration waited = now - waiter.enqueued_at;
+    done.emplace_back(std::move(waiter.callback), Lease{slot, /*fresh=*/false, waited});
+    EraseWaiter(it);
+    ++slot->uses_;
+    return true;
+  }
+  return false;
+}
+
+void HostPool::ServeWaitersWithNewSlots(Completions& done) {
+  const absl::Time now = clock_.Now();
+  while (!waiters_.empty() && SlotCount() < config_.max_connections) {
+    auto it = waiters_.begin();
+    Waiter& waiter = it->second;
+    if (waiter.deadline <= now) {
+      ++counters_.wait_timeouts_total;
+      done.emplace_back(std::move(waiter.callback), WaitTimeoutError(waiter, now));
+      EraseWaiter(it);
+      continue;
+    }
+    const absl::Duration waited = now - waiter.enqueued_at;
+    LeaseCallback callback = std::move(waiter.callback);
+    EraseWaiter(it);
+    done.emplace_back(std::move(callback), Lease{NewSlot(), /*fresh=*/true, waited});
+  }
+}
+
+void HostPool::Release(Slot* slot, bool reusable, CloseReason reason) {
+  Completions done;
+  last_used_ = clock_.Now();
+  if (reusable && slot->state_ != Slot::State::kIdle) {
+    if (slot->state_ == Slot::State::kConnecting) MoveTo(slot, Slot::State::kBusy);
+    if (!HandOff(slot, done)) {
+      if (idle_.size() >= config_.EffectiveMaxIdle()) {
+        CloseSlot(slot, CloseReason::kIdleOverflow);
+      } else {
+        MoveTo(slot, Slot::State::kIdle);
+      }
+    }
+  } else {
+    CloseSlot(slot, reason);
+    ServeWaitersWithNewSlots(done);
+  }
+  RunCompletions(done);
+}
+
+void HostPool::OnIdleConnectionLost(Slot* slot) {
+  if (slot->state_ != Slot::State::kIdle) return;
+  CloseSlot(slot, CloseReason::kUpstream);
+}
+
+void HostPool::ExpireDue(Completions& done) {
+  const absl::Time now = clock_.Now();
+  while (!waiter_deadlines_.empty() && waiter_deadlines_.begin()->first <= now) {
+    auto it = waiters_.find(waiter_deadlines_.begin()->second);
+    ++counters_.wait_timeouts_total;
+    done.emplace_back(std::move(it->second.callback), WaitTimeoutError(it->second, now));
+    EraseWaiter(it);
+  }
+  while (!idle_.empty() && idle_.back()->idle_since_ + idle_timeout_ <= now) {
+    CloseSlot(idle_.back().get(), CloseReason::kIdleTimeout);
+  }
+  PruneTimeWait(now);
+}
+
+void HostPool::OnTimer() {
+  Completions done;
+  ExpireDue(done);
+  RunCompletions(done);
+}
+
+absl::Time HostPool::NextDeadline() const {
+  absl::Time next = absl::InfiniteFuture();
+  if (!waiter_deadlines_.empty()) next = waiter_deadlines_.begin()->first;
+  if (!idle_.empty()) next = std::min(next, idle_.back()->idle_since_ + idle_timeout_);
+  return next;
+}
+
+void HostPool::ApplyKeepAliveHint(absl::Duration origin_timeout) {
+  if (!config_.learn_keep_alive || origin_timeout <= absl::ZeroDuration()) return;
+  // Close 20% (at least 100ms) before the origin would: the origin's timer and
+  // ours do not start at the same instant, and a FIN can be in flight.
+  const absl::Duration margin = std::max(origin_timeout / 5, absl::Milliseconds(100));
+  const absl::Duration learned = std::max(origin_timeout - margin, absl::Milliseconds(1));
+  idle_timeout_ = std::min(config_.idle_timeout, learned);
+}
+
+void HostPool::CloseAllIdle(CloseReason reason) {
+  while (!idle_.empty()) CloseSlot(idle_.back().get(), reason);
+}
+
+void HostPool::FailAllWaiters(const absl::Status& status) {
+  Completions done;
+  while (!waiters_.empty()) {
+    auto it = waiters_.begin();
+    done.emplace_back(std::move(it->second.callback), status);
+    EraseWaiter(it);
+  }
+  RunCompletions(done);
+}
+
+void HostPool::PruneTimeWait(absl::Time now) {
+  while (!local_closes_.empty() && local_closes_.front() + kTimeWaitPeriod <= now) {
+    local_closes_.pop_front();
+  }
+}
+
+HostPoolStatsSnapshot HostPool::Snapshot() {
+  OnTimer();
+  const absl::Time now = clock_.Now();
+  HostPoolStatsSnapshot s = counters_;
+  s.host = key_;
+  s.max_connections = config_.max_connections;
+  s.max_idle_connections = config_.EffectiveMaxIdle();
+  s.busy_connections = static_cast<uint32_t>(busy_.size());
+  s.idle_connections = static_cast<uint32_t>(idle_.size());
+  s.connecting_connections = static_cast<uint32_t>(connecting_.size());
+  s.wait_queue_length = static_cast<uint32_t>(waiters_.size());
+  s.oldest_waiter_age_us =
+      waiters_.empty()
+          ? 0
+          : static_cast<uint64_t>(absl::ToInt64Microseconds(now - waiters_.begin()->second.enqueued_at));
+  s.time_wait_estimate = static_cast<uint32_t>(local_closes_.size());
+  s.idle_timeout_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(idle_timeout_));
+  return s;
+}
+
+absl::Status HostPool::CheckInvariants() const {
+  auto fail = [&](auto&&... parts) {
+    return absl::FailedPreconditionError(absl::StrCat(key_, ": ", parts...));
+  };
+  if (SlotCount() > config_.max_connections) {
+    return fail("slots ", SlotCount(), " exceed max ", config_.max_connections);
+  }
+  if (idle_.size() > config_.EffectiveMaxIdle()) {
+    return fail("idle ", idle_.size(), " exceeds idle cap ", config_.EffectiveMaxIdle());
+  }
+  if (!waiters_.empty() && (!idle_.empty() || SlotCount() < config_.max_connections)) {
+    return fail(waiters_.size(), " waiters while a slot is free (idle ", idle_.size(),
+                ", slots ", SlotCount(), "/", config_.max_connections, ")");
+  }
+  if (waiters_.size() != waiter_deadlines_.size()) {
+    return fail("waiter index drift: ", waiters_.size(), " vs ", waiter_deadlines_.size());
+  }
+  if (waiters_.size() > config_.max_waiters) {
+    return fail("waiters ", waiters_.size(), " exceed max ", config_.max_waiters);
+  }
+  for (const auto& [id, waiter] : waiters_) {
+    if (!waiter.callback) return fail("waiter ", id, " has no callback");
+  }
+  absl::Time prev_idle = absl::InfiniteFuture();
+  const std::pair<const SlotList*, Slot::State> lists[] = {
+      {&connecting_, Slot::State::kConnecting},
+      {&busy_, Slot::State::kBusy},
+      {&idle_, Slot::State::kIdle}};
+  for (const auto& [list, state] : lists) {
+    for (auto it = list->begin(); it != list->end(); ++it) {
+      const Slot* slot = it->get();
+      if (slot->state_ != state) return fail("slot in the wrong list");
+      if (slot->where_ != it) return fail("slot position drift");
+      if (slot->pool_ != this) return fail("slot of another pool");
+      if (!slot->connection_) return fail("slot without a connection");
+      if (state == Slot::State::kIdle) {
+        if (slot->idle_since_ > prev_idle) return fail("idle list out of order");
+        prev_idle = slot->idle_since_;
+      }
+    }
+  }
+  const uint64_t opened = counters_.connections_opened_total;
+  const uint64_t closed = counters_.connections_closed_total;
+  if (opened - closed != SlotCount()) {
+    return fail("opened ", opened, " - closed ", closed, " != slots ", SlotCount());
+  }
+  return absl::OkStatus();
+}
+
+void HostPool::RunCompletions(Completions& done) {
+  for (auto& [callback, result] : done) callback(std::move(result));
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,224 @@
+#ifndef FETCHPOOL_POOL_HOST_POOL_H_
+#define FETCHPOOL_POOL_HOST_POOL_H_
+
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "pool/clock.h"
+#include "pool/pool_config.h"
+#include "pool/pool_stats.h"
+
+namespace fetchpool {
+
+class Slot;
+
+// Why a connection was closed. Each reason has its own counter.
+enum class CloseReason {
+  kIdleTimeout,   // idle past the idle timeout
+  kIdleOverflow,  // released while the idle list was at its cap
+  kUpstream,      // the origin closed it (seen while idle, or at the end of a response)
+  kStale,         // found dead by the check before reuse
+  kAborted,       // closed with a request in flight (deadline, cancel, size limit)
+  kError,         // a transport error (reset, timeout, protocol error)
+  kShutdown,      // the pool was destroyed
+};
+const char* CloseReasonName(CloseReason reason);
+
+// The transport side of one pooled connection. The pool decides when a
+// connection is reused, kept idle or closed; the transport does the I/O.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Cheap check before reuse: false when the origin has closed the
+  // connection or sent bytes nobody asked for.
+  virtual bool LooksAlive() = 0;
+  // Called when the connection enters (true) or leaves (false) the idle list,
+  // so the transport can watch an idle socket for the origin's close.
+  virtual void SetIdle(bool idle) = 0;
+  // Closes the connection. Returns true when we closed first (TIME_WAIT
+  // lands on this machine), false when the origin had already closed it.
+  virtual bool Close() = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // A connection for `slot`, not yet connected: it connects when the caller
+  // that leased the slot starts its first exchange on it.
+  virtual std::unique_ptr<Connection> NewConnection(Slot& slot) = 0;
+};
+
+// One unit of capacity: a connection in exactly one of the pool's lists.
+class Slot {
+ public:
+  enum class State { kConnecting, kBusy, kIdle };
+
+  State state() const { return state_; }
+  Connection& connection() const { return *connection_; }
+  // Requests served on this connection so far (1 on the first).
+  uint64_t uses() const { return uses_; }
+  absl::Time opened_at() const { return opened_at_; }
+  class HostPool& pool() const { return *pool_; }
+
+ private:
+  friend class HostPool;
+  explicit Slot(class HostPool* pool) : pool_(pool) {}
+
+  class HostPool* pool_;
+  State state_ = State::kConnecting;
+  std::unique_ptr<Connection> connection_;
+  std::list<std::unique_ptr<Slot>>::iterator where_;  // position in its list
+  absl::Time opened_at_;
+  absl::Time idle_since_;
+  uint64_t uses_ = 0;
+};
+
+// What a waiter is given: a slot in kConnecting (fresh) or kBusy (reused).
+struct Lease {
+  Slot* slot = nullptr;
+  bool fresh = false;       // a new connection: the exchange must connect first
+  absl::Duration waited;    // time spent in the wait queue
+};
+
+// The per-host pool: a state machine over slots (connecting, busy, idle) and
+// a FIFO of waiters with deadlines.
+//
+// Not thread-safe: one thread (the engine's event loop) owns it. Callbacks are
+// run after each transition completes, with the invariants holding, so they
+// may call back into the pool.
+//
+// Invariants (CheckInvariants):
+//   connecting + busy + idle == slots <= max_connections
+//   idle <= max_idle
+//   waiters only while no slot is free: waiters > 0 implies idle == 0 and
+//   slots == max_connections
+//   the waiter queue holds live waiters only (cancelled ones are removed at once)
+class HostPool {
+ public:
+  using WaiterId = uint64_t;
+  // Runs exactly once: with a lease, or with WAIT_TIMEOUT, QUEUE_FULL,
+  // DEADLINE_EXCEEDED, CANCELLED or SHUTTING_DOWN.
+  using LeaseCallback = absl::AnyInvocable<void(absl::StatusOr<Lease>)>;
+
+  HostPool(std::string key, HostPoolConfig config, const Clock& clock, Transport& transport);
+  ~HostPool();  // closes every connection; fails waiters with SHUTTING_DOWN
+  HostPool(const HostPool&) = delete;
+  HostPool& operator=(const HostPool&) = delete;
+
+  const std::string& key() const { return key_; }
+  const HostPoolConfig& config() const { return config_; }
+
+  // Asks for a connection for a fetch that must have one by `deadline`.
+  // Returns the waiter id (for Cancel) when the caller was queued, 0 when the
+  // callback already ran.
+  WaiterId Acquire(absl::Time deadline, LeaseCallback callback);
+
+  // Removes a queued waiter; its callback runs with CANCELLED. False when the
+  // waiter is no longer queued (its callback ran already).
+  bool Cancel(WaiterId id);
+
+  // A fresh slot's connection is established: kConnecting -> kBusy.
+  void MarkConnected(Slot* slot);
+
+  // The exchange on `slot` is over. With `reusable` (a clean, complete
+  // response on a connection still open) the slot goes to the first live
+  // waiter, else idle; otherwise the connection is closed for `reason` and,
+  // if callers wait, a new connection is opened for the first of them.
+  void Release(Slot* slot, bool reusable, CloseReason reason = CloseReason::kError);
+
+  // The origin closed an idle connection (the transport saw it).
+  void OnIdleConnectionLost(Slot* slot);
+
+  // Expires waiters and idle connections whose time has come.
+  void OnTimer();
+  // When OnTimer next has work; InfiniteFuture() when nothing is scheduled.
+  absl::Time NextDeadline() const;
+
+  // Lowers the idle timeout to follow an origin's "Keep-Alive: timeout=N".
+  void ApplyKeepAliveHint(absl::Duration origin_timeout);
+  absl::Duration idle_timeout() const { return idle_timeout_; }
+
+  // Closes every idle connection (e.g. before eviction or on drain).
+  void CloseAllIdle(CloseReason reason);
+  // Fails every waiter with `status` (drain / shutdown).
+  void FailAllWaiters(const absl::Status& status);
+
+  // True when the pool holds nothing: no slots, no waiters (may be evicted).
+  bool Empty() const { return SlotCount() == 0 && waiters_.empty(); }
+  size_t SlotCount() const { return connecting_.size() + busy_.size() + idle_.size(); }
+  size_t waiter_count() const { return waiters_.size(); }
+  size_t busy_count() const { return busy_.size(); }
+  size_t idle_count() const { return idle_.size(); }
+  size_t connecting_count() const { return connecting_.size(); }
+  absl::Time last_used() const { return last_used_; }
+
+  // Counters bumped by the engine (requests, reuse, retries, failures).
+  HostPoolStatsSnapshot& counters() { return counters_; }
+  // Gauges computed now, counters as kept. Expires due waiters first so the
+  // queue length counts live waiters only.
+  HostPoolStatsSnapshot Snapshot();
+
+  // OK, or FAILED_PRECONDITION describing the first broken invariant.
+  absl::Status CheckInvariants() const;
+
+ private:
+  using SlotList = std::list<std::unique_ptr<Slot>>;
+  struct Waiter {
+    absl::Time deadline;
+    absl::Time enqueued_at;
+    LeaseCallback callback;
+  };
+  // Callbacks collected during a transition, run once it is complete.
+  using Completions = std::vector<std::pair<LeaseCallback, absl::StatusOr<Lease>>>;
+
+  // The one transition function: moves `slot` to `to`'s list.
+  void MoveTo(Slot* slot, Slot::State to);
+  SlotList& ListOf(Slot::State state);
+  Slot* NewSlot();
+  void CloseSlot(Slot* slot, CloseReason reason);
+  // Finds a live idle connection, closing stale ones; nullptr if none.
+  Slot* TakeIdle();
+  // Gives `slot` (busy) to the first live waiter. False if none is left.
+  bool HandOff(Slot* slot, Completions& done);
+  // Opens new connections for waiters while there is capacity.
+  void ServeWaitersWithNewSlots(Completions& done);
+  void ExpireDue(Completions& done);
+  void EraseWaiter(absl::btree_map<WaiterId, Waiter>::iterator it);
+  absl::Status WaitTimeoutError(const Waiter& waiter, absl::Time now) const;
+  void PruneTimeWait(absl::Time now);
+  static void RunCompletions(Completions& done);
+
+  const std::string key_;
+  const HostPoolConfig config_;
+  const Clock& clock_;
+  Transport& transport_;
+  absl::Duration idle_timeout_;
+
+  SlotList connecting_;
+  SlotList busy_;
+  SlotList idle_;  // most recently released first
+
+  WaiterId next_waiter_id_ = 1;
+  absl::btree_map<WaiterId, Waiter> waiters_;  // FIFO: ids only grow
+  absl::btree_set<std::pair<absl::Time, WaiterId>> waiter_deadlines_;
+
+  std::deque<absl::Time> local_closes_;  // our active closes, last 60 s
+  absl::Time last_used_;
+  HostPoolStatsSnapshot counters_;
+};
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_POOL_HOST_POOL_H_

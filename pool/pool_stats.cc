@@ -1,0 +1,18 @@
+#include "pool/pool_stats.h"
+
+#include <algorithm>
+
+namespace fetchpool {
+
+void HostPoolStatsSnapshot::Accumulate(const HostPoolStatsSnapshot& other) {
+#define FETCHPOOL_STATS_ACCUMULATE(name, type, kind, help) \
+  if (StatKind::kind == StatKind::kGaugeMax) {             \
+    name = std::max(name, other.name);                     \
+  } else {                                                 \
+    name += other.name;                                    \
+  }
+  FETCHPOOL_HOST_POOL_STATS(FETCHPOOL_STATS_ACCUMULATE)
+#undef FETCHPOOL_STATS_ACCUMULATE
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,37 @@
+#ifndef FETCHPOOL_POOL_POOL_STATS_FIELDS_H_
+#define FETCHPOOL_POOL_POOL_STATS_FIELDS_H_
+
+// The one list of per-host pool statistics. It is expanded into
+// HostPoolStatsSnapshot (below), into the HostPoolStats proto filling
+// (server/stats_proto.cc: a field missing from the proto fails to compile)
+// and into the Prometheus metrics, so the three cannot drift apart.
+//
+// X(name, type, kind, help)
+//   kind: kGauge (summed in totals), kGaugeMax (max in totals), kCounter.
+#define FETCHPOOL_HOST_POOL_STATS(X)                                                         \
+  X(max_connections, uint32_t, kGauge, "Connection cap of the pool")                          \
+  X(max_idle_connections, uint32_t, kGauge, "Idle connection cap of the pool")                \
+  X(busy_connections, uint32_t, kGauge, "Connections carrying a request")                     \
+  X(idle_connections, uint32_t, kGauge, "Open connections waiting for reuse")                 \
+  X(connecting_connections, uint32_t, kGauge, "Connections being established")                \
+  X(wait_queue_length, uint32_t, kGauge, "Callers waiting for a connection (live only)")      \
+  X(oldest_waiter_age_us, uint64_t, kGaugeMax, "Age of the oldest waiting caller, us")        \
+  X(time_wait_estimate, uint32_t, kGauge, "Sockets fetchpool closed first in the last 60s")   \
+  X(idle_timeout_ms, uint64_t, kGaugeMax, "Idle timeout in force (after Keep-Alive hints)")   \
+  X(requests_total, uint64_t, kCounter, "Fetches that asked this pool for a connection")      \
+  X(reused_requests_total, uint64_t, kCounter, "Fetches served on a reused connection")       \
+  X(connections_opened_total, uint64_t, kCounter, "Connections opened")                       \
+  X(connections_closed_total, uint64_t, kCounter, "Connections closed, for any reason")       \
+  X(local_closes_total, uint64_t, kCounter, "Closes where fetchpool closed first")            \
+  X(closed_idle_timeout_total, uint64_t, kCounter, "Connections closed by the idle timer")     \
+  X(closed_upstream_total, uint64_t, kCounter, "Connections the origin closed")               \
+  X(closed_aborted_total, uint64_t, kCounter, "Connections aborted with a request in flight") \
+  X(closed_error_total, uint64_t, kCounter, "Connections closed after a transport error")     \
+  X(stale_caught_total, uint64_t, kCounter, "Idle connections found dead before reuse")       \
+  X(retries_total, uint64_t, kCounter, "Fetches replayed once on a fresh connection")         \
+  X(wait_timeouts_total, uint64_t, kCounter, "Waiters whose wait deadline passed")            \
+  X(cancelled_waiters_total, uint64_t, kCounter, "Waiters whose call was cancelled")          \
+  X(queue_full_total, uint64_t, kCounter, "Fetches refused because the queue was full")       \
+  X(failures_total, uint64_t, kCounter, "Fetches that ended in an error")
+
+#endif  // FETCHPOOL_POOL_POOL_STATS_FIELDS_H_
