@@ -1,0 +1,236 @@
+#include "engine/curl_connection.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+namespace fetchpool {
+namespace {
+
+// curl's own idle-age limit (118 s by default) would silently drop
+// connections the pool still counts as idle; the pool's idle timer is the
+// only one that should close idle connections.
+constexpr long kCurlMaxAgeSeconds = 2 * 24 * 3600;
+
+template <typename T>
+void SetOpt(CURL* easy, CURLoption option, T value) {
+  CURLcode rc = curl_easy_setopt(easy, option, value);
+  if (rc != CURLE_OK) {
+    std::fprintf(stderr, "curl_easy_setopt(%d) failed: %s\n", static_cast<int>(option),
+                 curl_easy_strerror(rc));
+    std::abort();  // a build of libcurl without an option we rely on
+  }
+}
+
+// A socket whose close leaves TIME_WAIT here is one that is established
+// with nothing pending: no FIN from the origin (recv would return 0), no
+// unread bytes (close would send RST instead of FIN), no error.
+bool CloseLeavesTimeWait(int fd) {
+  char byte;
+  const ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+CurlConnection::CurlConnection(CurlConnectionOwner& owner, Slot& slot)
+    : owner_(owner), slot_(slot) {
+  multi_ = curl_multi_init();
+  easy_ = curl_easy_init();
+  if (multi_ == nullptr || easy_ == nullptr) {
+    std::fprintf(stderr, "curl handle allocation failed\n");
+    std::abort();
+  }
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlConnection::OnSocket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlConnection::OnTimer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 1L);
+}
+
+CurlConnection::~CurlConnection() { Close(); }
+
+void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
+  curl_easy_reset(easy_);
+  sockets_opened_this_transfer_ = 0;
+  policy_denial_.clear();
+  SetOpt(easy_, CURLOPT_SHARE, owner_.share());
+  SetOpt(easy_, CURLOPT_NOSIGNAL, 1L);
+  SetOpt(easy_, CURLOPT_OPENSOCKETFUNCTION, &CurlConnection::OnOpenSocket);
+  SetOpt(easy_, CURLOPT_OPENSOCKETDATA, this);
+  SetOpt(easy_, CURLOPT_CLOSESOCKETFUNCTION, &CurlConnection::OnCloseSocket);
+  SetOpt(easy_, CURLOPT_CLOSESOCKETDATA, this);
+  SetOpt(easy_, CURLOPT_PREREQFUNCTION, &CurlConnection::OnPrereq);
+  SetOpt(easy_, CURLOPT_PREREQDATA, this);
+  SetOpt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+  SetOpt(easy_, CURLOPT_FOLLOWLOCATION, 0L);  // the engine follows, pool by pool
+  SetOpt(easy_, CURLOPT_CONNECTTIMEOUT_MS,
+         static_cast<long>(absl::ToInt64Milliseconds(connect_timeout)));
+  SetOpt(easy_, CURLOPT_MAXAGE_CONN, kCurlMaxAgeSeconds);
+  SetOpt(easy_, CURLOPT_TCP_KEEPALIVE, 1L);
+  // One request per connection at a time: HTTP/2 multiplexing would put
+  // several slots' worth of requests on one socket and break the accounting.
+  SetOpt(easy_, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  // Debugging aid: curl's own trace of every transfer on stderr.
+  static const bool verbose = std::getenv("FETCHPOOL_CURL_VERBOSE") != nullptr;
+  if (verbose) SetOpt(easy_, CURLOPT_VERBOSE, 1L);
+}
+
+absl::Status CurlConnection::StartTransfer() {
+  CURLMcode rc = curl_multi_add_handle(multi_, easy_);
+  if (rc != CURLM_OK) {
+    return absl::InternalError(std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
+  }
+  in_multi_ = true;
+  return absl::OkStatus();
+}
+
+void CurlConnection::FinishTransfer() {
+  if (!in_multi_) return;
+  in_multi_ = false;
+  curl_multi_remove_handle(multi_, easy_);
+}
+
+bool CurlConnection::LooksAlive() { return fd_ != CURL_SOCKET_BAD && CloseLeavesTimeWait(fd_); }
+
+void CurlConnection::SetIdle(bool idle) {
+  if (idle == idle_) return;
+  idle_ = idle;
+  if (fd_ == CURL_SOCKET_BAD) return;
+  if (idle) {
+    // While idle, curl is not watching the socket; we do, so an origin that
+    // closes its end is noticed now, not when a request is written into it.
+    owner_.loop().WatchFd(fd_, EPOLLIN | EPOLLRDHUP, this);
+  } else {
+    owner_.loop().UnwatchFd(fd_);
+  }
+}
+
+bool CurlConnection::Close() {
+  if (closed_) return last_close_was_local_;
+  closed_ = true;
+  SetIdle(false);
+  FinishTransfer();
+  if (curl_timer_ != 0) {
+    owner_.loop().CancelTimer(curl_timer_);
+    curl_timer_ = 0;
+  }
+  // Closes the cached connection through OnCloseSocket, which records
+  // whether we closed first.
+  curl_multi_cleanup(multi_);
+  multi_ = nullptr;
+  curl_easy_cleanup(easy_);
+  easy_ = nullptr;
+  return last_close_was_local_;
+}
+
+void CurlConnection::OnFdEvent(int fd, uint32_t epoll_events) {
+  if (idle_) {
+    owner_.OnIdleConnectionLost(*this);  // may destroy this connection
+    return;
+  }
+  int mask = 0;
+  if (epoll_events & EPOLLIN) mask |= CURL_CSELECT_IN;
+  if (epoll_events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+  if (epoll_events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+  SocketAction(fd, mask);
+}
+
+void CurlConnection::SocketAction(curl_socket_t fd, int ev_bitmask) {
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, ev_bitmask, &running);
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+    if (msg->msg == CURLMSG_DONE) {
+      // The owner may release the slot, which can destroy this connection
+      // or start the next transfer on it: nothing of ours is touched after.
+      owner_.OnTransferDone(*this, msg->data.result);
+      return;
+    }
+  }
+}
+
+int CurlConnection::OnSocket(CURL*, curl_socket_t s, int what, void* userp, void*) {
+  auto* self = static_cast<CurlConnection*>(userp);
+  EventLoop& loop = self->owner_.loop();
+  switch (what) {
+    case CURL_POLL_REMOVE:
+      loop.UnwatchFd(s);
+      break;
+    case CURL_POLL_IN:
+      loop.WatchFd(s, EPOLLIN, self);
+      break;
+    case CURL_POLL_OUT:
+      loop.WatchFd(s, EPOLLOUT, self);
+      break;
+    case CURL_POLL_INOUT:
+      loop.WatchFd(s, EPOLLIN | EPOLLOUT, self);
+      break;
+  }
+  return 0;
+}
+
+int CurlConnection::OnTimer(CURLM*, long timeout_ms, void* userp) {
+  auto* self = static_cast<CurlConnection*>(userp);
+  EventLoop& loop = self->owner_.loop();
+  if (self->curl_timer_ != 0) {
+    loop.CancelTimer(self->curl_timer_);
+    self->curl_timer_ = 0;
+  }
+  if (timeout_ms < 0) return 0;
+  // curl forbids calling socket_action from inside this callback: the timer
+  // fires from the loop instead, at the earliest on its next iteration.
+  self->curl_timer_ = loop.AddTimer(loop.clock().Now() + absl::Milliseconds(timeout_ms), [self] {
+    self->curl_timer_ = 0;
+    self->SocketAction(CURL_SOCKET_TIMEOUT, 0);
+  });
+  return 0;
+}
+
+curl_socket_t CurlConnection::OnOpenSocket(void* clientp, curlsocktype purpose,
+                                           curl_sockaddr* address) {
+  auto* self = static_cast<CurlConnection*>(clientp);
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+  // The policy sees the address actually connected to, after DNS: a name
+  // that resolves to a metadata or loopback address is refused here.
+  const sockaddr* addr = &address->addr;
+  if (!self->owner_.policy().Allows(addr)) {
+    self->policy_denial_ = self->owner_.policy().Explain(addr);
+    return CURL_SOCKET_BAD;
+  }
+  const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd < 0) return CURL_SOCKET_BAD;
+  ++self->sockets_opened_this_transfer_;
+  self->open_fds_.push_back(fd);
+  self->fd_ = fd;
+  return fd;
+}
+
+int CurlConnection::OnCloseSocket(void* clientp, curl_socket_t fd) {
+  auto* self = static_cast<CurlConnection*>(clientp);
+  self->last_close_was_local_ = CloseLeavesTimeWait(fd);
+  self->owner_.loop().UnwatchFd(fd);
+  auto& fds = self->open_fds_;
+  fds.erase(std::remove(fds.begin(), fds.end(), fd), fds.end());
+  if (fd == self->fd_) self->fd_ = fds.empty() ? CURL_SOCKET_BAD : fds.back();
+  return close(fd);
+}
+
+int CurlConnection::OnPrereq(void* clientp, char*, char*, int, int) {
+  auto* self = static_cast<CurlConnection*>(clientp);
+  // Once connected, the socket in use is the connection's (a happy-eyeballs
+  // loser may still be open for a moment).
+  curl_socket_t active = CURL_SOCKET_BAD;
+  if (curl_easy_getinfo(self->easy_, CURLINFO_ACTIVESOCKET, &active) == CURLE_OK &&
+      active != CURL_SOCKET_BAD) {
+    self->fd_ = active;
+  }
+  self->owner_.OnConnected(*self);
+  return CURL_PREREQFUNC_OK;
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,107 @@
+#ifndef FETCHPOOL_ENGINE_CURL_CONNECTION_H_
+#define FETCHPOOL_ENGINE_CURL_CONNECTION_H_
+
+#include <curl/curl.h>
+
+#include <string>
+
+#include "absl/container/inlined_vector.h"
+
+#include "absl/status/status.h"
+#include "engine/destination_policy.h"
+#include "engine/event_loop.h"
+#include "pool/host_pool.h"
+
+namespace fetchpool {
+
+class CurlConnection;
+
+// What a CurlConnection needs from the engine that owns it. All calls happen
+// on the loop thread.
+class CurlConnectionOwner {
+ public:
+  virtual ~CurlConnectionOwner() = default;
+  virtual EventLoop& loop() = 0;
+  virtual CURLSH* share() = 0;
+  virtual const DestinationPolicy& policy() = 0;
+  // The connection is established and the request is about to be sent.
+  virtual void OnConnected(CurlConnection& conn) = 0;
+  // The transfer ended (CURLMSG_DONE) with `code`. The handle is still in
+  // the multi: the owner calls FinishTransfer() before reusing or closing.
+  virtual void OnTransferDone(CurlConnection& conn, CURLcode code) = 0;
+  // The origin closed (or wrote to) this connection while it sat idle.
+  virtual void OnIdleConnectionLost(CurlConnection& conn) = 0;
+};
+
+// One pooled connection: a curl easy handle in a multi handle of its own,
+// so the connection curl caches is exactly this slot's, and the pool decides
+// reuse, idle time and closing rather than curl's shared cache. DNS results
+// and TLS sessions are shared across connections through the owner's CURLSH.
+class CurlConnection final : public Connection, public FdHandler {
+ public:
+  CurlConnection(CurlConnectionOwner& owner, Slot& slot);
+  ~CurlConnection() override;
+
+  Slot& slot() const { return slot_; }
+  CURL* easy() const { return easy_; }
+
+  // Resets the easy handle and sets the options every transfer needs
+  // (socket hooks, share, protocols, timeouts); the engine adds the
+  // request's own options after this.
+  void PrepareTransfer(absl::Duration connect_timeout);
+  absl::Status StartTransfer();  // curl_multi_add_handle
+  // Takes the handle out of the multi. Mid-transfer this closes the
+  // connection (curl cannot reuse a half-done exchange).
+  void FinishTransfer();
+  bool transfer_running() const { return in_multi_; }
+
+  // True while a socket is open (the connection can go back idle).
+  bool has_socket() const { return fd_ >= 0; }
+  // Sockets opened during the current transfer (0 when the cached
+  // connection was reused, 1 when curl connected).
+  int sockets_opened_this_transfer() const { return sockets_opened_this_transfer_; }
+  // Set when the destination policy refused the resolved address.
+  const std::string& policy_denial() const { return policy_denial_; }
+  // Whether the socket closed during the transfer was closed by us first.
+  bool last_close_was_local() const { return last_close_was_local_; }
+
+  // Connection:
+  bool LooksAlive() override;
+  void SetIdle(bool idle) override;
+  bool Close() override;
+
+  // FdHandler:
+  void OnFdEvent(int fd, uint32_t epoll_events) override;
+
+ private:
+  static int OnSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
+  static int OnTimer(CURLM* multi, long timeout_ms, void* userp);
+  static curl_socket_t OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address);
+  static int OnCloseSocket(void* clientp, curl_socket_t fd);
+  static int OnPrereq(void* clientp, char* conn_primary_ip, char* conn_local_ip,
+                      int conn_primary_port, int conn_local_port);
+
+  void SocketAction(curl_socket_t fd, int ev_bitmask);
+  // True when the peer's FIN (or data) is waiting: then our close is passive.
+  bool PeerClosedOrSentData() const;
+
+  CurlConnectionOwner& owner_;
+  Slot& slot_;
+  CURLM* multi_ = nullptr;
+  CURL* easy_ = nullptr;
+  bool in_multi_ = false;
+  bool idle_ = false;
+  bool closed_ = false;
+  // Sockets curl opened and has not closed (two briefly while happy
+  // eyeballs races IPv6 and IPv4); fd_ is the connection's once it settles.
+  absl::InlinedVector<curl_socket_t, 2> open_fds_;
+  curl_socket_t fd_ = CURL_SOCKET_BAD;
+  int sockets_opened_this_transfer_ = 0;
+  bool last_close_was_local_ = false;
+  std::string policy_denial_;
+  EventLoop::TimerId curl_timer_ = 0;
+};
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_ENGINE_CURL_CONNECTION_H_

@@ -1,0 +1,81 @@
+#include "engine/curl_errors.h"
+
+#include "absl/strings/str_cat.h"
+#include "pool/reason.h"
+
+namespace fetchpool {
+
+bool IsStaleConnectionError(CURLcode code) {
+  return code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING;
+}
+
+absl::Status TransferFailureToStatus(const TransferFailure& f) {
+  const std::string detail = f.curl_detail.empty() ? curl_easy_strerror(f.code) : f.curl_detail;
+  const char* on_conn = f.reused_connection ? "a reused connection" : "a new connection";
+  switch (f.code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return MakeError(Reason::kDnsFailure,
+                       absl::StrCat("could not resolve the host of ", f.pool_key, ": ", detail));
+    case CURLE_COULDNT_CONNECT:
+      if (!f.policy_denial.empty()) {
+        return MakeError(Reason::kDestinationDenied,
+                         absl::StrCat("connection to ", f.pool_key, " refused by policy: ",
+                                      f.policy_denial));
+      }
+      return MakeError(Reason::kConnectRefused,
+                       absl::StrCat("could not connect to ", f.pool_key, ": ", detail));
+    case CURLE_OPERATION_TIMEDOUT:
+      if (!f.connected) {
+        return MakeError(Reason::kConnectTimeout,
+                         absl::StrCat("connecting to ", f.pool_key, " timed out: ", detail));
+      }
+      return MakeError(Reason::kDeadlineExceeded,
+                       absl::StrCat("request to ", f.url, " timed out after ", f.body_bytes,
+                                    " body bytes: ", detail));
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+      return MakeError(Reason::kConnectionReset,
+                       absl::StrCat("connection to ", f.pool_key, " failed on ", on_conn,
+                                    " after ", f.body_bytes, " body bytes: ", detail));
+    case CURLE_PARTIAL_FILE:
+      return MakeError(Reason::kTruncatedResponse,
+                       absl::StrCat("response from ", f.url, " was cut short after ",
+                                    f.body_bytes, " body bytes: ", detail));
+    case CURLE_WRITE_ERROR:
+      if (f.too_large) {
+        return MakeError(Reason::kResponseTooLarge,
+                         absl::StrCat("response from ", f.url, " exceeds the limit of ",
+                                      f.body_limit, " bytes"));
+      }
+      break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED:
+      return MakeError(Reason::kTlsError,
+                       absl::StrCat("TLS with ", f.pool_key, " failed: ", detail));
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_HTTP3:
+      return MakeError(Reason::kProtocolError,
+                       absl::StrCat("bad HTTP from ", f.pool_key, ": ", detail));
+    case CURLE_OUT_OF_MEMORY:
+      return MakeError(Reason::kInternal, absl::StrCat("out of memory fetching ", f.url));
+    default:
+      break;
+  }
+  return MakeError(Reason::kUpstreamError,
+                   absl::StrCat("fetching ", f.url, " failed (curl ", static_cast<int>(f.code),
+                                "): ", detail));
+}
+
+}  // namespace fetchpool

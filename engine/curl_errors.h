@@ -1,0 +1,39 @@
+#ifndef FETCHPOOL_ENGINE_CURL_ERRORS_H_
+#define FETCHPOOL_ENGINE_CURL_ERRORS_H_
+
+#include <curl/curl.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace fetchpool {
+
+// What was known when a transfer failed, for a message a person can act on.
+struct TransferFailure {
+  CURLcode code = CURLE_OK;
+  std::string pool_key;      // "http://api:80"
+  std::string url;
+  std::string curl_detail;   // curl's error buffer
+  std::string policy_denial; // set when the destination policy refused the address
+  bool connected = false;
+  bool reused_connection = false;
+  uint64_t body_bytes = 0;
+  uint64_t body_limit = 0;
+  bool too_large = false;
+};
+
+// Maps a failed transfer to a status with a stable reason (pool/reason.h):
+// refused/reset/DNS/truncated are UNAVAILABLE, size limit RESOURCE_EXHAUSTED,
+// policy PERMISSION_DENIED, request timeout DEADLINE_EXCEEDED.
+absl::Status TransferFailureToStatus(const TransferFailure& failure);
+
+// True for failures that can happen when a reused connection was already
+// dead (the origin closed it while our request was in flight): such a
+// request may be replayed once on a fresh connection if it is replayable
+// and no response byte arrived.
+bool IsStaleConnectionError(CURLcode code);
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_ENGINE_CURL_ERRORS_H_

@@ -1,0 +1,96 @@
+#include "server/fetch_service.h"
+
+#include <atomic>
+#include <chrono>
+
+#include "pool/clock.h"
+#include "server/fetch_response.h"
+#include "server/grpc_status.h"
+#include "server/request_validation.h"
+#include "server/stats_proto.h"
+
+namespace fetchpool {
+namespace {
+
+// The call's gRPC deadline on the engine's monotonic clock.
+absl::Time EngineDeadline(const grpc::CallbackServerContext& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  const auto left = deadline - std::chrono::system_clock::now();
+  return MonotonicClock::Get().Now() + absl::FromChrono(left);
+}
+
+// One Fetch call. Lives until gRPC calls OnDone after Finish.
+class FetchReactor final : public grpc::ServerUnaryReactor {
+ public:
+  FetchReactor(Engine& engine, grpc::CallbackServerContext* context,
+               const v1::FetchRequest& request, v1::FetchResponse* response)
+      : engine_(engine), context_(context), response_(response) {
+    absl::StatusOr<FetchSpec> spec = ValidateFetchRequest(request);
+    if (!spec.ok()) {
+      Finish(ToGrpcStatus(spec.status(), context_));
+      return;
+    }
+    spec->deadline = EngineDeadline(*context);
+    const Engine::FetchId id = engine_.Fetch(
+        *std::move(spec), [this](absl::StatusOr<FetchResult> result) { Complete(std::move(result)); });
+    fetch_id_.store(id);
+    // OnCancel may have run before the id was known.
+    if (cancel_requested_.load()) engine_.Cancel(id);
+  }
+
+  void OnCancel() override {
+    cancel_requested_.store(true);
+    const Engine::FetchId id = fetch_id_.load();
+    if (id != 0) engine_.Cancel(id);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Runs on the engine's loop thread; after Finish the reactor may be gone.
+  void Complete(absl::StatusOr<FetchResult> result) {
+    if (!result.ok()) {
+      Finish(ToGrpcStatus(result.status(), context_));
+      return;
+    }
+    FillFetchResponse(*std::move(result), response_);
+    Finish(grpc::Status::OK);
+  }
+
+  Engine& engine_;
+  grpc::CallbackServerContext* context_;
+  v1::FetchResponse* response_;
+  std::atomic<Engine::FetchId> fetch_id_{0};
+  std::atomic<bool> cancel_requested_{false};
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* FetchService::Fetch(grpc::CallbackServerContext* context,
+                                              const v1::FetchRequest* request,
+                                              v1::FetchResponse* response) {
+  return new FetchReactor(engine_, context, *request, response);
+}
+
+grpc::ServerUnaryReactor* FetchService::Stats(grpc::CallbackServerContext* context,
+                                              const v1::StatsRequest* request,
+                                              v1::StatsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string pool_key;
+  if (!request->host().empty()) {
+    absl::StatusOr<std::string> key = NormalizePoolKey(request->host());
+    if (!key.ok()) {
+      reactor->Finish(ToGrpcStatus(key.status(), context));
+      return reactor;
+    }
+    pool_key = *std::move(key);
+  }
+  engine_.GetStats(std::move(pool_key), [reactor, response](Engine::StatsResult stats) {
+    FillStatsResponse(stats, response);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,29 @@
+#ifndef FETCHPOOL_SERVER_FETCH_SERVICE_H_
+#define FETCHPOOL_SERVER_FETCH_SERVICE_H_
+
+#include "engine/engine.h"
+#include "fetchpool/v1/fetchpool.grpc.pb.h"
+
+namespace fetchpool {
+
+// The FetchPool gRPC service on gRPC's callback API: a handler validates the
+// request, hands it to the engine and returns; the engine's loop thread
+// finishes the call. No thread ever blocks on a fetch.
+class FetchService final : public v1::FetchPool::CallbackService {
+ public:
+  explicit FetchService(Engine& engine) : engine_(engine) {}
+
+  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context,
+                                  const v1::FetchRequest* request,
+                                  v1::FetchResponse* response) override;
+  grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* context,
+                                  const v1::StatsRequest* request,
+                                  v1::StatsResponse* response) override;
+
+ private:
+  Engine& engine_;
+};
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_SERVER_FETCH_SERVICE_H_

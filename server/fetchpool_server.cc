@@ -1,0 +1,54 @@
+#include "server/fetchpool_server.h"
+
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace fetchpool {
+namespace {
+
+// Request bodies travel inside FetchRequest; validation caps them at 64 MiB.
+constexpr int kMaxRequestMessageBytes = 64 * 1024 * 1024 + 1024 * 1024;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const ServerConfig& config,
+                                                                        Options options) {
+  std::unique_ptr<FetchPoolServer> self(new FetchPoolServer());
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(config.engine);
+  if (!engine.ok()) return engine.status();
+  self->engine_ = *std::move(engine);
+  self->service_ = std::make_unique<FetchService>(*self->engine_);
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &self->port_);
+  builder.RegisterService(self->service_.get());
+  builder.SetMaxReceiveMessageSize(kMaxRequestMessageBytes);
+  builder.SetMaxSendMessageSize(-1);
+  if (!options.interceptors.empty()) {
+    builder.experimental().SetInterceptorCreators(std::move(options.interceptors));
+  }
+  self->server_ = builder.BuildAndStart();
+  if (self->server_ == nullptr || self->port_ == 0) {
+    self->engine_->Shutdown(absl::ZeroDuration());
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen, " (address in use or not local?)"));
+  }
+  return self;
+}
+
+FetchPoolServer::~FetchPoolServer() { Shutdown(absl::ZeroDuration()); }
+
+void FetchPoolServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // The engine keeps running while gRPC drains, so in-flight fetches can
+  // still complete; gRPC cancels the rest at the deadline.
+  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
+  engine_->Shutdown(absl::ZeroDuration());
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,51 @@
+#ifndef FETCHPOOL_SERVER_FETCHPOOL_SERVER_H_
+#define FETCHPOOL_SERVER_FETCHPOOL_SERVER_H_
+
+#include <grpcpp/server.h>
+#include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/engine.h"
+#include "server/fetch_service.h"
+#include "server/server_config.h"
+
+namespace fetchpool {
+
+// The assembled service: engine + gRPC server. fetchpoold and the
+// integration tests build it the same way.
+class FetchPoolServer {
+ public:
+  struct Options {
+    // Run before every handler: the place for caller authentication (mTLS
+    // identity, tokens) and per-caller quotas.
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  };
+
+  static absl::StatusOr<std::unique_ptr<FetchPoolServer>> Start(const ServerConfig& config,
+                                                                Options options = {});
+  ~FetchPoolServer();
+
+  int port() const { return port_; }  // the bound gRPC port (useful with :0)
+  Engine& engine() { return *engine_; }
+
+  // Graceful drain: stop taking calls, let running ones finish within
+  // `grace`, then cancel what is left and close every connection.
+  void Shutdown(absl::Duration grace);
+  void Wait() { server_->Wait(); }
+
+ private:
+  FetchPoolServer() = default;
+
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<FetchService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_SERVER_FETCHPOOL_SERVER_H_

@@ -1,0 +1,23 @@
+#ifndef FETCHPOOL_SERVER_JSON_LOG_H_
+#define FETCHPOOL_SERVER_JSON_LOG_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace fetchpool {
+
+// One JSON object per line on stderr, for log shippers:
+// {"ts":"2026-11-24T10:00:00.123Z","level":"info","event":"start","listen":"0.0.0.0:50051"}
+// Only notable events are logged; there is no per-request log.
+void LogEvent(absl::string_view level, absl::string_view event,
+              const std::vector<std::pair<std::string, std::string>>& fields = {});
+
+// JSON string escaping (quotes included).
+std::string JsonQuote(absl::string_view text);
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_SERVER_JSON_LOG_H_

@@ -1,0 +1,68 @@
+// fetchpoold: the fetchpool service. Flags and an optional --config file
+// (see README "Configuration"); SIGTERM/SIGINT drain gracefully.
+#include <signal.h>
+
+#include <cstdio>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/fetchpool_server.h"
+#include "server/json_log.h"
+#include "server/server_config.h"
+#include "server/server_flags.h"
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "fetchpool: makes HTTP requests for gRPC callers over per-host connection pools.\n"
+      "Usage: fetchpoold [--listen=0.0.0.0:50051] [--config=FILE] [flags]");
+  absl::ParseCommandLine(argc, argv);
+
+  // Signals are taken by sigwait below, never by an arbitrary thread: block
+  // them before any thread (gRPC's, the engine's) starts.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<fetchpool::ServerConfig> config = fetchpool::LoadServerConfigFromFlags();
+  if (!config.ok()) {
+    std::fprintf(stderr, "fetchpoold: bad configuration: %s\n",
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  const fetchpool::HostPoolConfig& d = config->engine.defaults;
+  fetchpool::LogEvent(
+      "info", "config",
+      {{"listen", config->listen},
+       {"max_connections_per_host", absl::StrCat(d.max_connections)},
+       {"max_idle_connections_per_host", absl::StrCat(d.EffectiveMaxIdle())},
+       {"max_waiters_per_host", absl::StrCat(d.max_waiters)},
+       {"wait_timeout", absl::FormatDuration(d.wait_timeout)},
+       {"idle_timeout", absl::FormatDuration(d.idle_timeout)},
+       {"connect_timeout", absl::FormatDuration(d.connect_timeout)},
+       {"max_response_bytes", absl::StrCat(d.max_response_bytes)},
+       {"on_deadline", fetchpool::OnDeadlineName(d.on_deadline)},
+       {"allow_cidrs", absl::StrJoin(config->engine.allow_cidrs, ",")},
+       {"host_overrides", absl::StrCat(config->engine.per_host.size())}});
+
+  absl::StatusOr<std::unique_ptr<fetchpool::FetchPoolServer>> server =
+      fetchpool::FetchPoolServer::Start(*config);
+  if (!server.ok()) {
+    fetchpool::LogEvent("error", "start_failed", {{"error", std::string(server.status().message())}});
+    return 1;
+  }
+  fetchpool::LogEvent("info", "start", {{"listen", config->listen},
+                                        {"port", absl::StrCat((*server)->port())}});
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  fetchpool::LogEvent("info", "drain", {{"signal", absl::StrCat(signal_number)},
+                                        {"grace", absl::FormatDuration(config->shutdown_grace)}});
+  (*server)->Shutdown(config->shutdown_grace);
+  fetchpool::LogEvent("info", "stopped");
+  return 0;
+}

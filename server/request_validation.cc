@@ -1,0 +1,465 @@
+#include "server/request_validation.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "pool/reason.h"
+
+namespace fetchpool {
+namespace {
+
+constexpr size_t kMaxMethodBytes = 32;
+constexpr size_t kMaxUrlBytes = 8 * 1024;
+constexpr size_t kMaxHeaders = 100;
+constexpr size_t kMaxHeaderBytes = 64 * 1024;  // names plus values
+constexpr size_t kMaxBodyBytes = size_t{64} << 20;
+constexpr uint64_t kMaxResponseBytes = uint64_t{1} << 30;
+constexpr uint32_t kMaxRedirects = 50;
+constexpr uint32_t kDefaultRedirects = 10;
+constexpr size_t kMaxIdBytes = 128;
+// Below 1ms a timeout is almost always a unit mistake (fasthttp users wrote
+// MaxIdleConnDuration: 30 meaning seconds and got 30ns); above 1h the caller
+// should not be holding a pooled connection at all.
+constexpr absl::Duration kMinTimeout = absl::Milliseconds(1);
+constexpr absl::Duration kMaxTimeout = absl::Hours(1);
+// google.protobuf.Duration's documented range: +-10000 years.
+constexpr int64_t kMaxDurationSeconds = 315576000000;
+
+// `s` in double quotes for a message: escaped so control bytes and quotes are
+// visible and cannot break a log line, cut at about 80 characters.
+std::string Quote(absl::string_view s) {
+  constexpr size_t kMaxQuoted = 80;
+  std::string out = "\"";
+  size_t i = 0;
+  for (; i < s.size(); ++i) {
+    std::string piece = absl::CHexEscape(s.substr(i, 1));
+    if (out.size() - 1 + piece.size() > kMaxQuoted) break;
+    out += piece;
+  }
+  out += '"';
+  if (i < s.size()) absl::StrAppend(&out, "... (", s.size(), " bytes)");
+  return out;
+}
+
+// RFC 9110 5.6.2 tchar.
+bool IsTchar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+         absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+}
+
+bool IsToken(absl::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), IsTchar);
+}
+
+absl::StatusOr<std::string> ValidateMethod(absl::string_view method) {
+  // Methods are case-sensitive (RFC 9110 9.1): "get" is a different method
+  // from "GET" to an origin, so we send exactly what the caller gave and do
+  // not fold it. Only the exact upper-case standard names count as standard.
+  if (method.empty()) return std::string("GET");
+  if (method.size() > kMaxMethodBytes) {
+    return MakeError(Reason::kInvalidMethod,
+                     absl::StrCat("method ", Quote(method), " is ", method.size(),
+                                  " bytes; at most ", kMaxMethodBytes, " are allowed"));
+  }
+  if (!IsToken(method)) {
+    return MakeError(Reason::kInvalidMethod,
+                     absl::StrCat("method ", Quote(method),
+                                  " is not an HTTP method token (letters, digits and "
+                                  "!#$%&'*+-.^_`|~ only, e.g. GET or POST)"));
+  }
+  if (method == "CONNECT") {
+    return MakeError(Reason::kInvalidMethod,
+                     "method \"CONNECT\" is not supported: it turns the connection into a "
+                     "tunnel, which can never go back to the pool");
+  }
+  return std::string(method);
+}
+
+// The first byte a URL must not contain raw, or npos.
+size_t FindBadUrlByte(absl::string_view url) {
+  for (size_t i = 0; i < url.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(url[i]);
+    if (c <= 0x20 || c >= 0x7f) return i;
+  }
+  return absl::string_view::npos;
+}
+
+struct CurluDeleter {
+  void operator()(CURLU* h) const { curl_url_cleanup(h); }
+};
+using CurluPtr = std::unique_ptr<CURLU, CurluDeleter>;
+
+// One part of a parsed URL; nullopt when curl says it is absent.
+absl::optional<std::string> GetPart(CURLU* h, CURLUPart part, unsigned flags = 0) {
+  char* value = nullptr;
+  if (curl_url_get(h, part, &value, flags) != CURLUE_OK || value == nullptr) {
+    return absl::nullopt;
+  }
+  std::string out(value);
+  curl_free(value);
+  return out;
+}
+
+// The host as it goes into a pool key: lower-case (DNS names are not case
+// sensitive, and one host must map to one pool), IPv6 in canonical form
+// inside brackets so [::FFFF:7F00:1] and [::ffff:127.0.0.1] share a pool.
+std::string PoolKeyHost(const std::string& host, const absl::optional<std::string>& zone) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    std::string inner = host.substr(1, host.size() - 2);
+    in6_addr addr;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (inet_pton(AF_INET6, inner.c_str(), &addr) == 1 &&
+        inet_ntop(AF_INET6, &addr, buf, sizeof(buf)) != nullptr) {
+      inner = buf;
+    }
+    // Two interfaces' fe80::1 are different hosts; keep the zone, encoded
+    // the way it is written in a URL.
+    if (zone.has_value() && !zone->empty()) absl::StrAppend(&inner, "%25", *zone);
+    return absl::StrCat("[", absl::AsciiStrToLower(inner), "]");
+  }
+  return absl::AsciiStrToLower(host);
+}
+
+struct ParsedUrl {
+  std::string url;       // curl's normalized form, fragment removed
+  std::string pool_key;  // scheme://host:port
+  std::string path;
+  bool has_query = false;
+  bool has_fragment = false;
+};
+
+// Parses an absolute http(s) URL with libcurl's URL API (no I/O). `field`
+// names the request field in messages ("url", "pool_key").
+absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view field, absl::string_view url) {
+  if (url.empty()) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " is empty; give an absolute http:// or https:// URL"));
+  }
+  if (url.size() > kMaxUrlBytes) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", Quote(url), " is ", url.size(),
+                                  " bytes; at most ", kMaxUrlBytes, " are allowed"));
+  }
+  if (size_t bad = FindBadUrlByte(url); bad != absl::string_view::npos) {
+    unsigned char c = static_cast<unsigned char>(url[bad]);
+    std::string what = c == ' '   ? std::string("a space")
+                       : c < 0x80 ? absl::StrFormat("control byte 0x%02x", c)
+                                  : absl::StrFormat("non-ASCII byte 0x%02x", c);
+    return MakeError(
+        Reason::kInvalidUrl,
+        absl::StrCat(field, " ", Quote(url), " contains ", what, " at offset ", bad,
+                     "; percent-encode it (e.g. %20 for a space), and write international "
+                     "host names in punycode (xn--...)"));
+  }
+
+  // Check the scheme ourselves first, so that any scheme other than http(s)
+  // gets the same answer whether or not this libcurl build knows it.
+  size_t colon = url.find(':');
+  absl::string_view scheme = colon == absl::string_view::npos ? "" : url.substr(0, colon);
+  bool scheme_syntax = !scheme.empty() && absl::ascii_isalpha(scheme[0]) &&
+                       std::all_of(scheme.begin(), scheme.end(), [](char c) {
+                         return absl::ascii_isalnum(c) || c == '+' || c == '-' || c == '.';
+                       });
+  // "localhost:8080/x" reads as scheme "localhost"; a digit after the colon
+  // says it is really host:port with the scheme left out.
+  if (scheme_syntax && colon + 1 < url.size() && absl::ascii_isdigit(url[colon + 1])) {
+    scheme_syntax = false;
+  }
+  if (!scheme_syntax) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", Quote(url),
+                                  " has no scheme; write an absolute URL such as "
+                                  "http://host/path or https://host/path"));
+  }
+  if (!absl::EqualsIgnoreCase(scheme, "http") && !absl::EqualsIgnoreCase(scheme, "https")) {
+    return MakeError(Reason::kUnsupportedScheme,
+                     absl::StrCat(field, " scheme ", Quote(scheme),
+                                  " is not supported; fetchpool fetches http:// and https:// "
+                                  "URLs only"));
+  }
+
+  CurluPtr h(curl_url());
+  if (h == nullptr) return MakeError(Reason::kInternal, "out of memory parsing a URL");
+  // No CURLU_NON_SUPPORT_SCHEME, CURLU_GUESS_SCHEME or CURLU_URLENCODE: curl
+  // must take the URL as written or refuse it.
+  std::string url_str(url);
+  if (CURLUcode rc = curl_url_set(h.get(), CURLUPART_URL, url_str.c_str(), 0); rc != CURLUE_OK) {
+    return MakeError(Reason::kInvalidUrl, absl::StrCat(field, " ", Quote(url),
+                                                       " is not a valid URL: ",
+                                                       curl_url_strerror(rc)));
+  }
+  if (GetPart(h.get(), CURLUPART_USER).has_value() ||
+      GetPart(h.get(), CURLUPART_PASSWORD).has_value() ||
+      GetPart(h.get(), CURLUPART_OPTIONS).has_value()) {
+    return MakeError(
+        Reason::kInvalidUrl,
+        absl::StrCat(field, " ", Quote(url),
+                     " contains user info (user:password@); credentials in a URL end up in "
+                     "logs and in the pool key, so send them in an Authorization header"));
+  }
+  absl::optional<std::string> host = GetPart(h.get(), CURLUPART_HOST);
+  if (!host.has_value() || host->empty() || *host == "[]") {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", Quote(url), " has no host"));
+  }
+  absl::optional<std::string> port = GetPart(h.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  if (!port.has_value() || *port == "0") {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", Quote(url),
+                                  " has port 0, which cannot be connected to"));
+  }
+  absl::optional<std::string> curl_scheme = GetPart(h.get(), CURLUPART_SCHEME);
+  absl::optional<std::string> zone = GetPart(h.get(), CURLUPART_ZONEID);
+
+  ParsedUrl parsed;
+  parsed.has_fragment = GetPart(h.get(), CURLUPART_FRAGMENT).has_value();
+  parsed.has_query = GetPart(h.get(), CURLUPART_QUERY).has_value();
+  parsed.path = GetPart(h.get(), CURLUPART_PATH).value_or("/");
+  // The fragment is for the client only; it is never sent.
+  curl_url_set(h.get(), CURLUPART_FRAGMENT, nullptr, 0);
+  absl::optional<std::string> normalized = GetPart(h.get(), CURLUPART_URL);
+  if (!normalized.has_value() || !curl_scheme.has_value()) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", Quote(url), " could not be normalized"));
+  }
+  parsed.url = *std::move(normalized);
+  parsed.pool_key = absl::StrCat(absl::AsciiStrToLower(*curl_scheme), "://",
+                                 PoolKeyHost(*host, zone), ":", *port);
+  return parsed;
+}
+
+// Why the pool, not the caller, must own each refused header.
+absl::string_view OwnedHeaderReason(absl::string_view name) {
+  static constexpr std::pair<absl::string_view, absl::string_view> kOwned[] = {
+      {"connection", "the pool decides when a connection is kept or closed"},
+      {"keep-alive", "the pool decides when a connection is kept or closed"},
+      {"proxy-connection", "the pool decides when a connection is kept or closed"},
+      {"transfer-encoding",
+       "the request body is framed from FetchRequest.body; a caller's framing header could "
+       "desynchronize a pooled connection (request smuggling)"},
+      {"content-length",
+       "the request body is framed from FetchRequest.body; a caller's framing header could "
+       "desynchronize a pooled connection (request smuggling)"},
+      {"upgrade", "a protocol upgrade takes the connection out of the pool for good"},
+      {"te", "transfer codings are hop-by-hop and negotiated by fetchpool"},
+      {"expect",
+       "fetchpool sends the body at once; waiting for 100-continue would stall a pooled "
+       "connection"},
+  };
+  for (const auto& [owned, why] : kOwned) {
+    if (absl::EqualsIgnoreCase(name, owned)) return why;
+  }
+  return "";
+}
+
+absl::Status ValidateHeaders(const fetchpool::v1::FetchRequest& request, HeaderList* out) {
+  if (static_cast<size_t>(request.headers_size()) > kMaxHeaders) {
+    return MakeError(Reason::kInvalidHeader,
+                     absl::StrCat("request has ", request.headers_size(), " headers; at most ",
+                                  kMaxHeaders, " are allowed"));
+  }
+  size_t total = 0;
+  for (int i = 0; i < request.headers_size(); ++i) {
+    const std::string& name = request.headers(i).name();
+    const std::string& value = request.headers(i).value();
+    if (!IsToken(name)) {
+      return MakeError(
+          Reason::kInvalidHeader,
+          absl::StrCat("headers[", i, "] name ", Quote(name),
+                       name.empty() ? " is empty"
+                                    : " is not a valid header name (letters, digits and "
+                                      "!#$%&'*+-.^_`|~ only)"));
+    }
+    if (size_t bad = value.find_first_of("\r\n\0", 0, 3);
+        bad != std::string::npos) {
+      return MakeError(Reason::kInvalidHeader,
+                       absl::StrCat("headers[", i, "] (", name, ") value ", Quote(value),
+                                    " contains CR, LF or NUL at offset ", bad,
+                                    "; those would let a value inject extra headers"));
+    }
+    if (absl::string_view why = OwnedHeaderReason(name); !why.empty()) {
+      return MakeError(Reason::kInvalidHeader,
+                       absl::StrCat("headers[", i, "] ", Quote(name),
+                                    " cannot be set by the caller: ", why));
+    }
+    total += name.size() + value.size();
+    if (total > kMaxHeaderBytes) {
+      return MakeError(Reason::kInvalidHeader,
+                       absl::StrCat("headers exceed ", kMaxHeaderBytes,
+                                    " bytes in total (names plus values) at headers[", i,
+                                    "] (", name, ")"));
+    }
+    out->emplace_back(name, value);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateBody(const std::string& method, const std::string& body) {
+  if (body.size() > kMaxBodyBytes) {
+    return MakeError(Reason::kInvalidRequest,
+                     absl::StrCat("body is ", body.size(), " bytes; at most ", kMaxBodyBytes,
+                                  " (64 MiB) are allowed"));
+  }
+  // GET with a body is allowed: some APIs (search engines) take one. HEAD and
+  // TRACE are not: RFC 9110 forbids content in TRACE, and a HEAD body has no
+  // meaning that origins agree on.
+  if (!body.empty() && (method == "HEAD" || method == "TRACE")) {
+    return MakeError(Reason::kInvalidRequest,
+                     absl::StrCat("body is ", body.size(), " bytes, but a ", method,
+                                  " request cannot carry a body; send it without one or "
+                                  "use another method"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::optional<absl::Duration>> ValidateTimeout(
+    absl::string_view field, bool present, const google::protobuf::Duration& d) {
+  if (!present) return absl::optional<absl::Duration>();
+  const int64_t s = d.seconds();
+  const int32_t n = d.nanos();
+  const bool in_range = s >= -kMaxDurationSeconds && s <= kMaxDurationSeconds &&
+                        n > -1000000000 && n < 1000000000 && !(s > 0 && n < 0) &&
+                        !(s < 0 && n > 0);
+  if (!in_range) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat(field, " {seconds: ", s, ", nanos: ", n,
+                                  "} is not a valid Duration (nanos must be within +-999999999 "
+                                  "and have the same sign as seconds)"));
+  }
+  absl::Duration value = absl::Seconds(s) + absl::Nanoseconds(n);
+  if (value <= absl::ZeroDuration()) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat(field, " is ", absl::FormatDuration(value),
+                                  "; it must be positive (leave it unset for the default)"));
+  }
+  if (value < kMinTimeout) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat(field, " is ", absl::FormatDuration(value),
+                                  "; it must be at least 1ms: a sub-millisecond timeout is "
+                                  "almost always a unit mistake (seconds vs nanos)"));
+  }
+  if (value > kMaxTimeout) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat(field, " is ", absl::FormatDuration(value),
+                                  "; it must be at most 1h"));
+  }
+  return absl::optional<absl::Duration>(value);
+}
+
+absl::Status ValidateOptions(const fetchpool::v1::FetchRequest& request, FetchSpec* spec) {
+  if (request.max_response_bytes() > kMaxResponseBytes) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat("max_response_bytes is ", request.max_response_bytes(),
+                                  "; it must be at most ", kMaxResponseBytes,
+                                  " (1 GiB), or 0 for the server's limit"));
+  }
+  spec->max_response_bytes = request.max_response_bytes();
+
+  absl::StatusOr<absl::optional<absl::Duration>> wait =
+      ValidateTimeout("wait_timeout", request.has_wait_timeout(), request.wait_timeout());
+  if (!wait.ok()) return wait.status();
+  spec->wait_timeout = *wait;
+  absl::StatusOr<absl::optional<absl::Duration>> total = ValidateTimeout(
+      "request_timeout", request.has_request_timeout(), request.request_timeout());
+  if (!total.ok()) return total.status();
+  spec->request_timeout = *total;
+
+  if (request.max_redirects() > kMaxRedirects) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat("max_redirects is ", request.max_redirects(),
+                                  "; it must be at most ", kMaxRedirects));
+  }
+  spec->follow_redirects = request.follow_redirects();
+  spec->max_redirects = request.max_redirects() == 0 ? kDefaultRedirects : request.max_redirects();
+
+  const int policy = static_cast<int>(request.deadline_policy());
+  if (!fetchpool::v1::DeadlinePolicy_IsValid(policy)) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat("deadline_policy is ", policy,
+                                  ", which is not a known value (UNSPECIFIED=0, ABORT=1, "
+                                  "DRAIN=2)"));
+  }
+  switch (request.deadline_policy()) {
+    case fetchpool::v1::DEADLINE_POLICY_ABORT:
+      spec->on_deadline = OnDeadline::kAbort;
+      break;
+    case fetchpool::v1::DEADLINE_POLICY_DRAIN:
+      spec->on_deadline = OnDeadline::kDrain;
+      break;
+    default:
+      spec->on_deadline = absl::nullopt;
+      break;
+  }
+
+  const std::string& id = request.id();
+  if (id.size() > kMaxIdBytes) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat("id ", Quote(id), " is ", id.size(), " bytes; at most ",
+                                  kMaxIdBytes, " are allowed"));
+  }
+  // Printable ASCII only: the id is echoed into logs and metadata.
+  if (auto bad = std::find_if(id.begin(), id.end(),
+                              [](char c) { return c < 0x20 || c > 0x7e; });
+      bad != id.end()) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat("id ", Quote(id), " contains a non-printable byte at offset ",
+                                  bad - id.begin(), "; use printable ASCII only"));
+  }
+  spec->id = id;
+  return absl::OkStatus();
+}
+
+bool IsReplayableMethod(absl::string_view method) {
+  for (absl::string_view m : {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"}) {
+    if (method == m) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<FetchSpec> ValidateFetchRequest(const fetchpool::v1::FetchRequest& request) {
+  FetchSpec spec;
+  absl::StatusOr<std::string> method = ValidateMethod(request.method());
+  if (!method.ok()) return method.status();
+  spec.method = *std::move(method);
+
+  absl::StatusOr<ParsedUrl> url = ParseHttpUrl("url", request.url());
+  if (!url.ok()) return url.status();
+  spec.url = std::move(url->url);
+  spec.pool_key = std::move(url->pool_key);
+
+  if (absl::Status s = ValidateHeaders(request, &spec.headers); !s.ok()) return s;
+  if (absl::Status s = ValidateBody(spec.method, request.body()); !s.ok()) return s;
+  spec.body = request.body();
+  if (absl::Status s = ValidateOptions(request, &spec); !s.ok()) return s;
+
+  spec.replayable = IsReplayableMethod(spec.method) || request.idempotent();
+  return spec;
+}
+
+absl::StatusOr<std::string> NormalizePoolKey(absl::string_view pool_key) {
+  absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl("pool key", pool_key);
+  if (!parsed.ok()) return parsed.status();
+  // A pool is per host, not per path: "http://api:80/v1" would suggest a
+  // per-path setting that does not exist.
+  if (parsed->path != "/" || parsed->has_query || parsed->has_fragment) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat("pool key ", Quote(pool_key),
+                                  " has a path, query or fragment; a pool key is "
+                                  "scheme://host:port, e.g. ", parsed->pool_key));
+  }
+  return parsed->pool_key;
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,435 @@
+#include "server/server_config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "engine/destination_policy.h"
+#include "fetchpool/v1/config.pb.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "server/request_validation.h"
+
+namespace fetchpool {
+namespace {
+
+using fetchpool::v1::HostOverride;
+using fetchpool::v1::ServerConfigFile;
+using google::protobuf::TextFormat;
+
+// The per-host pool settings. The first column is the setting's name, which
+// is at once the flag name and the field name in ServerConfigFile and
+// HostOverride; the second the HostPoolConfig member; the third how the
+// config file spells the value (Plain: same type; Duration: "250ms";
+// OnDeadline: "abort" | "drain").
+#define FETCHPOOL_POOL_SETTINGS(X)                                   \
+  X(max_connections_per_host, max_connections, Plain)                \
+  X(max_idle_connections_per_host, max_idle_connections, Plain)      \
+  X(max_waiters_per_host, max_waiters, Plain)                        \
+  X(wait_timeout, wait_timeout, Duration)                            \
+  X(idle_timeout, idle_timeout, Duration)                            \
+  X(connect_timeout, connect_timeout, Duration)                      \
+  X(max_response_bytes, max_response_bytes, Plain)                   \
+  X(on_deadline, on_deadline, OnDeadline)                            \
+  X(drain_max_bytes, drain_max_bytes, Plain)                         \
+  X(drain_timeout, drain_timeout, Duration)                          \
+  X(learn_keep_alive, learn_keep_alive, Plain)
+
+// Service-wide bounds not covered by HostPoolConfig::Validate().
+constexpr absl::Duration kMaxShutdownGrace = absl::Hours(1);
+constexpr absl::Duration kMinEvictAfter = absl::Milliseconds(1);
+constexpr absl::Duration kMaxEvictAfter = absl::Hours(24);
+
+// Where each setting's value came from, for messages: "--idle_timeout" or
+// "fetchpool.conf:7". A setting missing from the map has its embedded default.
+using Origins = std::map<std::string, std::string>;
+
+// The settings one source gives: the values, and which of them it sets.
+struct ServerLayer {
+  ServerConfig values;
+  Origins set;
+};
+struct HostLayer {
+  std::string pool_key;  // normalized
+  std::string origin;    // "fetchpool.conf:12", the host block
+  HostPoolConfig values;
+  Origins set;
+};
+
+bool CopyPoolSetting(absl::string_view name, const HostPoolConfig& from, HostPoolConfig* to) {
+#define FETCHPOOL_COPY_POOL(setting, member, kind) \
+  if (name == #setting) {                          \
+    to->member = from.member;                      \
+    return true;                                   \
+  }
+  FETCHPOOL_POOL_SETTINGS(FETCHPOOL_COPY_POOL)
+#undef FETCHPOOL_COPY_POOL
+  return false;
+}
+
+bool CopyServerSetting(absl::string_view name, const ServerConfig& from, ServerConfig* to) {
+  if (CopyPoolSetting(name, from.engine.defaults, &to->engine.defaults)) return true;
+  if (name == "listen") {
+    to->listen = from.listen;
+  } else if (name == "metrics_listen") {
+    to->metrics_listen = from.metrics_listen;
+  } else if (name == "shutdown_grace") {
+    to->shutdown_grace = from.shutdown_grace;
+  } else if (name == "max_pools") {
+    to->engine.max_pools = from.engine.max_pools;
+  } else if (name == "evict_empty_pool_after") {
+    to->engine.evict_empty_pool_after = from.engine.evict_empty_pool_after;
+  } else if (name == "allow_cidrs") {
+    to->engine.allow_cidrs = from.engine.allow_cidrs;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool IsSettingName(absl::string_view name) {
+  ServerConfig scratch;
+  return CopyServerSetting(name, scratch, &scratch);
+}
+
+// ---- Reading the config file ----
+
+// The first error the text-format parser reports, with its position.
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (!has_error_) {
+      has_error_ = true;
+      line_ = line;
+      column_ = column;
+      message_ = message;
+    }
+  }
+  std::string Describe(absl::string_view file) const {
+    if (line_ < 0) return absl::StrCat(file, ": ", message_);
+    return absl::StrCat(file, ":", line_ + 1, ":", column_ + 1, ": ", message_);
+  }
+
+ private:
+  bool has_error_ = false;
+  int line_ = -1;
+  int column_ = -1;
+  std::string message_;
+};
+
+// Turns a field of a parsed message into "file:line" for messages.
+class Locator {
+ public:
+  Locator(absl::string_view file, const google::protobuf::Descriptor* descriptor,
+          const TextFormat::ParseInfoTree* tree)
+      : file_(file), descriptor_(descriptor), tree_(tree) {}
+
+  std::string Line(absl::string_view field, int index = -1) const {
+    const google::protobuf::FieldDescriptor* fd =
+        descriptor_->FindFieldByName(std::string(field));
+    int line = (fd != nullptr && tree_ != nullptr) ? tree_->GetLocation(fd, index).line : -1;
+    return line < 0 ? file_ : absl::StrCat(file_, ":", line + 1);
+  }
+
+ private:
+  std::string file_;
+  const google::protobuf::Descriptor* descriptor_;
+  const TextFormat::ParseInfoTree* tree_;
+};
+
+template <typename T, typename U>
+absl::Status ReadPlain(const T& in, U* out) {
+  *out = in;
+  return absl::OkStatus();
+}
+
+absl::Status ReadDuration(const std::string& text, absl::Duration* out) {
+  // absl::ParseDuration takes "0" and "inf" as well; range checks come later
+  // with the other settings, in ValidateServerConfig.
+  if (!absl::ParseDuration(text, out)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", absl::CHexEscape(text),
+        "\" is not a duration; write it with a unit, e.g. \"30s\", \"250ms\" or \"2m\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadOnDeadline(const std::string& text, OnDeadline* out) {
+  absl::StatusOr<OnDeadline> policy = ParseOnDeadline(text);
+  if (!policy.ok()) return policy.status();
+  *out = *policy;
+  return absl::OkStatus();
+}
+
+absl::Status FieldError(const std::string& where, absl::string_view field,
+                        absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat(where, ": ", field, ": ", message));
+}
+
+// Reads the pool settings a ServerConfigFile or HostOverride sets; both have
+// the same field names (FETCHPOOL_POOL_SETTINGS).
+template <typename Msg>
+absl::Status ReadPoolSettings(const Msg& msg, const Locator& locator, HostPoolConfig* values,
+                              Origins* set) {
+#define FETCHPOOL_READ_POOL(setting, member, kind)                              \
+  if (msg.has_##setting()) {                                                    \
+    std::string where = locator.Line(#setting);                                 \
+    absl::Status s = Read##kind(msg.setting(), &values->member);               \
+    if (!s.ok()) return FieldError(where, #setting, s.message());              \
+    (*set)[#setting] = where;                                                   \
+  }
+  FETCHPOOL_POOL_SETTINGS(FETCHPOOL_READ_POOL)
+#undef FETCHPOOL_READ_POOL
+  return absl::OkStatus();
+}
+
+absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& locator,
+                                ServerLayer* layer) {
+  ServerConfig& v = layer->values;
+  if (file.has_listen()) {
+    v.listen = file.listen();
+    layer->set["listen"] = locator.Line("listen");
+  }
+  if (file.has_metrics_listen()) {
+    v.metrics_listen = file.metrics_listen();
+    layer->set["metrics_listen"] = locator.Line("metrics_listen");
+  }
+  if (file.has_shutdown_grace()) {
+    std::string where = locator.Line("shutdown_grace");
+    absl::Status s = ReadDuration(file.shutdown_grace(), &v.shutdown_grace);
+    if (!s.ok()) return FieldError(where, "shutdown_grace", s.message());
+    layer->set["shutdown_grace"] = where;
+  }
+  if (file.has_max_pools()) {
+    v.engine.max_pools = file.max_pools();
+    layer->set["max_pools"] = locator.Line("max_pools");
+  }
+  if (file.has_evict_empty_pool_after()) {
+    std::string where = locator.Line("evict_empty_pool_after");
+    absl::Status s = ReadDuration(file.evict_empty_pool_after(), &v.engine.evict_empty_pool_after);
+    if (!s.ok()) return FieldError(where, "evict_empty_pool_after", s.message());
+    layer->set["evict_empty_pool_after"] = where;
+  }
+  if (file.allow_cidrs_size() > 0) {
+    v.engine.allow_cidrs.assign(file.allow_cidrs().begin(), file.allow_cidrs().end());
+    layer->set["allow_cidrs"] = locator.Line("allow_cidrs", 0);
+  }
+  return ReadPoolSettings(file, locator, &v.engine.defaults, &layer->set);
+}
+
+absl::Status ParseConfigFile(const std::string& text, absl::string_view file_name,
+                             ServerLayer* layer, std::vector<HostLayer>* hosts) {
+  ServerConfigFile file;
+  TextFormat::Parser parser;
+  FirstErrorCollector errors;
+  TextFormat::ParseInfoTree tree;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&tree);
+  if (!parser.ParseFromString(text, &file)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        errors.Describe(file_name),
+        " (the config file is protobuf text format of fetchpool.v1.ServerConfigFile; "
+        "see proto/fetchpool/v1/config.proto for the field names)"));
+  }
+  Locator top(file_name, ServerConfigFile::descriptor(), &tree);
+  absl::Status s = ReadServerSettings(file, top, layer);
+  if (!s.ok()) return s;
+
+  const google::protobuf::FieldDescriptor* host_field =
+      ServerConfigFile::descriptor()->FindFieldByName("host");
+  std::map<std::string, std::string> seen;  // pool key -> where
+  for (int i = 0; i < file.host_size(); ++i) {
+    const HostOverride& block = file.host(i);
+    Locator inner(file_name, HostOverride::descriptor(), tree.GetTreeForNested(host_field, i));
+    HostLayer host;
+    host.origin = top.Line("host", i);
+    if (block.pool_key().empty()) {
+      return FieldError(host.origin, "host",
+                        "the block has no pool_key; write e.g. pool_key: \"http://api:80\"");
+    }
+    absl::StatusOr<std::string> key = NormalizePoolKey(block.pool_key());
+    if (!key.ok()) return FieldError(inner.Line("pool_key"), "pool_key", key.status().message());
+    host.pool_key = *key;
+    if (auto [it, inserted] = seen.emplace(host.pool_key, host.origin); !inserted) {
+      return FieldError(inner.Line("pool_key"), "pool_key",
+                        absl::StrCat("\"", absl::CHexEscape(block.pool_key()), "\" is the pool ",
+                                     host.pool_key, ", which already has a host block at ",
+                                     it->second, "; merge the two"));
+    }
+    s = ReadPoolSettings(block, inner, &host.values, &host.set);
+    if (!s.ok()) return s;
+    hosts->push_back(std::move(host));
+  }
+  return absl::OkStatus();
+}
+
+// ---- Validation ----
+
+absl::Status ValidateHostPort(absl::string_view setting, const std::string& value) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, " is \"", absl::CHexEscape(value), "\"; ", why,
+                     " (write host:port, e.g. 0.0.0.0:50051, [::]:50051 or localhost:50051)"));
+  };
+  size_t colon = value.rfind(':');
+  if (colon == std::string::npos) return bad("it has no port");
+  absl::string_view host = absl::string_view(value).substr(0, colon);
+  absl::string_view port = absl::string_view(value).substr(colon + 1);
+  uint32_t port_number = 0;
+  // Port 0 asks the kernel for a free port (tests use it).
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(port, &port_number) || port_number > 65535) {
+    return bad("the port must be a number from 0 to 65535");
+  }
+  if (host.empty()) return bad("the host is empty");
+  if (host.front() == '[') {
+    in6_addr addr;
+    std::string inner(host.substr(1, host.size() >= 2 ? host.size() - 2 : 0));
+    if (host.back() != ']' || inet_pton(AF_INET6, inner.c_str(), &addr) != 1) {
+      return bad("the bracketed host is not an IPv6 address");
+    }
+    return absl::OkStatus();
+  }
+  bool name_chars = std::all_of(host.begin(), host.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
+           c == '_';
+  });
+  if (!name_chars) return bad("the host is not a name or an address (IPv6 goes in brackets)");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateServiceSettings(const ServerConfig& config) {
+  absl::Status s = ValidateHostPort("listen", config.listen);
+  if (!s.ok()) return s;
+  s = ValidateHostPort("metrics_listen", config.metrics_listen);
+  if (!s.ok()) return s;
+  if (config.shutdown_grace < absl::ZeroDuration() || config.shutdown_grace > kMaxShutdownGrace) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("shutdown_grace is ", absl::FormatDuration(config.shutdown_grace),
+                     "; it must be from 0 to ", absl::FormatDuration(kMaxShutdownGrace)));
+  }
+  const absl::Duration evict = config.engine.evict_empty_pool_after;
+  if (evict < kMinEvictAfter || evict > kMaxEvictAfter) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "evict_empty_pool_after is ", absl::FormatDuration(evict), "; it must be from ",
+        absl::FormatDuration(kMinEvictAfter), " to ", absl::FormatDuration(kMaxEvictAfter),
+        " (write units: 250ms, 2m)"));
+  }
+  if (config.engine.max_pools == 0) {
+    return absl::InvalidArgumentError("max_pools is 0; it must be at least 1");
+  }
+  absl::StatusOr<DestinationPolicy> policy = DestinationPolicy::Create(config.engine.allow_cidrs);
+  if (!policy.ok()) return policy.status();
+  return config.engine.defaults.Validate();
+}
+
+// The first thing wrong with a config; `host` is empty for a service-wide
+// setting, else the pool key whose settings are wrong.
+struct Problem {
+  std::string host;
+  absl::Status status;
+};
+
+absl::optional<Problem> FindProblem(const ServerConfig& config) {
+  if (absl::Status s = ValidateServiceSettings(config); !s.ok()) return Problem{"", s};
+  // Sorted, so the same bad config always gives the same message.
+  std::vector<std::string> keys;
+  for (const auto& entry : config.engine.per_host) keys.push_back(entry.first);
+  std::sort(keys.begin(), keys.end());
+  for (const std::string& key : keys) {
+    if (absl::Status s = config.engine.per_host.at(key).Validate(); !s.ok()) {
+      return Problem{key, s};
+    }
+  }
+  return absl::nullopt;
+}
+
+// " (set by --idle_timeout)" for a message from a Validate(); these begin
+// with the name of the setting they complain about.
+std::string OriginNote(const Origins& origins, absl::string_view message) {
+  absl::string_view name =
+      message.substr(0, message.find_first_not_of("abcdefghijklmnopqrstuvwxyz_"));
+  if (!IsSettingName(name)) return "";
+  auto it = origins.find(std::string(name));
+  if (it == origins.end()) return " (the embedded default)";
+  return absl::StrCat(" (set by ", it->second, ")");
+}
+
+}  // namespace
+
+absl::StatusOr<OnDeadline> ParseOnDeadline(absl::string_view text) {
+  if (text == "abort") return OnDeadline::kAbort;
+  if (text == "drain") return OnDeadline::kDrain;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "\"", absl::CHexEscape(text), "\" is not an on_deadline policy; write abort or drain"));
+}
+
+std::string OnDeadlineName(OnDeadline policy) {
+  return policy == OnDeadline::kAbort ? "abort" : "drain";
+}
+
+absl::Status ValidateServerConfig(const ServerConfig& config) {
+  absl::optional<Problem> problem = FindProblem(config);
+  if (!problem.has_value()) return absl::OkStatus();
+  if (problem->host.empty()) return problem->status;
+  return absl::InvalidArgumentError(
+      absl::StrCat("host ", problem->host, ": ", problem->status.message()));
+}
+
+absl::StatusOr<ServerConfig> BuildServerConfig(
+    const ServerConfig& from_flags, const std::vector<std::string>& explicitly_set_flag_names,
+    const absl::optional<std::string>& config_file_text, absl::string_view config_file_name) {
+  ServerConfig config;  // the embedded defaults
+  Origins origins;
+  std::vector<HostLayer> hosts;
+  if (config_file_text.has_value()) {
+    ServerLayer file;
+    absl::Status s = ParseConfigFile(*config_file_text, config_file_name, &file, &hosts);
+    if (!s.ok()) return s;
+    for (const auto& [name, where] : file.set) {
+      CopyServerSetting(name, file.values, &config);
+      origins[name] = where;
+    }
+  }
+  for (const std::string& name : explicitly_set_flag_names) {
+    if (!CopyServerSetting(name, from_flags, &config)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " is not a server setting"));
+    }
+    origins[name] = absl::StrCat("--", name);
+  }
+
+  // Hosts start from the final service-wide values, flags included: a flag
+  // changes every host except those that set the same setting themselves.
+  std::map<std::string, const HostLayer*> host_by_key;
+  for (const HostLayer& host : hosts) {
+    HostPoolConfig pool = config.engine.defaults;
+    for (const auto& entry : host.set) CopyPoolSetting(entry.first, host.values, &pool);
+    config.engine.per_host[host.pool_key] = pool;
+    host_by_key[host.pool_key] = &host;
+  }
+
+  absl::optional<Problem> problem = FindProblem(config);
+  if (!problem.has_value()) return config;
+  const absl::string_view message = problem->status.message();
+  if (problem->host.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(message, OriginNote(origins, message)));
+  }
+  const HostLayer& host = *host_by_key.at(problem->host);
+  Origins host_origins = origins;
+  for (const auto& [name, where] : host.set) host_origins[name] = where;
+  return absl::InvalidArgumentError(absl::StrCat("host ", host.pool_key, " (", host.origin,
+                                                 "): ", message,
+                                                 OriginNote(host_origins, message)));
+}
+
+}  // namespace fetchpool

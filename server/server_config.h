@@ -1,0 +1,54 @@
+#ifndef FETCHPOOL_SERVER_SERVER_CONFIG_H_
+#define FETCHPOOL_SERVER_SERVER_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "engine/engine.h"
+#include "pool/pool_config.h"
+
+namespace fetchpool {
+
+// Everything fetchpoold is started with. The member initializers are the
+// embedded defaults; the flags take their defaults from here and from
+// HostPoolConfig / EngineConfig, so each number is written once.
+struct ServerConfig {
+  std::string listen = "0.0.0.0:50051";          // gRPC service, host:port
+  std::string metrics_listen = "0.0.0.0:9464";   // Prometheus /metrics, host:port
+  // How long running and queued fetches may finish after SIGTERM.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  EngineConfig engine;
+};
+
+// Merges the three layers of settings and validates the result.
+//   from_flags: every flag's value (given or default), already converted.
+//   explicitly_set_flag_names: the settings given on the command line, by
+//     flag name ("max_connections_per_host"); only these override the file.
+//   config_file_text: the --config file's text (protobuf text format of
+//     fetchpool.v1.ServerConfigFile), or nullopt when there is none.
+//   config_file_name: used in messages ("fetchpool.conf:12: ...").
+// Precedence: embedded defaults < config file < explicit flags. A per-host
+// override starts from the merged service-wide values and changes only the
+// fields it sets. INVALID_ARGUMENT with a message naming the setting and
+// where it came from (flag, file:line, or default) for any bad value.
+absl::StatusOr<ServerConfig> BuildServerConfig(
+    const ServerConfig& from_flags, const std::vector<std::string>& explicitly_set_flag_names,
+    const absl::optional<std::string>& config_file_text, absl::string_view config_file_name);
+
+// The checks BuildServerConfig ends with: listen addresses are host:port,
+// allow_cidrs parse, HostPoolConfig::Validate() holds for the defaults and
+// every host, and the service-wide durations and counts are sane.
+absl::Status ValidateServerConfig(const ServerConfig& config);
+
+// "abort" / "drain", as written in flags and the config file.
+absl::StatusOr<OnDeadline> ParseOnDeadline(absl::string_view text);
+std::string OnDeadlineName(OnDeadline policy);
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_SERVER_SERVER_CONFIG_H_

@@ -1,0 +1,159 @@
+#include "server/server_flags.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/internal/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+
+// Defaults come from the config structs so each number is written once.
+// Durations take units: --idle_timeout=30s, --wait_timeout=250ms.
+
+ABSL_FLAG(std::string, config, "",
+          "Config file (protobuf text format of fetchpool.v1.ServerConfigFile). Flags given "
+          "on the command line override it.");
+ABSL_FLAG(std::string, listen, fetchpool::ServerConfig().listen,
+          "host:port of the gRPC service ([::]:50051 for IPv6; port 0 picks a free one)");
+ABSL_FLAG(std::string, metrics_listen, fetchpool::ServerConfig().metrics_listen,
+          "host:port of the Prometheus /metrics endpoint");
+ABSL_FLAG(absl::Duration, shutdown_grace, fetchpool::ServerConfig().shutdown_grace,
+          "On SIGTERM, how long running and queued fetches may finish");
+ABSL_FLAG(uint32_t, max_pools, fetchpool::EngineConfig().max_pools,
+          "Most host pools kept at once; fetches to new hosts beyond it fail QUEUE_FULL");
+ABSL_FLAG(absl::Duration, evict_empty_pool_after,
+          fetchpool::EngineConfig().evict_empty_pool_after,
+          "A pool with no connections and no waiters is dropped after this long");
+ABSL_FLAG(std::vector<std::string>, allow_cidrs, fetchpool::EngineConfig().allow_cidrs,
+          "Comma-separated CIDRs fetchpool may connect to despite the default deny list "
+          "(loopback, link-local, cloud metadata), e.g. 127.0.0.0/8,10.1.2.3");
+
+ABSL_FLAG(uint32_t, max_connections_per_host, fetchpool::HostPoolConfig().max_connections,
+          "Connection cap per host; further fetches wait in the host's queue");
+ABSL_FLAG(uint32_t, max_idle_connections_per_host,
+          fetchpool::HostPoolConfig().max_idle_connections,
+          "Idle connections kept per host; 0 means the same as --max_connections_per_host "
+          "(a small cap closes connections after each burst: a TIME_WAIT storm)");
+ABSL_FLAG(uint32_t, max_waiters_per_host, fetchpool::HostPoolConfig().max_waiters,
+          "Fetches that may wait for a connection per host; more fail QUEUE_FULL");
+ABSL_FLAG(absl::Duration, wait_timeout, fetchpool::HostPoolConfig().wait_timeout,
+          "Longest wait for a pooled connection (a request may set a shorter one)");
+ABSL_FLAG(absl::Duration, idle_timeout, fetchpool::HostPoolConfig().idle_timeout,
+          "An idle connection is closed after this long; keep it below the origins' "
+          "keep-alive timeout");
+ABSL_FLAG(absl::Duration, connect_timeout, fetchpool::HostPoolConfig().connect_timeout,
+          "TCP connect plus TLS handshake limit");
+ABSL_FLAG(uint64_t, max_response_bytes, fetchpool::HostPoolConfig().max_response_bytes,
+          "Largest response body accepted (a request may set another)");
+ABSL_FLAG(std::string, on_deadline,
+          fetchpool::OnDeadlineName(fetchpool::HostPoolConfig().on_deadline),
+          "When a caller stops waiting: abort (close the connection, TIME_WAIT lands here) "
+          "or drain (finish the response in the background within the drain budget and "
+          "keep the connection)");
+ABSL_FLAG(uint64_t, drain_max_bytes, fetchpool::HostPoolConfig().drain_max_bytes,
+          "Most bytes read to drain an abandoned response (--on_deadline=drain)");
+ABSL_FLAG(absl::Duration, drain_timeout, fetchpool::HostPoolConfig().drain_timeout,
+          "Longest time spent draining an abandoned response (--on_deadline=drain)");
+ABSL_FLAG(bool, learn_keep_alive, fetchpool::HostPoolConfig().learn_keep_alive,
+          "Lower a host's idle timeout to its 'Keep-Alive: timeout=N' hint minus a margin");
+
+namespace fetchpool {
+namespace {
+
+// Every setting flag; --config is not a setting.
+std::vector<const absl::CommandLineFlag*> SettingFlags() {
+  return {
+      &absl::GetFlagReflectionHandle(FLAGS_listen),
+      &absl::GetFlagReflectionHandle(FLAGS_metrics_listen),
+      &absl::GetFlagReflectionHandle(FLAGS_shutdown_grace),
+      &absl::GetFlagReflectionHandle(FLAGS_max_pools),
+      &absl::GetFlagReflectionHandle(FLAGS_evict_empty_pool_after),
+      &absl::GetFlagReflectionHandle(FLAGS_allow_cidrs),
+      &absl::GetFlagReflectionHandle(FLAGS_max_connections_per_host),
+      &absl::GetFlagReflectionHandle(FLAGS_max_idle_connections_per_host),
+      &absl::GetFlagReflectionHandle(FLAGS_max_waiters_per_host),
+      &absl::GetFlagReflectionHandle(FLAGS_wait_timeout),
+      &absl::GetFlagReflectionHandle(FLAGS_idle_timeout),
+      &absl::GetFlagReflectionHandle(FLAGS_connect_timeout),
+      &absl::GetFlagReflectionHandle(FLAGS_max_response_bytes),
+      &absl::GetFlagReflectionHandle(FLAGS_on_deadline),
+      &absl::GetFlagReflectionHandle(FLAGS_drain_max_bytes),
+      &absl::GetFlagReflectionHandle(FLAGS_drain_timeout),
+      &absl::GetFlagReflectionHandle(FLAGS_learn_keep_alive),
+  };
+}
+
+absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
+  ServerConfig config;
+  config.listen = absl::GetFlag(FLAGS_listen);
+  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.engine.max_pools = absl::GetFlag(FLAGS_max_pools);
+  config.engine.evict_empty_pool_after = absl::GetFlag(FLAGS_evict_empty_pool_after);
+  config.engine.allow_cidrs = absl::GetFlag(FLAGS_allow_cidrs);
+  HostPoolConfig& pool = config.engine.defaults;
+  pool.max_connections = absl::GetFlag(FLAGS_max_connections_per_host);
+  pool.max_idle_connections = absl::GetFlag(FLAGS_max_idle_connections_per_host);
+  pool.max_waiters = absl::GetFlag(FLAGS_max_waiters_per_host);
+  pool.wait_timeout = absl::GetFlag(FLAGS_wait_timeout);
+  pool.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
+  pool.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  pool.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
+  absl::StatusOr<OnDeadline> on_deadline = ParseOnDeadline(absl::GetFlag(FLAGS_on_deadline));
+  if (!on_deadline.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--on_deadline: ", on_deadline.status().message()));
+  }
+  pool.on_deadline = *on_deadline;
+  pool.drain_max_bytes = absl::GetFlag(FLAGS_drain_max_bytes);
+  pool.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  pool.learn_keep_alive = absl::GetFlag(FLAGS_learn_keep_alive);
+  return config;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read --config file \"", path, "\": ", std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat("error reading --config file \"", path, "\""));
+  }
+  return text.str();
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> LoadServerConfigFromFlags() {
+  absl::StatusOr<ServerConfig> from_flags = ConfigFromFlagValues();
+  if (!from_flags.ok()) return from_flags.status();
+  std::vector<std::string> explicit_names;
+  for (const absl::CommandLineFlag* flag : SettingFlags()) {
+    // CommandLineFlag::IsSpecifiedOnCommandLine() is private in Abseil
+    // 20220623 (Debian 12); this is the function ParseCommandLine records
+    // into, and it also counts --flagfile contents and --nofoo for bools.
+    if (absl::flags_internal::WasPresentOnCommandLine(flag->Name())) {
+      explicit_names.emplace_back(flag->Name());
+    }
+  }
+  absl::optional<std::string> file_text;
+  const std::string path = absl::GetFlag(FLAGS_config);
+  if (!path.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(path);
+    if (!text.ok()) return text.status();
+    file_text = *std::move(text);
+  }
+  return BuildServerConfig(*from_flags, explicit_names, file_text, path);
+}
+
+}  // namespace fetchpool

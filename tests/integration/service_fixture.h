@@ -1,0 +1,131 @@
+#ifndef FETCHPOOL_TESTS_INTEGRATION_SERVICE_FIXTURE_H_
+#define FETCHPOOL_TESTS_INTEGRATION_SERVICE_FIXTURE_H_
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "fetchpool/v1/fetchpool.grpc.pb.h"
+#include "server/fetchpool_server.h"
+#include "server/grpc_status.h"
+#include "tests/origin/test_origin.h"
+
+namespace fetchpool::testing {
+
+// The outcome of one Fetch call as a caller sees it.
+struct CallResult {
+  grpc::Status status;
+  std::string reason;  // the fetchpool-reason trailer
+  v1::FetchResponse response;
+};
+
+// A real fetchpool server (engine + gRPC on 127.0.0.1:0) and a real gRPC
+// client, against a TestOrigin on loopback.
+class ServiceTest : public ::testing::Test {
+ protected:
+  // Loopback must be allowed explicitly: it is in the default deny list.
+  static ServerConfig LoopbackConfig() {
+    ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.engine.allow_cidrs = {"127.0.0.0/8"};
+    return config;
+  }
+
+  void StartOrigin(TestOrigin::Options options = {}) {
+    origin_ = std::make_unique<TestOrigin>(options);
+    ASSERT_TRUE(origin_->Start().ok());
+  }
+
+  void StartServer(const ServerConfig& config) {
+    absl::StatusOr<std::unique_ptr<FetchPoolServer>> server = FetchPoolServer::Start(config);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    channel_ = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                         grpc::InsecureChannelCredentials(), args);
+    stub_ = v1::FetchPool::NewStub(channel_);
+  }
+
+  void SetUp() override { StartOrigin(); }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      EXPECT_TRUE(server_->engine().CheckInvariants().ok()) << server_->engine().CheckInvariants();
+      server_->Shutdown(absl::Seconds(1));
+    }
+    if (origin_ != nullptr) origin_->Stop();
+  }
+
+  std::string Url(const std::string& path) const { return origin_->base_url() + path; }
+  std::string PoolKey() const { return absl::StrCat("http://127.0.0.1:", origin_->port()); }
+
+  CallResult Fetch(const v1::FetchRequest& request, absl::Duration timeout = absl::Seconds(10)) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+    CallResult out;
+    out.status = stub_->Fetch(&context, request, &out.response);
+    out.reason = ReasonTrailer(context);
+    return out;
+  }
+
+  CallResult Get(const std::string& path, absl::Duration timeout = absl::Seconds(10)) {
+    v1::FetchRequest request;
+    request.set_url(Url(path));
+    return Fetch(request, timeout);
+  }
+
+  static std::string ReasonTrailer(const grpc::ClientContext& context) {
+    const auto& trailers = context.GetServerTrailingMetadata();
+    auto it = trailers.find(kReasonTrailer);
+    return it == trailers.end() ? "" : std::string(it->second.data(), it->second.size());
+  }
+
+  v1::HostPoolStats PoolStats() {
+    v1::StatsRequest request;
+    request.set_host(PoolKey());
+    v1::StatsResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status status = stub_->Stats(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.pools_size() > 0 ? response.pools(0) : v1::HostPoolStats();
+  }
+
+  // Polls Stats until the pool is quiet (nothing busy, connecting or
+  // waiting), or the limit passes.
+  bool WaitForQuietPool(absl::Duration limit = absl::Seconds(5)) {
+    const absl::Time give_up = absl::Now() + limit;
+    while (absl::Now() < give_up) {
+      v1::HostPoolStats s = PoolStats();
+      if (s.busy_connections() == 0 && s.connecting_connections() == 0 &&
+          s.wait_queue_length() == 0) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+
+  std::unique_ptr<TestOrigin> origin_;
+  std::unique_ptr<FetchPoolServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::FetchPool::Stub> stub_;
+};
+
+inline std::string HeaderValue(const v1::FetchResponse& response, const std::string& name) {
+  for (const v1::Header& h : response.headers()) {
+    if (absl::EqualsIgnoreCase(h.name(), name)) return h.value();
+  }
+  return "";
+}
+
+}  // namespace fetchpool::testing
+
+#endif  // FETCHPOOL_TESTS_INTEGRATION_SERVICE_FIXTURE_H_
