@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <atomic>
+#include <future>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -14,11 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/notification.h"
 #include "engine/curl_connection.h"
 #include "engine/curl_errors.h"
 #include "engine/event_loop.h"
 #include "engine/fetch_op.h"
+#include "engine/time_wait_counter.h"
 #include "engine/url.h"
 #include "pool/reason.h"
 
@@ -32,6 +33,8 @@ const HostPoolConfig& EngineConfig::ForHost(const std::string& pool_key) const {
 // A host's pool plus the loop timer that drives its deadlines.
 struct PoolEntry {
   std::unique_ptr<HostPool> pool;
+  // Addresses this pool connected to, for the kernel's TIME_WAIT count.
+  absl::flat_hash_set<std::string> remotes;
   EventLoop::TimerId timer = 0;
   absl::Time timer_at = absl::InfiniteFuture();
 };
@@ -39,6 +42,15 @@ struct PoolEntry {
 namespace {
 
 constexpr absl::Duration kEvictionSweepInterval = absl::Seconds(5);
+// A name can resolve to many addresses; remembering a few per pool is
+// enough to find its TIME_WAIT sockets without unbounded growth.
+constexpr size_t kMaxRemotesPerPool = 64;
+
+int OnResolverStart(void*, void*, void* userp) {
+  auto* op = static_cast<FetchOp*>(userp);
+  ++op->conn->slot().pool().counters().dns_lookups_total;
+  return 0;
+}
 
 absl::Duration MicrosInfo(CURL* easy, CURLINFO info) {
   curl_off_t us = 0;
@@ -108,17 +120,24 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
     });
   }
 
+  void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+    loop_.Post([this, delay, fn = std::move(fn)]() mutable {
+      loop_.AddTimer(loop_.clock().Now() + delay, std::move(fn));
+    });
+  }
+
   void RunOnLoopAndWait(absl::AnyInvocable<void()> fn) {
     if (loop_.InLoopThread()) {
       fn();
       return;
     }
-    absl::Notification finished;
+    // std::promise rather than absl::Notification: see EventLoop::post_mu_.
+    std::promise<void> finished;
     loop_.Post([&] {
       fn();
-      finished.Notify();
+      finished.set_value();
     });
-    finished.WaitForNotification();
+    finished.get_future().wait();
   }
 
   void Shutdown(absl::Duration grace) {
@@ -182,7 +201,9 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
  private:
   // ---- fetch lifecycle (loop thread) ----
   void StartFetch(std::unique_ptr<FetchOp> owned);
-  void AcquireConnection(FetchOp* op);
+  // `fresh`: a replay, which must not land on another idle connection that
+  // may be just as stale.
+  void AcquireConnection(FetchOp* op, bool fresh = false);
   void OnLease(FetchOp* op, absl::StatusOr<Lease> lease);
   void StartTransfer(FetchOp* op);
   void OnTransferDeadline(FetchOp* op, absl::Status why);
@@ -301,8 +322,17 @@ void EngineImpl::EvictIdlePools() {
 Engine::StatsResult EngineImpl::CollectStats(const std::string& pool_key) {
   Engine::StatsResult out;
   out.pool_count = static_cast<uint32_t>(pools_.size());
+  // One netlink dump serves every pool; without it the kernel column stays 0.
+  absl::StatusOr<absl::flat_hash_map<std::string, uint32_t>> time_wait;
+  if (!pools_.empty()) time_wait = CountTimeWaitByRemote();
   for (auto& [key, entry] : pools_) {
     HostPoolStatsSnapshot snap = entry->pool->Snapshot();
+    if (time_wait.ok()) {
+      for (const std::string& remote : entry->remotes) {
+        auto it = time_wait->find(remote);
+        if (it != time_wait->end()) snap.time_wait_kernel += it->second;
+      }
+    }
     MarkDirty(*entry->pool);
     out.totals.Accumulate(snap);
     if (pool_key.empty() || pool_key == key) out.pools.push_back(std::move(snap));
@@ -343,7 +373,7 @@ void EngineImpl::StartFetch(std::unique_ptr<FetchOp> owned) {
   AcquireConnection(op);
 }
 
-void EngineImpl::AcquireConnection(FetchOp* op) {
+void EngineImpl::AcquireConnection(FetchOp* op, bool fresh) {
   absl::Status error;
   PoolEntry* entry = FindOrCreatePool(op->spec.pool_key, &error);
   if (entry == nullptr) {
@@ -359,7 +389,8 @@ void EngineImpl::AcquireConnection(FetchOp* op) {
   const absl::Duration wait = op->spec.wait_timeout.value_or(pool.config().wait_timeout);
   const absl::Time wait_deadline = std::min(op->spec.deadline, now + wait);
   const HostPool::WaiterId waiter = pool.Acquire(
-      wait_deadline, [this, op](absl::StatusOr<Lease> lease) { OnLease(op, std::move(lease)); });
+      wait_deadline, [this, op](absl::StatusOr<Lease> lease) { OnLease(op, std::move(lease)); },
+      HostPool::AcquireOptions{fresh});
   // A non-zero id means the callback has not run, so `op` is still alive.
   if (waiter != 0) op->waiter = waiter;
   MarkDirty(pool);
@@ -375,6 +406,7 @@ void EngineImpl::OnLease(FetchOp* op, absl::StatusOr<Lease> lease) {
   op->conn = static_cast<CurlConnection*>(&lease->slot->connection());
   op->fresh_connection = lease->fresh;
   op->result.timing.queue_wait += lease->waited;
+  op->pool->pool->counters().queue_wait.Record(lease->waited);
   op->leased_at = loop_.clock().Now();
   StartTransfer(op);
 }
@@ -398,6 +430,8 @@ void EngineImpl::StartTransfer(FetchOp* op) {
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, op);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &EngineImpl::OnBodyBytes);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
+  curl_easy_setopt(easy, CURLOPT_RESOLVER_START_FUNCTION, &OnResolverStart);
+  curl_easy_setopt(easy, CURLOPT_RESOLVER_START_DATA, op);
   if (spec.method == "HEAD") {
     curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
   } else if (spec.method != "GET") {
@@ -566,6 +600,9 @@ void EngineImpl::OnTransferDone(CurlConnection& conn, CURLcode code) {
         std::strchr(ip, ':') ? absl::StrCat("[", ip, "]:", port) : absl::StrCat(ip, ":", port);
   }
   op->result.connection_reused = reused;
+  if (!op->result.remote_address.empty() && op->pool->remotes.size() < kMaxRemotesPerPool) {
+    op->pool->remotes.insert(op->result.remote_address);
+  }
 
   TransferFailure failure;
   if (code != CURLE_OK) {
@@ -600,7 +637,7 @@ void EngineImpl::OnTransferDone(CurlConnection& conn, CURLcode code) {
     op->result.id = op->spec.id;
     op->bytes_received = 0;
     op->keep_alive_header.clear();
-    AcquireConnection(op);
+    AcquireConnection(op, /*fresh=*/true);
     return;
   }
 
@@ -746,9 +783,15 @@ void EngineImpl::CancelFetch(uint64_t id) {
 void EngineImpl::Answer(FetchOp* op, absl::StatusOr<FetchResult> result) {
   if (op->answered) return;
   op->answered = true;
-  if (!result.ok()) {
-    if (op->pool != nullptr) ++op->pool->pool->counters().failures_total;
-  } else {
+  if (op->pool != nullptr) {
+    HostPoolStatsSnapshot& counters = op->pool->pool->counters();
+    counters.fetch_time.Record(loop_.clock().Now() - op->arrived);
+    if (!result.ok()) {
+      ++counters.failures_total;
+      ++counters.errors_by_reason[ReasonOf(result.status())];
+    }
+  }
+  if (result.ok()) {
     result->timing.total = loop_.clock().Now() - op->arrived;
     result->attempts = op->attempts;
   }
@@ -790,6 +833,9 @@ void Engine::GetStats(std::string pool_key, absl::AnyInvocable<void(StatsResult)
   impl_->GetStats(std::move(pool_key), std::move(done));
 }
 void Engine::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
+void Engine::RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+  impl_->RunAfter(delay, std::move(fn));
+}
 void Engine::RunOnLoopAndWait(absl::AnyInvocable<void()> fn) {
   impl_->RunOnLoopAndWait(std::move(fn));
 }

@@ -66,6 +66,10 @@ class Engine {
   // closes every connection. Idempotent; blocks until done.
   void Shutdown(absl::Duration grace);
 
+  // Runs `fn` on the loop thread after `delay` (periodic work such as
+  // WatchStats). If the engine stops first, `fn` is destroyed without running.
+  void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn);
+
   // Runs `fn` on the loop thread and waits for it (tests: CheckInvariants).
   void RunOnLoopAndWait(absl::AnyInvocable<void()> fn);
   // OK, or the first pool invariant that does not hold (runs on the loop).

@@ -43,7 +43,7 @@ EventLoop::~EventLoop() {
 void EventLoop::Post(absl::AnyInvocable<void()> task) {
   bool wake;
   {
-    absl::MutexLock lock(&post_mu_);
+    std::lock_guard<std::mutex> lock(post_mu_);
     posted_.push_back(std::move(task));
     wake = !wake_pending_;
     wake_pending_ = true;
@@ -103,7 +103,7 @@ void EventLoop::CancelTimer(TimerId id) { timers_.erase(id); }
 void EventLoop::RunPostedTasks() {
   std::vector<absl::AnyInvocable<void()>> tasks;
   {
-    absl::MutexLock lock(&post_mu_);
+    std::lock_guard<std::mutex> lock(post_mu_);
     tasks.swap(posted_);
     wake_pending_ = false;
   }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <cstdint>
 #include <queue>
 #include <thread>
@@ -14,7 +15,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "pool/clock.h"
 
@@ -87,8 +87,10 @@ class EventLoop {
 
   absl::AnyInvocable<void()> before_sleep_;
 
-  // Protects the queue of tasks posted from other threads.
-  absl::Mutex post_mu_;
+  // Protects the queue of tasks posted from other threads. A std::mutex,
+  // not absl::Mutex: Debian's Abseil is not built for ThreadSanitizer, which
+  // then cannot see absl::Mutex ordering and reports false races.
+  std::mutex post_mu_;
   std::vector<absl::AnyInvocable<void()>> posted_ ABSL_GUARDED_BY(post_mu_);
   bool wake_pending_ ABSL_GUARDED_BY(post_mu_) = false;
 };

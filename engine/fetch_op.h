@@ -10,6 +10,7 @@
 #include "engine/event_loop.h"
 #include "engine/fetch_types.h"
 #include "pool/host_pool.h"
+#include "pool/reason.h"
 
 namespace fetchpool {
 
@@ -56,6 +57,11 @@ struct FetchOp {
 
   ~FetchOp() {
     if (header_list != nullptr) curl_slist_free_all(header_list);
+    // Exactly-once, even for a fetch posted to a loop that stopped before
+    // running it: the caller always hears back.
+    if (!answered && done) {
+      done(MakeError(Reason::kShuttingDown, "fetchpool stopped before this fetch started"));
+    }
   }
 };
 

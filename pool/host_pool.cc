@@ -21,6 +21,7 @@ const char* CloseReasonName(CloseReason reason) {
     case CloseReason::kStale: return "stale";
     case CloseReason::kAborted: return "aborted";
     case CloseReason::kError: return "error";
+    case CloseReason::kMaxLifetime: return "max_lifetime";
     case CloseReason::kShutdown: return "shutdown";
   }
   return "unknown";
@@ -96,6 +97,9 @@ void HostPool::CloseSlot(Slot* slot, CloseReason reason) {
     case CloseReason::kAborted:
       ++counters_.closed_aborted_total;
       break;
+    case CloseReason::kMaxLifetime:
+      ++counters_.closed_max_lifetime_total;
+      break;
     case CloseReason::kError:
     case CloseReason::kShutdown:
       ++counters_.closed_error_total;
@@ -108,7 +112,13 @@ void HostPool::CloseSlot(Slot* slot, CloseReason reason) {
   ListOf(slot->state_).erase(slot->where_);  // destroys the slot
 }
 
-HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback) {
+bool HostPool::PastLifetime(const Slot& slot, absl::Time now) const {
+  return config_.max_connection_lifetime != absl::ZeroDuration() &&
+         now - slot.opened_at_ >= config_.max_connection_lifetime;
+}
+
+HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback,
+                                     AcquireOptions options) {
   const absl::Time now = clock_.Now();
   last_used_ = now;
   if (deadline <= now) {
@@ -120,14 +130,17 @@ HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback
   // FIFO fairness: nobody jumps a queue. A non-empty queue means no slot is
   // free (invariant), so there is nothing to take anyway.
   if (waiters_.empty()) {
-    if (Slot* slot = TakeIdle()) {
+    if (options.fresh && SlotCount() >= config_.max_connections && !idle_.empty()) {
+      CloseSlot(idle_.back().get(), CloseReason::kIdleOverflow);
+    }
+    Slot* slot = options.fresh ? nullptr : TakeIdle();
+    if (slot != nullptr) {
       ++slot->uses_;
       callback(Lease{slot, /*fresh=*/false, absl::ZeroDuration()});
       return 0;
     }
     if (SlotCount() < config_.max_connections) {
-      Slot* slot = NewSlot();
-      callback(Lease{slot, /*fresh=*/true, absl::ZeroDuration()});
+      callback(Lease{NewSlot(), /*fresh=*/true, absl::ZeroDuration()});
       return 0;
     }
   }
@@ -151,6 +164,10 @@ Slot* HostPool::TakeIdle() {
     Slot* slot = idle_.front().get();
     if (!slot->connection_->LooksAlive()) {
       CloseSlot(slot, CloseReason::kStale);
+      continue;
+    }
+    if (PastLifetime(*slot, clock_.Now())) {
+      CloseSlot(slot, CloseReason::kMaxLifetime);
       continue;
     }
     MoveTo(slot, Slot::State::kBusy);
@@ -231,6 +248,10 @@ void HostPool::ServeWaitersWithNewSlots(Completions& done) {
 void HostPool::Release(Slot* slot, bool reusable, CloseReason reason) {
   Completions done;
   last_used_ = clock_.Now();
+  if (reusable && PastLifetime(*slot, clock_.Now())) {
+    reusable = false;
+    reason = CloseReason::kMaxLifetime;
+  }
   if (reusable && slot->state_ != Slot::State::kIdle) {
     if (slot->state_ == Slot::State::kConnecting) MoveTo(slot, Slot::State::kBusy);
     if (!HandOff(slot, done)) {

@@ -32,6 +32,7 @@ enum class CloseReason {
   kStale,         // found dead by the check before reuse
   kAborted,       // closed with a request in flight (deadline, cancel, size limit)
   kError,         // a transport error (reset, timeout, protocol error)
+  kMaxLifetime,   // older than max_connection_lifetime
   kShutdown,      // the pool was destroyed
 };
 const char* CloseReasonName(CloseReason reason);
@@ -120,10 +121,20 @@ class HostPool {
   const std::string& key() const { return key_; }
   const HostPoolConfig& config() const { return config_; }
 
+  struct AcquireOptions {
+    // Prefer a new connection over an idle one (a replay after a reused
+    // connection failed): when the pool is at its cap, the oldest idle
+    // connection is closed to make room. Queues as usual when none is idle.
+    bool fresh = false;
+  };
+
   // Asks for a connection for a fetch that must have one by `deadline`.
   // Returns the waiter id (for Cancel) when the caller was queued, 0 when the
   // callback already ran.
-  WaiterId Acquire(absl::Time deadline, LeaseCallback callback);
+  WaiterId Acquire(absl::Time deadline, LeaseCallback callback) {
+    return Acquire(deadline, std::move(callback), AcquireOptions{});
+  }
+  WaiterId Acquire(absl::Time deadline, LeaseCallback callback, AcquireOptions options);
 
   // Removes a queued waiter; its callback runs with CANCELLED. False when the
   // waiter is no longer queued (its callback ran already).
@@ -188,8 +199,9 @@ class HostPool {
   SlotList& ListOf(Slot::State state);
   Slot* NewSlot();
   void CloseSlot(Slot* slot, CloseReason reason);
-  // Finds a live idle connection, closing stale ones; nullptr if none.
+  // Finds a live idle connection, closing stale and over-age ones; nullptr if none.
   Slot* TakeIdle();
+  bool PastLifetime(const Slot& slot, absl::Time now) const;
   // Gives `slot` (busy) to the first live waiter. False if none is left.
   bool HandOff(Slot* slot, Completions& done);
   // Opens new connections for waiters while there is capacity.

@@ -48,6 +48,10 @@ absl::Status HostPoolConfig::Validate() const {
     absl::Status s = CheckDuration(name, d);
     if (!s.ok()) return s;
   }
+  if (max_connection_lifetime != absl::ZeroDuration()) {
+    absl::Status s = CheckDuration("max_connection_lifetime", max_connection_lifetime);
+    if (!s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 

@@ -29,6 +29,10 @@ struct HostPoolConfig {
   absl::Duration wait_timeout = absl::Seconds(5);
   absl::Duration idle_timeout = absl::Seconds(30);
   absl::Duration connect_timeout = absl::Seconds(5);
+  // Connections older than this are closed when released instead of reused,
+  // so DNS changes and load-balancer rebalancing reach long-lived pools.
+  // Zero: no limit.
+  absl::Duration max_connection_lifetime = absl::ZeroDuration();
   uint64_t max_response_bytes = 4000000;  // fits gRPC's default 4 MiB message cap
   OnDeadline on_deadline = OnDeadline::kDrain;
   // Budget for draining a response after its caller left (kDrain).

@@ -13,6 +13,9 @@ void HostPoolStatsSnapshot::Accumulate(const HostPoolStatsSnapshot& other) {
   }
   FETCHPOOL_HOST_POOL_STATS(FETCHPOOL_STATS_ACCUMULATE)
 #undef FETCHPOOL_STATS_ACCUMULATE
+  for (const auto& [reason, count] : other.errors_by_reason) errors_by_reason[reason] += count;
+  queue_wait.Merge(other.queue_wait);
+  fetch_time.Merge(other.fetch_time);
 }
 
 }  // namespace fetchpool

@@ -2,7 +2,10 @@
 #define FETCHPOOL_POOL_POOL_STATS_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
+
+#include "pool/histogram.h"
 
 #include "pool/pool_stats_fields.h"
 
@@ -18,6 +21,10 @@ struct HostPoolStatsSnapshot {
 #define FETCHPOOL_STATS_MEMBER(name, type, kind, help) type name = 0;
   FETCHPOOL_HOST_POOL_STATS(FETCHPOOL_STATS_MEMBER)
 #undef FETCHPOOL_STATS_MEMBER
+  // Failures by stable reason (pool/reason.h).
+  std::map<std::string, uint64_t> errors_by_reason;
+  LatencyHistogram queue_wait;  // time waiting for a connection
+  LatencyHistogram fetch_time;  // arrival to last byte
 
   // Adds `other` into this one as a total: counters and kGauge fields add up,
   // kGaugeMax fields take the larger value.

@@ -18,6 +18,7 @@
   X(oldest_waiter_age_us, uint64_t, kGaugeMax, "Age of the oldest waiting caller, us")        \
   X(time_wait_estimate, uint32_t, kGauge, "Sockets fetchpool closed first in the last 60s")   \
   X(idle_timeout_ms, uint64_t, kGaugeMax, "Idle timeout in force (after Keep-Alive hints)")   \
+  X(time_wait_kernel, uint32_t, kGauge, "TIME_WAIT sockets toward the pool, kernel count")    \
   X(requests_total, uint64_t, kCounter, "Fetches that asked this pool for a connection")      \
   X(reused_requests_total, uint64_t, kCounter, "Fetches served on a reused connection")       \
   X(connections_opened_total, uint64_t, kCounter, "Connections opened")                       \
@@ -27,6 +28,8 @@
   X(closed_upstream_total, uint64_t, kCounter, "Connections the origin closed")               \
   X(closed_aborted_total, uint64_t, kCounter, "Connections aborted with a request in flight") \
   X(closed_error_total, uint64_t, kCounter, "Connections closed after a transport error")     \
+  X(closed_max_lifetime_total, uint64_t, kCounter, "Connections closed at their max lifetime") \
+  X(dns_lookups_total, uint64_t, kCounter, "Name resolutions (DNS cache misses)")            \
   X(stale_caught_total, uint64_t, kCounter, "Idle connections found dead before reuse")       \
   X(retries_total, uint64_t, kCounter, "Fetches replayed once on a fresh connection")         \
   X(wait_timeouts_total, uint64_t, kCounter, "Waiters whose wait deadline passed")            \

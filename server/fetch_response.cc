@@ -1,5 +1,7 @@
 #include "server/fetch_response.h"
 
+#include "pool/reason.h"
+
 namespace fetchpool {
 namespace {
 
@@ -35,6 +37,13 @@ void FillFetchResponse(FetchResult result, v1::FetchResponse* out) {
   out->set_effective_url(std::move(result.effective_url));
   out->set_attempts(result.attempts);
   out->set_id(std::move(result.id));
+}
+
+void FillFetchError(const absl::Status& status, v1::FetchResponse* out) {
+  v1::FetchError* error = out->mutable_error();
+  error->set_code(static_cast<int32_t>(status.code()));
+  error->set_reason(ReasonOf(status));
+  error->set_message(std::string(status.message()));
 }
 
 }  // namespace fetchpool

@@ -3,22 +3,16 @@
 #include <atomic>
 #include <chrono>
 
-#include "pool/clock.h"
+#include "server/call_deadline.h"
 #include "server/fetch_response.h"
+#include "server/fetch_stream_reactor.h"
+#include "server/watch_stats_reactor.h"
 #include "server/grpc_status.h"
 #include "server/request_validation.h"
 #include "server/stats_proto.h"
 
 namespace fetchpool {
 namespace {
-
-// The call's gRPC deadline on the engine's monotonic clock.
-absl::Time EngineDeadline(const grpc::CallbackServerContext& context) {
-  const auto deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
-  const auto left = deadline - std::chrono::system_clock::now();
-  return MonotonicClock::Get().Now() + absl::FromChrono(left);
-}
 
 // One Fetch call. Lives until gRPC calls OnDone after Finish.
 class FetchReactor final : public grpc::ServerUnaryReactor {
@@ -31,7 +25,7 @@ class FetchReactor final : public grpc::ServerUnaryReactor {
       Finish(ToGrpcStatus(spec.status(), context_));
       return;
     }
-    spec->deadline = EngineDeadline(*context);
+    spec->deadline = CallDeadline(*context);
     const Engine::FetchId id = engine_.Fetch(
         *std::move(spec), [this](absl::StatusOr<FetchResult> result) { Complete(std::move(result)); });
     fetch_id_.store(id);
@@ -91,6 +85,16 @@ grpc::ServerUnaryReactor* FetchService::Stats(grpc::CallbackServerContext* conte
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
+}
+
+grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* FetchService::FetchStream(
+    grpc::CallbackServerContext* context) {
+  return StartFetchStream(engine_, context);
+}
+
+grpc::ServerWriteReactor<v1::StatsResponse>* FetchService::WatchStats(
+    grpc::CallbackServerContext* context, const v1::WatchStatsRequest* request) {
+  return StartWatchStats(engine_, context, *request);
 }
 
 }  // namespace fetchpool

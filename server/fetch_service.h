@@ -19,6 +19,10 @@ class FetchService final : public v1::FetchPool::CallbackService {
   grpc::ServerUnaryReactor* Stats(grpc::CallbackServerContext* context,
                                   const v1::StatsRequest* request,
                                   v1::StatsResponse* response) override;
+  grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* FetchStream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerWriteReactor<v1::StatsResponse>* WatchStats(
+      grpc::CallbackServerContext* context, const v1::WatchStatsRequest* request) override;
 
  private:
   Engine& engine_;

@@ -85,6 +85,10 @@ absl::StatusOr<std::string> ValidateMethod(absl::string_view method) {
   return std::string(method);
 }
 
+bool IsHostNameChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+}
+
 // The first byte a URL must not contain raw, or npos.
 size_t FindBadUrlByte(absl::string_view url) {
   for (size_t i = 0; i < url.size(); ++i) {
@@ -212,6 +216,16 @@ absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view field, absl::string_vie
     return MakeError(Reason::kInvalidUrl,
                      absl::StrCat(field, " ", Quote(url), " has no host"));
   }
+  // curl percent-decodes the host ("%41" -> "A", "%a8" -> a raw 0xa8 byte).
+  // Only a plain DNS name or an IP literal may reach the pool key and the
+  // resolver; anything else is refused with the decoded form quoted.
+  if (host->front() != '[' && !std::all_of(host->begin(), host->end(), IsHostNameChar)) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", Quote(url), " has host ", Quote(*host),
+                                  " (after percent-decoding); a host is letters, digits, '-', "
+                                  "'.' and '_' (punycode xn--... for international names) or "
+                                  "an IP address"));
+  }
   absl::optional<std::string> port = GetPart(h.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
   if (!port.has_value() || *port == "0") {
     return MakeError(Reason::kInvalidUrl,
@@ -231,6 +245,13 @@ absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view field, absl::string_vie
   if (!normalized.has_value() || !curl_scheme.has_value()) {
     return MakeError(Reason::kInvalidUrl,
                      absl::StrCat(field, " ", Quote(url), " could not be normalized"));
+  }
+  // Defensive: what goes to curl and into logs must be as clean as the input.
+  if (FindBadUrlByte(*normalized) != absl::string_view::npos) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", Quote(url), " normalizes to ", Quote(*normalized),
+                                  ", which contains a space, control or non-ASCII byte; "
+                                  "percent-encode it"));
   }
   parsed.url = *std::move(normalized);
   parsed.pool_key = absl::StrCat(absl::AsciiStrToLower(*curl_scheme), "://",

@@ -1,12 +1,30 @@
 #include "server/stats_proto.h"
 
 namespace fetchpool {
+namespace {
+
+void FillHistogram(const LatencyHistogram& h, v1::Histogram* out) {
+  for (double bound : LatencyHistogram::kUpperBoundsMs) out->add_upper_bounds_ms(bound);
+  for (uint64_t count : h.bucket_counts()) out->add_bucket_counts(count);
+  out->set_count(h.count());
+  out->set_sum_ms(h.sum_ms());
+  out->set_p50_ms(h.PercentileMs(0.50));
+  out->set_p90_ms(h.PercentileMs(0.90));
+  out->set_p99_ms(h.PercentileMs(0.99));
+}
+
+}  // namespace
 
 void FillHostPoolStats(const HostPoolStatsSnapshot& snapshot, v1::HostPoolStats* out) {
   out->set_host(snapshot.host);
 #define FETCHPOOL_STATS_TO_PROTO(name, type, kind, help) out->set_##name(snapshot.name);
   FETCHPOOL_HOST_POOL_STATS(FETCHPOOL_STATS_TO_PROTO)
 #undef FETCHPOOL_STATS_TO_PROTO
+  for (const auto& [reason, count] : snapshot.errors_by_reason) {
+    (*out->mutable_errors_by_reason())[reason] = count;
+  }
+  FillHistogram(snapshot.queue_wait, out->mutable_queue_wait());
+  FillHistogram(snapshot.fetch_time, out->mutable_fetch_time());
 }
 
 void FillStatsResponse(const Engine::StatsResult& stats, v1::StatsResponse* out) {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "tests/integration/service_fixture.h"
 
 namespace fetchpool::testing {
@@ -111,7 +111,7 @@ TEST_F(ServiceTest, ConcurrentSlowFetchesQueueBehindTheCap) {
   constexpr int kCalls = 200;
   std::atomic<int> ok{0};
   std::atomic<int> done{0};
-  absl::Mutex mu;
+  std::mutex mu;
   std::vector<std::string> errors;
   struct Call {
     grpc::ClientContext context;
@@ -130,7 +130,7 @@ TEST_F(ServiceTest, ConcurrentSlowFetchesQueueBehindTheCap) {
                             if (status.ok() && raw->response.status() == 200) {
                               ok.fetch_add(1);
                             } else {
-                              absl::MutexLock lock(&mu);
+                              std::lock_guard<std::mutex> lock(mu);
                               errors.push_back(status.error_message());
                             }
                             done.fetch_add(1);
