@@ -432,9 +432,10 @@ void EngineImpl::StartTransfer(FetchOp* op) {
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
   curl_easy_setopt(easy, CURLOPT_RESOLVER_START_FUNCTION, &OnResolverStart);
   curl_easy_setopt(easy, CURLOPT_RESOLVER_START_DATA, op);
-  if (spec.method == "HEAD") {
-    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-  } else if (spec.method != "GET") {
+  // Methods keep the caller's case, but any spelling of HEAD has no body
+  // to wait for.
+  if (absl::EqualsIgnoreCase(spec.method, "HEAD")) curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  if (spec.method != "GET" && spec.method != "HEAD") {
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, spec.method.c_str());
   }
   const bool sends_body = !spec.body.empty() || spec.method == "POST" || spec.method == "PUT" ||
@@ -676,7 +677,9 @@ bool EngineImpl::FollowRedirect(FetchOp* op) {
                                       op->spec.url)));
     return false;
   }
-  absl::StatusOr<HttpUrl> next = ParseHttpUrl(location, op->spec.url);
+  absl::StatusOr<std::string> absolute = ResolveUrl(op->spec.url, location);
+  absl::StatusOr<HttpUrl> next =
+      absolute.ok() ? ParseHttpUrl("Location", *absolute) : absolute.status();
   if (!next.ok()) {
     Answer(op, MakeError(Reason::kProtocolError,
                          absl::StrCat("redirect from ", op->spec.url,

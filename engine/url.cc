@@ -1,95 +1,208 @@
 #include "engine/url.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/types/optional.h"
 #include "pool/reason.h"
 
 namespace fetchpool {
 namespace {
 
-struct UrlDeleter {
-  void operator()(CURLU* h) const { curl_url_cleanup(h); }
-};
-struct CurlStringDeleter {
-  void operator()(char* s) const { curl_free(s); }
-};
-using CurlString = std::unique_ptr<char, CurlStringDeleter>;
+constexpr size_t kMaxUrlBytes = 8 * 1024;
 
-CurlString GetPart(CURLU* h, CURLUPart part, unsigned int flags = 0) {
-  char* out = nullptr;
-  if (curl_url_get(h, part, &out, flags) != CURLUE_OK) return nullptr;
-  return CurlString(out);
+bool IsHostNameChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
 }
 
-std::string Quote(absl::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 80)) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      absl::StrAppend(&out, "\\x", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
-    } else {
-      out.push_back(c);
-    }
+// The first byte a URL must not contain raw, or npos.
+size_t FindBadUrlByte(absl::string_view url) {
+  for (size_t i = 0; i < url.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(url[i]);
+    if (c <= 0x20 || c >= 0x7f) return i;
   }
-  if (s.size() > 80) out += "...";
-  return absl::StrCat("\"", out, "\"");
+  return absl::string_view::npos;
+}
+
+struct CurluDeleter {
+  void operator()(CURLU* h) const { curl_url_cleanup(h); }
+};
+using CurluPtr = std::unique_ptr<CURLU, CurluDeleter>;
+
+// One part of a parsed URL; nullopt when curl says it is absent.
+absl::optional<std::string> GetPart(CURLU* h, CURLUPart part, unsigned flags = 0) {
+  char* value = nullptr;
+  if (curl_url_get(h, part, &value, flags) != CURLUE_OK || value == nullptr) {
+    return absl::nullopt;
+  }
+  std::string out(value);
+  curl_free(value);
+  return out;
+}
+
+// The host as it goes into a pool key: lower-case (DNS names are not case
+// sensitive, and one host must map to one pool), IPv6 in canonical form
+// inside brackets so [::FFFF:7F00:1] and [::ffff:127.0.0.1] share a pool.
+std::string PoolKeyHost(const std::string& host, const absl::optional<std::string>& zone) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    std::string inner = host.substr(1, host.size() - 2);
+    in6_addr addr;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (inet_pton(AF_INET6, inner.c_str(), &addr) == 1 &&
+        inet_ntop(AF_INET6, &addr, buf, sizeof(buf)) != nullptr) {
+      inner = buf;
+    }
+    // Two interfaces' fe80::1 are different hosts; keep the zone, encoded
+    // the way it is written in a URL.
+    if (zone.has_value() && !zone->empty()) absl::StrAppend(&inner, "%25", *zone);
+    return absl::StrCat("[", absl::AsciiStrToLower(inner), "]");
+  }
+  return absl::AsciiStrToLower(host);
 }
 
 }  // namespace
 
-absl::StatusOr<HttpUrl> ParseHttpUrl(absl::string_view url, absl::string_view base) {
-  std::unique_ptr<CURLU, UrlDeleter> h(curl_url());
-  if (!h) return MakeError(Reason::kInternal, "out of memory parsing a URL");
-  const std::string url_str(url);
-  if (url_str.find('\0') != std::string::npos) {
-    return MakeError(Reason::kInvalidUrl, "the URL contains a NUL byte");
-  }
-  if (!base.empty()) {
-    if (curl_url_set(h.get(), CURLUPART_URL, std::string(base).c_str(), 0) != CURLUE_OK) {
-      return MakeError(Reason::kInvalidUrl, absl::StrCat("bad base URL ", Quote(base)));
-    }
-  }
-  // CURLU_NON_SUPPORT_SCHEME lets us name the unsupported scheme instead of
-  // getting curl's generic error; we then allow only http and https.
-  CURLUcode rc = curl_url_set(h.get(), CURLUPART_URL, url_str.c_str(), CURLU_NON_SUPPORT_SCHEME);
-  if (rc != CURLUE_OK) {
+absl::StatusOr<HttpUrl> ParseHttpUrl(absl::string_view field, absl::string_view url) {
+  if (url.empty()) {
     return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat("cannot parse URL ", Quote(url), ": ", curl_url_strerror(rc)));
+                     absl::StrCat(field, " is empty; give an absolute http:// or https:// URL"));
   }
-  CurlString scheme = GetPart(h.get(), CURLUPART_SCHEME);
-  if (!scheme) return MakeError(Reason::kInvalidUrl, absl::StrCat("URL ", Quote(url), " has no scheme"));
-  HttpUrl out;
-  out.scheme = absl::AsciiStrToLower(scheme.get());
-  if (out.scheme != "http" && out.scheme != "https") {
+  if (url.size() > kMaxUrlBytes) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", QuoteForMessage(url), " is ", url.size(),
+                                  " bytes; at most ", kMaxUrlBytes, " are allowed"));
+  }
+  if (size_t bad = FindBadUrlByte(url); bad != absl::string_view::npos) {
+    unsigned char c = static_cast<unsigned char>(url[bad]);
+    std::string what = c == ' '   ? std::string("a space")
+                       : c < 0x80 ? absl::StrFormat("control byte 0x%02x", c)
+                                  : absl::StrFormat("non-ASCII byte 0x%02x", c);
+    return MakeError(
+        Reason::kInvalidUrl,
+        absl::StrCat(field, " ", QuoteForMessage(url), " contains ", what, " at offset ", bad,
+                     "; percent-encode it (e.g. %20 for a space), and write international "
+                     "host names in punycode (xn--...)"));
+  }
+
+  // Check the scheme ourselves first, so that any scheme other than http(s)
+  // gets the same answer whether or not this libcurl build knows it.
+  size_t colon = url.find(':');
+  absl::string_view scheme = colon == absl::string_view::npos ? "" : url.substr(0, colon);
+  bool scheme_syntax = !scheme.empty() && absl::ascii_isalpha(scheme[0]) &&
+                       std::all_of(scheme.begin(), scheme.end(), [](char c) {
+                         return absl::ascii_isalnum(c) || c == '+' || c == '-' || c == '.';
+                       });
+  // "localhost:8080/x" reads as scheme "localhost"; a digit after the colon
+  // says it is really host:port with the scheme left out.
+  if (scheme_syntax && colon + 1 < url.size() && absl::ascii_isdigit(url[colon + 1])) {
+    scheme_syntax = false;
+  }
+  if (!scheme_syntax) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", QuoteForMessage(url),
+                                  " has no scheme; write an absolute URL such as "
+                                  "http://host/path or https://host/path"));
+  }
+  if (!absl::EqualsIgnoreCase(scheme, "http") && !absl::EqualsIgnoreCase(scheme, "https")) {
     return MakeError(Reason::kUnsupportedScheme,
-                     absl::StrCat("scheme \"", out.scheme, "\" is not supported; use http or https"));
+                     absl::StrCat(field, " scheme ", QuoteForMessage(scheme),
+                                  " is not supported; fetchpool fetches http:// and https:// "
+                                  "URLs only"));
   }
-  CurlString host = GetPart(h.get(), CURLUPART_HOST);
-  if (!host || host.get()[0] == '\0') {
-    return MakeError(Reason::kInvalidUrl, absl::StrCat("URL ", Quote(url), " has no host"));
+
+  CurluPtr h(curl_url());
+  if (h == nullptr) return MakeError(Reason::kInternal, "out of memory parsing a URL");
+  // No CURLU_NON_SUPPORT_SCHEME, CURLU_GUESS_SCHEME or CURLU_URLENCODE: curl
+  // must take the URL as written or refuse it.
+  std::string url_str(url);
+  if (CURLUcode rc = curl_url_set(h.get(), CURLUPART_URL, url_str.c_str(), 0); rc != CURLUE_OK) {
+    return MakeError(Reason::kInvalidUrl, absl::StrCat(field, " ", QuoteForMessage(url),
+                                                       " is not a valid URL: ",
+                                                       curl_url_strerror(rc)));
   }
-  out.host = absl::AsciiStrToLower(host.get());
-  CurlString port = GetPart(h.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
-  if (!port || !absl::SimpleAtoi(port.get(), &out.port) || out.port <= 0 || out.port > 65535) {
-    return MakeError(Reason::kInvalidUrl, absl::StrCat("URL ", Quote(url), " has a bad port"));
+  if (GetPart(h.get(), CURLUPART_USER).has_value() ||
+      GetPart(h.get(), CURLUPART_PASSWORD).has_value() ||
+      GetPart(h.get(), CURLUPART_OPTIONS).has_value()) {
+    return MakeError(
+        Reason::kInvalidUrl,
+        absl::StrCat(field, " ", QuoteForMessage(url),
+                     " contains user info (user:password@); credentials in a URL end up in "
+                     "logs and in the pool key, so send them in an Authorization header"));
   }
-  // Fragments are never sent to the origin.
+  absl::optional<std::string> host = GetPart(h.get(), CURLUPART_HOST);
+  if (!host.has_value() || host->empty() || *host == "[]") {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", QuoteForMessage(url), " has no host"));
+  }
+  // curl percent-decodes the host ("%41" -> "A", "%a8" -> a raw 0xa8 byte).
+  // Only a plain DNS name or an IP literal may reach the pool key and the
+  // resolver; anything else is refused with the decoded form quoted.
+  if (host->front() != '[' && !std::all_of(host->begin(), host->end(), IsHostNameChar)) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", QuoteForMessage(url), " has host ", QuoteForMessage(*host),
+                                  " (after percent-decoding); a host is letters, digits, '-', "
+                                  "'.' and '_' (punycode xn--... for international names) or "
+                                  "an IP address"));
+  }
+  absl::optional<std::string> port = GetPart(h.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  if (!port.has_value() || *port == "0") {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", QuoteForMessage(url),
+                                  " has port 0, which cannot be connected to"));
+  }
+  absl::optional<std::string> curl_scheme = GetPart(h.get(), CURLUPART_SCHEME);
+  absl::optional<std::string> zone = GetPart(h.get(), CURLUPART_ZONEID);
+
+  HttpUrl parsed;
+  parsed.has_fragment = GetPart(h.get(), CURLUPART_FRAGMENT).has_value();
+  parsed.has_query = GetPart(h.get(), CURLUPART_QUERY).has_value();
+  parsed.path = GetPart(h.get(), CURLUPART_PATH).value_or("/");
+  // The fragment is for the client only; it is never sent.
   curl_url_set(h.get(), CURLUPART_FRAGMENT, nullptr, 0);
-  CurlString full = GetPart(h.get(), CURLUPART_URL);
-  if (!full) return MakeError(Reason::kInvalidUrl, absl::StrCat("cannot rebuild URL ", Quote(url)));
-  out.url = full.get();
-  // curl keeps IPv6 literals in brackets in the host part.
-  std::string bare_host = out.host;
-  if (!bare_host.empty() && bare_host.front() == '[') bare_host = bare_host.substr(1, bare_host.size() - 2);
-  const bool ipv6 = bare_host.find(':') != std::string::npos;
-  out.pool_key = absl::StrCat(out.scheme, "://", ipv6 ? absl::StrCat("[", bare_host, "]") : bare_host,
-                              ":", out.port);
-  out.host = bare_host;
-  return out;
+  absl::optional<std::string> normalized = GetPart(h.get(), CURLUPART_URL);
+  if (!normalized.has_value() || !curl_scheme.has_value()) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", QuoteForMessage(url), " could not be normalized"));
+  }
+  // Defensive: what goes to curl and into logs must be as clean as the input.
+  if (FindBadUrlByte(*normalized) != absl::string_view::npos) {
+    return MakeError(Reason::kInvalidUrl,
+                     absl::StrCat(field, " ", QuoteForMessage(url), " normalizes to ", QuoteForMessage(*normalized),
+                                  ", which contains a space, control or non-ASCII byte; "
+                                  "percent-encode it"));
+  }
+  parsed.url = *std::move(normalized);
+  parsed.pool_key = absl::StrCat(absl::AsciiStrToLower(*curl_scheme), "://",
+                                 PoolKeyHost(*host, zone), ":", *port);
+  return parsed;
+}
+
+absl::StatusOr<std::string> ResolveUrl(absl::string_view base, absl::string_view reference) {
+  CurluPtr h(curl_url());
+  if (h == nullptr) return MakeError(Reason::kInternal, "out of memory parsing a URL");
+  const std::string base_str(base);
+  const std::string ref_str(reference);
+  if (curl_url_set(h.get(), CURLUPART_URL, base_str.c_str(), 0) != CURLUE_OK) {
+    return MakeError(Reason::kInvalidUrl, absl::StrCat("bad base URL ", QuoteForMessage(base)));
+  }
+  // Setting a relative URL on a handle that holds one resolves it (RFC 3986).
+  if (CURLUcode rc = curl_url_set(h.get(), CURLUPART_URL, ref_str.c_str(), 0); rc != CURLUE_OK) {
+    return MakeError(Reason::kInvalidUrl, absl::StrCat("cannot resolve ", QuoteForMessage(reference),
+                                                       " against ", QuoteForMessage(base), ": ",
+                                                       curl_url_strerror(rc)));
+  }
+  absl::optional<std::string> resolved = GetPart(h.get(), CURLUPART_URL);
+  if (!resolved.has_value()) {
+    return MakeError(Reason::kInvalidUrl, absl::StrCat("cannot resolve ", QuoteForMessage(reference)));
+  }
+  return *resolved;
 }
 
 }  // namespace fetchpool

@@ -39,6 +39,7 @@ HostPool::HostPool(std::string key, HostPoolConfig config, const Clock& clock,
 }
 
 HostPool::~HostPool() {
+  shutting_down_ = true;  // a callback that asks again is refused at once
   FailAllWaiters(MakeError(Reason::kShuttingDown, "fetchpool is shutting down"));
   for (SlotList* list : {&connecting_, &busy_, &idle_}) {
     while (!list->empty()) CloseSlot(list->front().get(), CloseReason::kShutdown);
@@ -84,8 +85,10 @@ void HostPool::CloseSlot(Slot* slot, CloseReason reason) {
   ++counters_.connections_closed_total;
   switch (reason) {
     case CloseReason::kIdleTimeout:
-    case CloseReason::kIdleOverflow:
       ++counters_.closed_idle_timeout_total;
+      break;
+    case CloseReason::kIdleOverflow:
+      ++counters_.closed_idle_overflow_total;
       break;
     case CloseReason::kUpstream:
       ++counters_.closed_upstream_total;
@@ -101,8 +104,10 @@ void HostPool::CloseSlot(Slot* slot, CloseReason reason) {
       ++counters_.closed_max_lifetime_total;
       break;
     case CloseReason::kError:
-    case CloseReason::kShutdown:
       ++counters_.closed_error_total;
+      break;
+    case CloseReason::kShutdown:
+      ++counters_.closed_shutdown_total;
       break;
   }
   if (closed_first_here) {
@@ -121,12 +126,19 @@ HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback
                                      AcquireOptions options) {
   const absl::Time now = clock_.Now();
   last_used_ = now;
+  if (shutting_down_) {
+    callback(MakeError(Reason::kShuttingDown, "fetchpool is shutting down"));
+    return 0;
+  }
   if (deadline <= now) {
     callback(MakeError(Reason::kDeadlineExceeded,
                        absl::StrCat("the call's deadline passed before a connection to ", key_,
                                     " was requested")));
     return 0;
   }
+  // The timer may be late: expire dead waiters (they hold no queue place) and
+  // idle connections past the idle timeout (never reuse them) first.
+  OnTimer();
   // FIFO fairness: nobody jumps a queue. A non-empty queue means no slot is
   // free (invariant), so there is nothing to take anyway.
   if (waiters_.empty()) {

@@ -33,7 +33,7 @@ enum class CloseReason {
   kAborted,       // closed with a request in flight (deadline, cancel, size limit)
   kError,         // a transport error (reset, timeout, protocol error)
   kMaxLifetime,   // older than max_connection_lifetime
-  kShutdown,      // the pool was destroyed
+  kShutdown,      // the pool was destroyed (shutdown, eviction)
 };
 const char* CloseReasonName(CloseReason reason);
 
@@ -137,7 +137,8 @@ class HostPool {
   WaiterId Acquire(absl::Time deadline, LeaseCallback callback, AcquireOptions options);
 
   // Removes a queued waiter; its callback runs with CANCELLED. False when the
-  // waiter is no longer queued (its callback ran already).
+  // waiter is no longer queued: it was served or expired, and its callback
+  // has run or is about to (within the batch of callbacks now running).
   bool Cancel(WaiterId id);
 
   // A fresh slot's connection is established: kConnecting -> kBusy.
@@ -217,6 +218,7 @@ class HostPool {
   const Clock& clock_;
   Transport& transport_;
   absl::Duration idle_timeout_;
+  bool shutting_down_ = false;  // set by the destructor
 
   SlotList connecting_;
   SlotList busy_;

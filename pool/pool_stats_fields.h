@@ -29,6 +29,8 @@
   X(closed_aborted_total, uint64_t, kCounter, "Connections aborted with a request in flight") \
   X(closed_error_total, uint64_t, kCounter, "Connections closed after a transport error")     \
   X(closed_max_lifetime_total, uint64_t, kCounter, "Connections closed at their max lifetime") \
+  X(closed_idle_overflow_total, uint64_t, kCounter, "Released while the idle list was full")   \
+  X(closed_shutdown_total, uint64_t, kCounter, "Connections closed by shutdown or eviction")   \
   X(dns_lookups_total, uint64_t, kCounter, "Name resolutions (DNS cache misses)")            \
   X(stale_caught_total, uint64_t, kCounter, "Idle connections found dead before reuse")       \
   X(retries_total, uint64_t, kCounter, "Fetches replayed once on a fresh connection")         \

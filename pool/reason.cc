@@ -3,6 +3,8 @@
 #include "absl/types/optional.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 
 namespace fetchpool {
 namespace {
@@ -35,6 +37,20 @@ absl::Status MakeError(Reason reason, absl::string_view message) {
   absl::Status status(ReasonCode(reason), message);
   status.SetPayload(kReasonPayloadUrl, absl::Cord(ReasonName(reason)));
   return status;
+}
+
+std::string QuoteForMessage(absl::string_view s) {
+  constexpr size_t kMaxQuoted = 80;
+  std::string out = "\"";
+  size_t i = 0;
+  for (; i < s.size(); ++i) {
+    std::string piece = absl::CHexEscape(s.substr(i, 1));
+    if (out.size() - 1 + piece.size() > kMaxQuoted) break;
+    out += piece;
+  }
+  out += '"';
+  if (i < s.size()) absl::StrAppend(&out, "... (", s.size(), " bytes)");
+  return out;
 }
 
 std::string ReasonOf(const absl::Status& status) {

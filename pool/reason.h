@@ -49,6 +49,10 @@ absl::StatusCode ReasonCode(Reason reason);
 // reads ("waited 40ms for a connection to http://api:80 (8 busy, 31 waiting)").
 absl::Status MakeError(Reason reason, absl::string_view message);
 
+// `s` in double quotes for an error message: escaped so control bytes and
+// quotes are visible and cannot break a log line, cut at about 80 characters.
+std::string QuoteForMessage(absl::string_view s);
+
 // The reason of a status made by MakeError; "" for OK, INTERNAL otherwise.
 std::string ReasonOf(const absl::Status& status);
 

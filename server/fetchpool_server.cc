@@ -1,6 +1,7 @@
 #include "server/fetchpool_server.h"
 
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
@@ -23,6 +24,9 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
   self->engine_ = *std::move(engine);
   self->service_ = std::make_unique<FetchService>(*self->engine_);
 
+  // grpc.health.v1.Health: for load balancers and Kubernetes gRPC probes,
+  // and the no-op RPC that measures gRPC's own cost in bench/.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &self->port_);
   builder.RegisterService(self->service_.get());
@@ -37,6 +41,13 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", config.listen, " (address in use or not local?)"));
   }
+  if (!config.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsExporter>> metrics =
+        MetricsExporter::Start(*self->engine_, config.metrics_listen);
+    // On failure ~FetchPoolServer stops the gRPC server and the engine.
+    if (!metrics.ok()) return metrics.status();
+    self->metrics_ = *std::move(metrics);
+  }
   return self;
 }
 
@@ -48,6 +59,7 @@ void FetchPoolServer::Shutdown(absl::Duration grace) {
   // The engine keeps running while gRPC drains, so in-flight fetches can
   // still complete; gRPC cancels the rest at the deadline.
   server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
+  metrics_.reset();  // scrapes ask the engine: stop them before it stops
   engine_->Shutdown(absl::ZeroDuration());
 }
 

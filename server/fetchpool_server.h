@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "server/fetch_service.h"
+#include "server/metrics_exporter.h"
 #include "server/server_config.h"
 
 namespace fetchpool {
@@ -29,6 +30,8 @@ class FetchPoolServer {
   ~FetchPoolServer();
 
   int port() const { return port_; }  // the bound gRPC port (useful with :0)
+  // The bound /metrics port; 0 when config.metrics_listen was empty.
+  int metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
   Engine& engine() { return *engine_; }
 
   // Graceful drain: stop taking calls, let running ones finish within
@@ -42,6 +45,7 @@ class FetchPoolServer {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<FetchService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsExporter> metrics_;  // null when metrics_listen is empty
   int port_ = 0;
   bool shut_down_ = false;
 };

@@ -13,13 +13,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/url.h"
 #include "pool/reason.h"
 
 namespace fetchpool {
 namespace {
 
 constexpr size_t kMaxMethodBytes = 32;
-constexpr size_t kMaxUrlBytes = 8 * 1024;
 constexpr size_t kMaxHeaders = 100;
 constexpr size_t kMaxHeaderBytes = 64 * 1024;  // names plus values
 constexpr size_t kMaxBodyBytes = size_t{64} << 20;
@@ -35,21 +35,6 @@ constexpr absl::Duration kMaxTimeout = absl::Hours(1);
 // google.protobuf.Duration's documented range: +-10000 years.
 constexpr int64_t kMaxDurationSeconds = 315576000000;
 
-// `s` in double quotes for a message: escaped so control bytes and quotes are
-// visible and cannot break a log line, cut at about 80 characters.
-std::string Quote(absl::string_view s) {
-  constexpr size_t kMaxQuoted = 80;
-  std::string out = "\"";
-  size_t i = 0;
-  for (; i < s.size(); ++i) {
-    std::string piece = absl::CHexEscape(s.substr(i, 1));
-    if (out.size() - 1 + piece.size() > kMaxQuoted) break;
-    out += piece;
-  }
-  out += '"';
-  if (i < s.size()) absl::StrAppend(&out, "... (", s.size(), " bytes)");
-  return out;
-}
 
 // RFC 9110 5.6.2 tchar.
 bool IsTchar(char c) {
@@ -68,12 +53,12 @@ absl::StatusOr<std::string> ValidateMethod(absl::string_view method) {
   if (method.empty()) return std::string("GET");
   if (method.size() > kMaxMethodBytes) {
     return MakeError(Reason::kInvalidMethod,
-                     absl::StrCat("method ", Quote(method), " is ", method.size(),
+                     absl::StrCat("method ", QuoteForMessage(method), " is ", method.size(),
                                   " bytes; at most ", kMaxMethodBytes, " are allowed"));
   }
   if (!IsToken(method)) {
     return MakeError(Reason::kInvalidMethod,
-                     absl::StrCat("method ", Quote(method),
+                     absl::StrCat("method ", QuoteForMessage(method),
                                   " is not an HTTP method token (letters, digits and "
                                   "!#$%&'*+-.^_`|~ only, e.g. GET or POST)"));
   }
@@ -83,180 +68,6 @@ absl::StatusOr<std::string> ValidateMethod(absl::string_view method) {
                      "tunnel, which can never go back to the pool");
   }
   return std::string(method);
-}
-
-bool IsHostNameChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
-}
-
-// The first byte a URL must not contain raw, or npos.
-size_t FindBadUrlByte(absl::string_view url) {
-  for (size_t i = 0; i < url.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(url[i]);
-    if (c <= 0x20 || c >= 0x7f) return i;
-  }
-  return absl::string_view::npos;
-}
-
-struct CurluDeleter {
-  void operator()(CURLU* h) const { curl_url_cleanup(h); }
-};
-using CurluPtr = std::unique_ptr<CURLU, CurluDeleter>;
-
-// One part of a parsed URL; nullopt when curl says it is absent.
-absl::optional<std::string> GetPart(CURLU* h, CURLUPart part, unsigned flags = 0) {
-  char* value = nullptr;
-  if (curl_url_get(h, part, &value, flags) != CURLUE_OK || value == nullptr) {
-    return absl::nullopt;
-  }
-  std::string out(value);
-  curl_free(value);
-  return out;
-}
-
-// The host as it goes into a pool key: lower-case (DNS names are not case
-// sensitive, and one host must map to one pool), IPv6 in canonical form
-// inside brackets so [::FFFF:7F00:1] and [::ffff:127.0.0.1] share a pool.
-std::string PoolKeyHost(const std::string& host, const absl::optional<std::string>& zone) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    std::string inner = host.substr(1, host.size() - 2);
-    in6_addr addr;
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (inet_pton(AF_INET6, inner.c_str(), &addr) == 1 &&
-        inet_ntop(AF_INET6, &addr, buf, sizeof(buf)) != nullptr) {
-      inner = buf;
-    }
-    // Two interfaces' fe80::1 are different hosts; keep the zone, encoded
-    // the way it is written in a URL.
-    if (zone.has_value() && !zone->empty()) absl::StrAppend(&inner, "%25", *zone);
-    return absl::StrCat("[", absl::AsciiStrToLower(inner), "]");
-  }
-  return absl::AsciiStrToLower(host);
-}
-
-struct ParsedUrl {
-  std::string url;       // curl's normalized form, fragment removed
-  std::string pool_key;  // scheme://host:port
-  std::string path;
-  bool has_query = false;
-  bool has_fragment = false;
-};
-
-// Parses an absolute http(s) URL with libcurl's URL API (no I/O). `field`
-// names the request field in messages ("url", "pool_key").
-absl::StatusOr<ParsedUrl> ParseHttpUrl(absl::string_view field, absl::string_view url) {
-  if (url.empty()) {
-    return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat(field, " is empty; give an absolute http:// or https:// URL"));
-  }
-  if (url.size() > kMaxUrlBytes) {
-    return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat(field, " ", Quote(url), " is ", url.size(),
-                                  " bytes; at most ", kMaxUrlBytes, " are allowed"));
-  }
-  if (size_t bad = FindBadUrlByte(url); bad != absl::string_view::npos) {
-    unsigned char c = static_cast<unsigned char>(url[bad]);
-    std::string what = c == ' '   ? std::string("a space")
-                       : c < 0x80 ? absl::StrFormat("control byte 0x%02x", c)
-                                  : absl::StrFormat("non-ASCII byte 0x%02x", c);
-    return MakeError(
-        Reason::kInvalidUrl,
-        absl::StrCat(field, " ", Quote(url), " contains ", what, " at offset ", bad,
-                     "; percent-encode it (e.g. %20 for a space), and write international "
-                     "host names in punycode (xn--...)"));
-  }
-
-  // Check the scheme ourselves first, so that any scheme other than http(s)
-  // gets the same answer whether or not this libcurl build knows it.
-  size_t colon = url.find(':');
-  absl::string_view scheme = colon == absl::string_view::npos ? "" : url.substr(0, colon);
-  bool scheme_syntax = !scheme.empty() && absl::ascii_isalpha(scheme[0]) &&
-                       std::all_of(scheme.begin(), scheme.end(), [](char c) {
-                         return absl::ascii_isalnum(c) || c == '+' || c == '-' || c == '.';
-                       });
-  // "localhost:8080/x" reads as scheme "localhost"; a digit after the colon
-  // says it is really host:port with the scheme left out.
-  if (scheme_syntax && colon + 1 < url.size() && absl::ascii_isdigit(url[colon + 1])) {
-    scheme_syntax = false;
-  }
-  if (!scheme_syntax) {
-    return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat(field, " ", Quote(url),
-                                  " has no scheme; write an absolute URL such as "
-                                  "http://host/path or https://host/path"));
-  }
-  if (!absl::EqualsIgnoreCase(scheme, "http") && !absl::EqualsIgnoreCase(scheme, "https")) {
-    return MakeError(Reason::kUnsupportedScheme,
-                     absl::StrCat(field, " scheme ", Quote(scheme),
-                                  " is not supported; fetchpool fetches http:// and https:// "
-                                  "URLs only"));
-  }
-
-  CurluPtr h(curl_url());
-  if (h == nullptr) return MakeError(Reason::kInternal, "out of memory parsing a URL");
-  // No CURLU_NON_SUPPORT_SCHEME, CURLU_GUESS_SCHEME or CURLU_URLENCODE: curl
-  // must take the URL as written or refuse it.
-  std::string url_str(url);
-  if (CURLUcode rc = curl_url_set(h.get(), CURLUPART_URL, url_str.c_str(), 0); rc != CURLUE_OK) {
-    return MakeError(Reason::kInvalidUrl, absl::StrCat(field, " ", Quote(url),
-                                                       " is not a valid URL: ",
-                                                       curl_url_strerror(rc)));
-  }
-  if (GetPart(h.get(), CURLUPART_USER).has_value() ||
-      GetPart(h.get(), CURLUPART_PASSWORD).has_value() ||
-      GetPart(h.get(), CURLUPART_OPTIONS).has_value()) {
-    return MakeError(
-        Reason::kInvalidUrl,
-        absl::StrCat(field, " ", Quote(url),
-                     " contains user info (user:password@); credentials in a URL end up in "
-                     "logs and in the pool key, so send them in an Authorization header"));
-  }
-  absl::optional<std::string> host = GetPart(h.get(), CURLUPART_HOST);
-  if (!host.has_value() || host->empty() || *host == "[]") {
-    return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat(field, " ", Quote(url), " has no host"));
-  }
-  // curl percent-decodes the host ("%41" -> "A", "%a8" -> a raw 0xa8 byte).
-  // Only a plain DNS name or an IP literal may reach the pool key and the
-  // resolver; anything else is refused with the decoded form quoted.
-  if (host->front() != '[' && !std::all_of(host->begin(), host->end(), IsHostNameChar)) {
-    return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat(field, " ", Quote(url), " has host ", Quote(*host),
-                                  " (after percent-decoding); a host is letters, digits, '-', "
-                                  "'.' and '_' (punycode xn--... for international names) or "
-                                  "an IP address"));
-  }
-  absl::optional<std::string> port = GetPart(h.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
-  if (!port.has_value() || *port == "0") {
-    return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat(field, " ", Quote(url),
-                                  " has port 0, which cannot be connected to"));
-  }
-  absl::optional<std::string> curl_scheme = GetPart(h.get(), CURLUPART_SCHEME);
-  absl::optional<std::string> zone = GetPart(h.get(), CURLUPART_ZONEID);
-
-  ParsedUrl parsed;
-  parsed.has_fragment = GetPart(h.get(), CURLUPART_FRAGMENT).has_value();
-  parsed.has_query = GetPart(h.get(), CURLUPART_QUERY).has_value();
-  parsed.path = GetPart(h.get(), CURLUPART_PATH).value_or("/");
-  // The fragment is for the client only; it is never sent.
-  curl_url_set(h.get(), CURLUPART_FRAGMENT, nullptr, 0);
-  absl::optional<std::string> normalized = GetPart(h.get(), CURLUPART_URL);
-  if (!normalized.has_value() || !curl_scheme.has_value()) {
-    return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat(field, " ", Quote(url), " could not be normalized"));
-  }
-  // Defensive: what goes to curl and into logs must be as clean as the input.
-  if (FindBadUrlByte(*normalized) != absl::string_view::npos) {
-    return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat(field, " ", Quote(url), " normalizes to ", Quote(*normalized),
-                                  ", which contains a space, control or non-ASCII byte; "
-                                  "percent-encode it"));
-  }
-  parsed.url = *std::move(normalized);
-  parsed.pool_key = absl::StrCat(absl::AsciiStrToLower(*curl_scheme), "://",
-                                 PoolKeyHost(*host, zone), ":", *port);
-  return parsed;
 }
 
 // Why the pool, not the caller, must own each refused header.
@@ -296,7 +107,7 @@ absl::Status ValidateHeaders(const fetchpool::v1::FetchRequest& request, HeaderL
     if (!IsToken(name)) {
       return MakeError(
           Reason::kInvalidHeader,
-          absl::StrCat("headers[", i, "] name ", Quote(name),
+          absl::StrCat("headers[", i, "] name ", QuoteForMessage(name),
                        name.empty() ? " is empty"
                                     : " is not a valid header name (letters, digits and "
                                       "!#$%&'*+-.^_`|~ only)"));
@@ -304,13 +115,13 @@ absl::Status ValidateHeaders(const fetchpool::v1::FetchRequest& request, HeaderL
     if (size_t bad = value.find_first_of("\r\n\0", 0, 3);
         bad != std::string::npos) {
       return MakeError(Reason::kInvalidHeader,
-                       absl::StrCat("headers[", i, "] (", name, ") value ", Quote(value),
+                       absl::StrCat("headers[", i, "] (", name, ") value ", QuoteForMessage(value),
                                     " contains CR, LF or NUL at offset ", bad,
                                     "; those would let a value inject extra headers"));
     }
     if (absl::string_view why = OwnedHeaderReason(name); !why.empty()) {
       return MakeError(Reason::kInvalidHeader,
-                       absl::StrCat("headers[", i, "] ", Quote(name),
+                       absl::StrCat("headers[", i, "] ", QuoteForMessage(name),
                                     " cannot be set by the caller: ", why));
     }
     total += name.size() + value.size();
@@ -425,7 +236,7 @@ absl::Status ValidateOptions(const fetchpool::v1::FetchRequest& request, FetchSp
   const std::string& id = request.id();
   if (id.size() > kMaxIdBytes) {
     return MakeError(Reason::kInvalidOption,
-                     absl::StrCat("id ", Quote(id), " is ", id.size(), " bytes; at most ",
+                     absl::StrCat("id ", QuoteForMessage(id), " is ", id.size(), " bytes; at most ",
                                   kMaxIdBytes, " are allowed"));
   }
   // Printable ASCII only: the id is echoed into logs and metadata.
@@ -433,7 +244,7 @@ absl::Status ValidateOptions(const fetchpool::v1::FetchRequest& request, FetchSp
                               [](char c) { return c < 0x20 || c > 0x7e; });
       bad != id.end()) {
     return MakeError(Reason::kInvalidOption,
-                     absl::StrCat("id ", Quote(id), " contains a non-printable byte at offset ",
+                     absl::StrCat("id ", QuoteForMessage(id), " contains a non-printable byte at offset ",
                                   bad - id.begin(), "; use printable ASCII only"));
   }
   spec->id = id;
@@ -455,7 +266,7 @@ absl::StatusOr<FetchSpec> ValidateFetchRequest(const fetchpool::v1::FetchRequest
   if (!method.ok()) return method.status();
   spec.method = *std::move(method);
 
-  absl::StatusOr<ParsedUrl> url = ParseHttpUrl("url", request.url());
+  absl::StatusOr<HttpUrl> url = ParseHttpUrl("url", request.url());
   if (!url.ok()) return url.status();
   spec.url = std::move(url->url);
   spec.pool_key = std::move(url->pool_key);
@@ -470,13 +281,13 @@ absl::StatusOr<FetchSpec> ValidateFetchRequest(const fetchpool::v1::FetchRequest
 }
 
 absl::StatusOr<std::string> NormalizePoolKey(absl::string_view pool_key) {
-  absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl("pool key", pool_key);
+  absl::StatusOr<HttpUrl> parsed = ParseHttpUrl("pool key", pool_key);
   if (!parsed.ok()) return parsed.status();
   // A pool is per host, not per path: "http://api:80/v1" would suggest a
   // per-path setting that does not exist.
   if (parsed->path != "/" || parsed->has_query || parsed->has_fragment) {
     return MakeError(Reason::kInvalidUrl,
-                     absl::StrCat("pool key ", Quote(pool_key),
+                     absl::StrCat("pool key ", QuoteForMessage(pool_key),
                                   " has a path, query or fragment; a pool key is "
                                   "scheme://host:port, e.g. ", parsed->pool_key));
   }

@@ -40,7 +40,8 @@ using google::protobuf::TextFormat;
   X(on_deadline, on_deadline, OnDeadline)                            \
   X(drain_max_bytes, drain_max_bytes, Plain)                         \
   X(drain_timeout, drain_timeout, Duration)                          \
-  X(learn_keep_alive, learn_keep_alive, Plain)
+  X(learn_keep_alive, learn_keep_alive, Plain)                       \
+  X(max_connection_lifetime, max_connection_lifetime, Duration)
 
 // Service-wide bounds not covered by HostPoolConfig::Validate().
 constexpr absl::Duration kMaxShutdownGrace = absl::Hours(1);

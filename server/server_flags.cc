@@ -61,6 +61,10 @@ ABSL_FLAG(uint64_t, drain_max_bytes, fetchpool::HostPoolConfig().drain_max_bytes
           "Most bytes read to drain an abandoned response (--on_deadline=drain)");
 ABSL_FLAG(absl::Duration, drain_timeout, fetchpool::HostPoolConfig().drain_timeout,
           "Longest time spent draining an abandoned response (--on_deadline=drain)");
+ABSL_FLAG(absl::Duration, max_connection_lifetime,
+          fetchpool::HostPoolConfig().max_connection_lifetime,
+          "Connections older than this are closed on release instead of reused, so DNS "
+          "changes reach long-lived pools; 0 means no limit");
 ABSL_FLAG(bool, learn_keep_alive, fetchpool::HostPoolConfig().learn_keep_alive,
           "Lower a host's idle timeout to its 'Keep-Alive: timeout=N' hint minus a margin");
 
@@ -87,6 +91,7 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_drain_max_bytes),
       &absl::GetFlagReflectionHandle(FLAGS_drain_timeout),
       &absl::GetFlagReflectionHandle(FLAGS_learn_keep_alive),
+      &absl::GetFlagReflectionHandle(FLAGS_max_connection_lifetime),
   };
 }
 
@@ -115,6 +120,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   pool.drain_max_bytes = absl::GetFlag(FLAGS_drain_max_bytes);
   pool.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   pool.learn_keep_alive = absl::GetFlag(FLAGS_learn_keep_alive);
+  pool.max_connection_lifetime = absl::GetFlag(FLAGS_max_connection_lifetime);
   return config;
 }
 

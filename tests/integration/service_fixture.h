@@ -33,6 +33,7 @@ class ServiceTest : public ::testing::Test {
   static ServerConfig LoopbackConfig() {
     ServerConfig config;
     config.listen = "127.0.0.1:0";
+    config.metrics_listen = "";  // off: tests run in parallel; metrics tests pick their own port
     config.engine.allow_cidrs = {"127.0.0.0/8"};
     return config;
   }

@@ -1,0 +1,135 @@
+# bench/lib/common.sh: helpers for bench/run.sh (sourced, not run).
+#
+# Process tracking: every long-lived process the harness starts is recorded
+# with track_pid and ended by cleanup_tracked (run from the EXIT trap), by
+# its own pid only.
+
+BENCH_PIDS=()
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+track_pid() { BENCH_PIDS+=("$1"); }
+
+# Ends the tracked processes: SIGTERM, up to 5 s of grace, then SIGKILL.
+cleanup_tracked() {
+  local pid alive deadline
+  for pid in "${BENCH_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  deadline=$((SECONDS + 5))
+  while ((SECONDS < deadline)); do
+    alive=0
+    for pid in "${BENCH_PIDS[@]}"; do
+      if kill -0 "$pid" 2>/dev/null; then alive=1; fi
+    done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for pid in "${BENCH_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid did not stop on SIGTERM; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  for pid in "${BENCH_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  BENCH_PIDS=()
+}
+
+# A free TCP port on 127.0.0.1 (not listening now, and not handed out before
+# by this harness).
+BENCH_PORTS_TAKEN=" "
+free_port() {
+  local p i
+  for i in $(seq 1 200); do
+    p=$((20000 + RANDOM % 40000))
+    [[ $BENCH_PORTS_TAKEN == *" $p "* ]] && continue
+    if [[ -z $(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null) ]]; then
+      BENCH_PORTS_TAKEN+="$p "
+      echo "$p"
+      return 0
+    fi
+  done
+  die "no free port found"
+}
+
+# wait_for SECONDS COMMAND...: retries COMMAND every 0.1 s until it succeeds.
+wait_for() {
+  local secs=$1
+  shift
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+
+# cpu_ticks PID...: utime + stime of the processes (all their threads), in
+# clock ticks, from /proc/PID/stat fields 14 and 15. The comm field may hold
+# spaces, so fields are counted after its closing parenthesis.
+cpu_ticks() {
+  local pid total=0 t
+  for pid in "$@"; do
+    t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null) || t=0
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+
+# ctx_switches PID...: voluntary + involuntary context switches of every
+# thread of the processes (threads that exited are not counted).
+ctx_switches() {
+  local pid
+  for pid in "$@"; do
+    cat /proc/"$pid"/task/*/status 2>/dev/null || true
+  done | awk '/^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print s + 0 }'
+}
+
+# ticks_to_us_per_req TICKS REQUESTS
+ticks_to_us_per_req() {
+  awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" \
+    'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "nan" }'
+}
+
+# nginx_pids MASTER: the master and its workers.
+nginx_pids() {
+  echo "$1" $(pgrep -P "$1" 2>/dev/null)
+}
+
+# json_get FIELD < flat-json: the value of a top-level number or string field
+# (our tools print flat objects; ghz's "rps" and "count" are top-level too).
+json_get() {
+  { grep -o "\"$1\":[^,}]*" || true; } | head -n1 | sed -e "s/^\"$1\"://" -e 's/^"//' -e 's/"$//'
+}
+
+# json_int FIELD < flat-json: an integer field, 0 when absent.
+json_int() {
+  local v
+  v=$(json_get "$1")
+  [[ $v =~ ^-?[0-9]+$ ]] && echo "$v" || echo 0
+}
+
+# Results: one "round<TAB>key<TAB>value" line per measurement.
+record() {
+  printf '%s\t%s\t%s\n' "$ROUND" "$1" "$2" >>"$RUNS_TSV"
+}
+
+# calc EXPR: floating-point arithmetic with awk ("nan" in, "nan" out).
+calc() {
+  if [[ $* == *nan* || -z $* ]]; then echo nan; return; fi
+  awk "BEGIN { r = ($*); if (r != r) print \"nan\"; else printf \"%.1f\", r }" 2>/dev/null || echo nan
+}
+
+# grpc_frame IN OUT: wraps a serialized message in gRPC's 5-byte frame
+# (compressed flag 0, 4-byte big-endian length).
+grpc_frame() {
+  local n
+  n=$(stat -c %s "$1")
+  {
+    printf "$(printf '\\x00\\x%02x\\x%02x\\x%02x\\x%02x' $(((n >> 24) & 255)) $(((n >> 16) & 255)) \
+      $(((n >> 8) & 255)) $((n & 255)))"
+    cat "$1"
+  } >"$2"
+}

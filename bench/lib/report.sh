@@ -1,0 +1,150 @@
+# bench/lib/report.sh: the markdown report of bench/run.sh (sourced, not run).
+# Reads $RUNS_TSV ("round<TAB>key<TAB>value" lines).
+
+# median KEY: the median over rounds of KEY's numeric values; "n/a" if none.
+median() {
+  awk -F'\t' -v k="$1" '
+    $2 == k && $3 ~ /^-?[0-9.]+$/ { v[n++] = $3 + 0 }
+    END {
+      if (n == 0) { print "n/a"; exit }
+      for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+      m = (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
+      printf "%.1f", m
+    }' "$RUNS_TSV"
+}
+
+# runs KEY: every round's value, "a / b".
+runs() {
+  awk -F'\t' -v k="$1" '$2 == k { s = s (n++ ? " / " : "") $3 } END { print (n ? s : "n/a") }' "$RUNS_TSV"
+}
+
+# total KEY: the sum over rounds (error counts).
+total() {
+  awk -F'\t' -v k="$1" '$2 == k && $3 ~ /^[0-9]+$/ { s += $3 } END { print s + 0 }' "$RUNS_TSV"
+}
+
+# fmt0 NUMBER: rounded to an integer; n/a stays.
+fmt0() {
+  [[ $1 =~ ^-?[0-9.]+$ ]] && printf '%.0f' "$1" || printf 'n/a'
+}
+
+# ratio A B [DIGITS]
+ratio() {
+  if [[ $1 =~ ^-?[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] && awk "BEGIN { exit !($2 > 0) }"; then
+    awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { printf "%.*f", d, a / b }'
+  else
+    printf 'n/a'
+  fi
+}
+
+# verdict VALUE TARGET: "met" / "missed" for a ratio that must be >= TARGET.
+verdict() {
+  if [[ $1 =~ ^[0-9.]+$ ]]; then
+    awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "met" : "missed") }'
+  else
+    echo "not measured"
+  fi
+}
+
+# throughput_row LABEL PATH TOOL PREFIX: one row of the throughput table.
+throughput_row() {
+  local label=$1 path=$2 tool=$3 p=$4
+  local errors mid origin
+  errors=$(total "$p.errors")
+  mid=$(median "$p.cpu_mid")
+  origin=$(median "$p.cpu_origin")
+  [[ $mid == n/a && $p == A ]] && mid="— (none)"
+  [[ $origin == n/a && $p == C ]] && origin="— (no fetch)"
+  local cs
+  cs=$(median "$p.cs_mid")
+  [[ $p == A ]] && cs="—"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+    "$label" "$path" "$tool" "$(fmt0 "$(median "$p.rps")")" "$(runs "$p.rps")" \
+    "$mid" "$cs" "$origin" "$errors"
+}
+
+# latency_row LABEL KEY
+latency_row() {
+  local label=$1 k=$2 base
+  base="$(fmt0 "$(median "lat.$k.base_p50")") / $(fmt0 "$(median "lat.$k.base_p99")")"
+  [[ $k == A ]] && base="—"
+  printf '| %s | %s | %s | %s | %s | %s | **%s** | **%s** | %s |\n' \
+    "$label" "$(fmt0 "$(median "lat.$k.rate")")" "$(fmt0 "$(median "lat.$k.achieved")")" \
+    "$(fmt0 "$(median "lat.$k.p50")")" "$(fmt0 "$(median "lat.$k.p99")")" \
+    "$base" \
+    "$(fmt0 "$(median "lat.$k.add_p50")")" "$(fmt0 "$(median "lat.$k.add_p99")")" \
+    "$(total "lat.$k.errors")"
+}
+
+write_report() {
+  local b e_h2 e_fl s c cpu_b cpu_e cpu_efl cpu_s cpu_c
+  b=$(median B.rps)
+  e_h2=$(median E_h2load.rps)
+  e_fl=$(median E_fetch_load.rps)
+  s=$(median S.rps)
+  c=$(median C.rps)
+  cpu_b=$(median B.cpu_mid)
+  cpu_e=$(median E_h2load.cpu_mid)
+  cpu_efl=$(median E_fetch_load.cpu_mid)
+  cpu_s=$(median S.cpu_mid)
+  cpu_c=$(median C.cpu_mid)
+  local eb eflb sb
+  eb=$(ratio "$e_h2" "$b")
+  eflb=$(ratio "$e_fl" "$b")
+  sb=$(ratio "$s" "$b")
+
+  cat <<EOF
+## fetchpool benchmark ($(date -u +'%Y-%m-%d %H:%M UTC'))
+
+Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average at start: $LOAD_AT_START; fetchpool $GIT_REV; $ROUNDS round(s) of A B C E S, ${DURATION} s per throughput run, ${LAT_DURATION} s per latency run; harness wall time ${WALL_TIME} s.
+Every process (clients, nginx, fetchpoold) shares the same cores, so the client's own CPU is part of every number.
+
+### Throughput and CPU (closed loop, 64 requests in flight)
+
+| Scenario | Path | Load tool | req/s (median) | req/s per round | middle-hop CPU µs/req | middle-hop context switches/req | origin CPU µs/req | errors |
+| --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: |
+$(throughput_row A "wrk → origin (the ceiling)" "wrk -t1 -c64" A)
+$(throughput_row B "wrk → nginx proxy → origin" "wrk -t1 -c64" B)
+$(throughput_row C "gRPC Health/Check, no fetch" "h2load -c4 -m16" C)
+$(throughput_row E "unary Fetch → origin" "h2load -c4 -m16" E_h2load)
+$(throughput_row E "unary Fetch → origin" "fetch_load -c64, 4 channels" E_fetch_load)
+$(throughput_row E "unary Fetch → origin (cross-check)" "ghz -c64, 4 connections" E_ghz)
+$(throughput_row S "FetchStream → origin" "stream_load 4 streams × 16" S)
+
+- **req/s**: requests answered per second during the run (2xx only; gRPC: status OK and HTTP 2xx inside), median over rounds; per-round values beside it. ghz runs once (after round 1), as a cross-check of the C++ clients.
+- **middle-hop CPU µs/req**: CPU time (user + system, all threads, from /proc/PID/stat) of the middle hop during the run divided by the requests it served: nginx proxy master + worker for B; fetchpoold for C, E and S; none for A.
+- **middle-hop context switches/req**: voluntary + involuntary switches of all the middle hop's threads (/proc/PID/task/*/status) per request: thread hand-offs show up here.
+- **origin CPU µs/req**: the same for the origin nginx (the same work in A, B, E and S; a check that the origin is not the bottleneck).
+- **errors**: failed requests over all rounds (transport errors, non-2xx, gRPC errors, FetchStream errors, answers with unknown ids, fetchpoold's failures_total delta).
+
+### Added latency at 50% load (open loop, constant rate, from the intended send time)
+
+| Scenario | rate req/s (50% of peak) | achieved req/s | p50 µs | p99 µs | A at the same rate p50 / p99 µs | **added p50 µs** | **added p99 µs** | errors |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+$(latency_row "A: direct to origin (reference)" A)
+$(latency_row "B: nginx proxy" B)
+$(latency_row "C: gRPC no-op" C)
+$(latency_row "E: unary Fetch (fetch_load --rate)" E)
+$(latency_row "S: FetchStream (stream_load --rate)" S)
+
+- Each scenario X runs open loop at half its own closed-loop peak (this round's; for E the fetch_load peak), then A (direct to the origin, http_open_loop) runs at the same rate right after it; **added** = X − A at that rate, median over rounds. The A row shows A at half of A's peak, absolute, added = 0 by definition.
+- Clients: http_open_loop (plain sockets on epoll, 64 keep-alive connections) for A and B; fetch_load --rate for E; stream_load --rate for S (4 streams) and C (unary Health/Check, 4 channels). Latency runs from the intended send time, so a stalled client or server is charged for the queue behind it.
+
+### Ratios (medians)
+
+| Ratio | Value | Target (issue 5) |
+| --- | ---: | --- |
+| E/B req/s (h2load) | $eb | ≥ 0.5: $(verdict "$eb" 0.5) |
+| E/B req/s (fetch_load) | $eflb | ≥ 0.5: $(verdict "$eflb" 0.5) |
+| S/B req/s | $sb | ≥ 1.0: $(verdict "$sb" 1.0) |
+| C/B req/s (gRPC's own ceiling here) | $(ratio "$c" "$b") | |
+| CPU/req E (h2load) vs B (nginx proxy) | $(ratio "$cpu_e" "$cpu_b") × ($cpu_e vs $cpu_b µs) | as close to 1 as possible |
+| CPU/req E (fetch_load) vs B | $(ratio "$cpu_efl" "$cpu_b") × ($cpu_efl vs $cpu_b µs) | |
+| CPU/req S vs B | $(ratio "$cpu_s" "$cpu_b") × ($cpu_s vs $cpu_b µs) | |
+| CPU/req C (gRPC alone) vs B | $(ratio "$cpu_c" "$cpu_b") × ($cpu_c vs $cpu_b µs) | |
+EOF
+  if [[ -s $NOTES_FILE ]]; then
+    printf '\n### Notes from this run\n\n'
+    sed 's/^/- /' "$NOTES_FILE"
+  fi
+}

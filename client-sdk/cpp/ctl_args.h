@@ -1,0 +1,51 @@
+#ifndef FETCHPOOL_CLIENT_SDK_CPP_CTL_ARGS_H_
+#define FETCHPOOL_CLIENT_SDK_CPP_CTL_ARGS_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+
+namespace fetchpool {
+namespace client {
+
+// fetchpoolctl's command line, parsed. Flags may come before or after the
+// command and the URL; a flag of one command is refused on the other.
+struct CtlArgs {
+  std::string command;  // "fetch" or "stats"; "" only when help is set
+  bool help = false;
+
+  std::string target = "localhost:50051";
+  absl::Duration timeout = absl::Seconds(10);
+  bool verbose = false;
+
+  // fetch
+  std::string url;
+  std::string method;  // "" means POST with a body, GET without
+  std::vector<std::pair<std::string, std::string>> headers;
+  absl::optional<std::string> data;
+  absl::optional<std::string> data_file;
+  bool include = false;
+  uint64_t max_response_bytes = 0;
+  bool follow = false;
+
+  // stats
+  std::string host;
+  bool json = false;
+};
+
+// `args` is argv without the program name. Errors are INVALID_ARGUMENT with a
+// message meant for the user.
+absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& args);
+
+// The --help text.
+extern const char kCtlUsage[];
+
+}  // namespace client
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_CLIENT_SDK_CPP_CTL_ARGS_H_

@@ -1,0 +1,70 @@
+#ifndef FETCHPOOL_TESTS_CLIENT_SDK_FAKE_FETCHPOOL_H_
+#define FETCHPOOL_TESTS_CLIENT_SDK_FAKE_FETCHPOOL_H_
+
+// A FetchPool server with canned answers on 127.0.0.1, so the client SDK and
+// fetchpoolctl are tested against the real gRPC wire without the engine.
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <grpcpp/server.h>
+
+#include "absl/synchronization/mutex.h"
+#include "fetchpool/v1/fetchpool.grpc.pb.h"
+
+namespace fetchpool {
+namespace testing {
+
+// URLs the fake answers; any other URL fails with DNS_FAILURE.
+inline constexpr char kOkUrl[] = "http://origin.test/ok";          // 200, fixed body and timing
+inline constexpr char kEchoUrl[] = "http://origin.test/echo";      // 200, body and headers echoed
+inline constexpr char kNotFoundUrl[] = "http://origin.test/404";   // 404
+inline constexpr char kRefusedUrl[] = "http://origin.test:81/";    // UNAVAILABLE, CONNECT_REFUSED
+inline constexpr char kSlowUrl[] = "http://origin.test/slow";      // holds until cancelled (10 s at most)
+inline constexpr char kBigUrl[] = "http://origin.test/big";        // kBigBodySize bytes of body
+
+inline constexpr char kOkBody[] = "hello from the fake\n";
+inline constexpr char kRefusedMessage[] = "CONNECT_REFUSED: connect to http://origin.test:81 refused";
+inline constexpr size_t kBigBodySize = 5 * 1024 * 1024;  // over gRPC's 4 MiB default
+
+// Four pools, in no particular order, with totals summed over them.
+fetchpool::v1::StatsResponse CannedStats();
+
+class FakeFetchPoolService final : public fetchpool::v1::FetchPool::Service {
+ public:
+  grpc::Status Fetch(grpc::ServerContext* context, const fetchpool::v1::FetchRequest* request,
+                     fetchpool::v1::FetchResponse* response) override;
+  grpc::Status Stats(grpc::ServerContext* context, const fetchpool::v1::StatsRequest* request,
+                     fetchpool::v1::StatsResponse* response) override;
+
+  fetchpool::v1::FetchRequest last_request() const;
+  // Slow fetches that ended because the caller went away (cancel or deadline).
+  int abandoned_slow_calls() const { return abandoned_slow_calls_.load(); }
+
+ private:
+  mutable absl::Mutex mu_;
+  fetchpool::v1::FetchRequest last_request_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int> abandoned_slow_calls_{0};
+};
+
+// Serves FakeFetchPoolService on 127.0.0.1:port (0 picks a free port).
+class FakeFetchPoolServer {
+ public:
+  explicit FakeFetchPoolServer(int port = 0);
+  ~FakeFetchPoolServer();  // cancels calls still running after 2 s
+
+  std::string target() const;  // "127.0.0.1:PORT"
+  int port() const { return port_; }
+  FakeFetchPoolService& service() { return service_; }
+
+ private:
+  FakeFetchPoolService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace testing
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_TESTS_CLIENT_SDK_FAKE_FETCHPOOL_H_

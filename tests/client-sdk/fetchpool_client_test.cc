@@ -1,0 +1,214 @@
+// FetchPoolClient against the fake server: results, errors and their
+// reasons, the async path and its cancellation, Stats.
+#include "client-sdk/cpp/fetchpool_client.h"
+
+#include <atomic>
+#include <memory>
+
+#include <grpcpp/create_channel.h>
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/notification.h"
+#include "tests/client-sdk/fake_fetchpool.h"
+
+namespace fetchpool {
+namespace client {
+namespace {
+
+using fetchpool::testing::FakeFetchPoolServer;
+using fetchpool::v1::FetchRequest;
+using fetchpool::v1::FetchResponse;
+
+// Upper bound on any wait in these tests; calls normally end in milliseconds.
+constexpr absl::Duration kBound = absl::Seconds(5);
+
+FetchRequest RequestFor(const std::string& url) {
+  FetchRequest request;
+  request.set_url(url);
+  return request;
+}
+
+// Collects one FetchAsync result.
+struct AsyncResult {
+  absl::Notification done;
+  absl::StatusOr<FetchResponse> result = absl::UnknownError("callback not run");
+
+  FetchPoolClient::FetchCallback Callback() {
+    return [this](absl::StatusOr<FetchResponse> r) {
+      result = std::move(r);
+      done.Notify();
+    };
+  }
+};
+
+class FetchPoolClientTest : public ::testing::Test {
+ protected:
+  FakeFetchPoolServer server_;
+  FetchPoolClient client_{server_.target()};
+};
+
+TEST_F(FetchPoolClientTest, FetchReturnsTheResponse) {
+  FetchRequest request = RequestFor(testing::kOkUrl);
+  request.set_id("req-1");
+  auto response = client_.Fetch(request, kBound);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status(), 200);
+  EXPECT_EQ(response->body(), testing::kOkBody);
+  EXPECT_EQ(response->id(), "req-1");
+  EXPECT_TRUE(response->connection_reused());
+  EXPECT_EQ(response->pool(), "http://origin.test:80");
+  ASSERT_EQ(response->headers_size(), 2);
+  EXPECT_EQ(response->headers(0).name(), "Content-Type");
+}
+
+TEST_F(FetchPoolClientTest, UpstreamHttpErrorIsAResponse) {
+  auto response = client_.Fetch(RequestFor(testing::kNotFoundUrl), kBound);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status(), 404);
+}
+
+TEST_F(FetchPoolClientTest, ErrorKeepsCodeMessageAndReason) {
+  auto response = client_.Fetch(RequestFor(testing::kRefusedUrl), kBound);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(response.status().message(), testing::kRefusedMessage);
+  EXPECT_EQ(ErrorReason(response.status()), "CONNECT_REFUSED");
+}
+
+TEST_F(FetchPoolClientTest, ErrorReasonIsEmptyWithoutTrailer) {
+  EXPECT_EQ(ErrorReason(absl::OkStatus()), "");
+  EXPECT_EQ(ErrorReason(absl::UnavailableError("no reason here")), "");
+
+  // A gRPC deadline is decided by the client: fetchpool sent no reason.
+  auto response = client_.Fetch(RequestFor(testing::kSlowUrl), absl::Milliseconds(100));
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(ErrorReason(response.status()), "");
+}
+
+TEST_F(FetchPoolClientTest, UnreachableServerIsUnavailable) {
+  FetchPoolClient nowhere("127.0.0.1:1");  // nothing listens on port 1
+  auto response = nowhere.Fetch(RequestFor(testing::kOkUrl), kBound);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(response.status()), "");
+}
+
+TEST_F(FetchPoolClientTest, GetSendsAGet) {
+  auto response = client_.Get(testing::kOkUrl);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body(), testing::kOkBody);
+  EXPECT_EQ(server_.service().last_request().method(), "GET");
+  EXPECT_EQ(server_.service().last_request().url(), testing::kOkUrl);
+}
+
+TEST_F(FetchPoolClientTest, ReceivesBodiesOverGrpcDefaultLimit) {
+  auto response = client_.Fetch(RequestFor(testing::kBigUrl), kBound);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body().size(), testing::kBigBodySize);
+}
+
+TEST_F(FetchPoolClientTest, CallerBuiltChannelIsUsed) {
+  FetchPoolClient client(grpc::CreateChannel(server_.target(), grpc::InsecureChannelCredentials()));
+  auto response = client.Fetch(RequestFor(testing::kOkUrl), kBound);
+  ASSERT_TRUE(response.ok()) << response.status();
+  // That channel keeps gRPC's 4 MiB receive limit: the option is not applied.
+  auto big = client.Fetch(RequestFor(testing::kBigUrl), kBound);
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(FetchPoolClientTest, FetchAsyncDeliversTheResponse) {
+  AsyncResult r;
+  client_.FetchAsync(RequestFor(testing::kOkUrl), kBound, r.Callback());
+  ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kBound));
+  ASSERT_TRUE(r.result.ok()) << r.result.status();
+  EXPECT_EQ(r.result->body(), testing::kOkBody);
+}
+
+TEST_F(FetchPoolClientTest, FetchAsyncDeliversTheReason) {
+  AsyncResult r;
+  client_.FetchAsync(RequestFor(testing::kRefusedUrl), r.Callback());
+  ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kBound));
+  EXPECT_EQ(r.result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorReason(r.result.status()), "CONNECT_REFUSED");
+}
+
+TEST_F(FetchPoolClientTest, CancelEndsTheCallOnBothSides) {
+  AsyncResult r;
+  PendingFetch call = client_.FetchAsync(RequestFor(testing::kSlowUrl), kBound, r.Callback());
+  EXPECT_FALSE(r.done.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
+  call.Cancel();
+  ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kBound));
+  EXPECT_EQ(r.result.status().code(), absl::StatusCode::kCancelled);
+  // The server saw it too, so its handler stopped waiting.
+  absl::Time give_up = absl::Now() + kBound;
+  while (server_.service().abandoned_slow_calls() == 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(server_.service().abandoned_slow_calls(), 1);
+}
+
+TEST_F(FetchPoolClientTest, CancelAfterCompletionChangesNothing) {
+  AsyncResult r;
+  PendingFetch call = client_.FetchAsync(RequestFor(testing::kOkUrl), kBound, r.Callback());
+  ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kBound));
+  call.Cancel();
+  call.Cancel();
+  EXPECT_TRUE(r.result.ok()) << r.result.status();
+  PendingFetch().Cancel();  // an empty handle is harmless too
+}
+
+TEST_F(FetchPoolClientTest, DestroyingTheClientCancelsItsCalls) {
+  AsyncResult r;
+  PendingFetch call;
+  {
+    FetchPoolClient short_lived(server_.target());
+    call = short_lived.FetchAsync(RequestFor(testing::kSlowUrl), kBound, r.Callback());
+  }
+  // The destructor waited for the callback.
+  EXPECT_TRUE(r.done.HasBeenNotified());
+  EXPECT_EQ(r.result.status().code(), absl::StatusCode::kCancelled);
+  call.Cancel();
+}
+
+// The destructor waits for a callback that is running, so the channel is
+// never dropped on gRPC's callback thread (grpc/grpc#32584: that thread would
+// join itself and crash).
+TEST_F(FetchPoolClientTest, ClientDestroyedWhileItsCallbackRuns) {
+  absl::Notification entered;
+  std::atomic<bool> returned{false};
+  {
+    FetchPoolClient client(server_.target());
+    client.FetchAsync(RequestFor(testing::kOkUrl), kBound, [&](absl::StatusOr<FetchResponse>) {
+      entered.Notify();
+      absl::SleepFor(absl::Milliseconds(50));
+      returned = true;
+    });
+    ASSERT_TRUE(entered.WaitForNotificationWithTimeout(kBound));
+  }
+  EXPECT_TRUE(returned);
+}
+
+TEST_F(FetchPoolClientTest, FetchAsyncHonoursTheTimeout) {
+  AsyncResult r;
+  client_.FetchAsync(RequestFor(testing::kSlowUrl), absl::Milliseconds(100), r.Callback());
+  ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kBound));
+  EXPECT_EQ(r.result.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(FetchPoolClientTest, StatsOfAllPools) {
+  auto stats = client_.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pools_size(), 4);
+  EXPECT_EQ(stats->pool_count(), 4u);
+  EXPECT_EQ(stats->totals().wait_queue_length(), 36u);
+}
+
+TEST_F(FetchPoolClientTest, StatsOfOneHost) {
+  auto stats = client_.Stats("http://api.internal:80", kBound);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_EQ(stats->pools_size(), 1);
+  EXPECT_EQ(stats->pools(0).busy_connections(), 8u);
+}
+
+}  // namespace
+}  // namespace client
+}  // namespace fetchpool
