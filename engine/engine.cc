@@ -432,18 +432,21 @@ void EngineImpl::StartTransfer(FetchOp* op) {
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
   curl_easy_setopt(easy, CURLOPT_RESOLVER_START_FUNCTION, &OnResolverStart);
   curl_easy_setopt(easy, CURLOPT_RESOLVER_START_DATA, op);
-  // Methods keep the caller's case, but any spelling of HEAD has no body
-  // to wait for.
-  if (absl::EqualsIgnoreCase(spec.method, "HEAD")) curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-  if (spec.method != "GET" && spec.method != "HEAD") {
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, spec.method.c_str());
-  }
+  const long request_timeout_ms = 0;  // the engine's timer bounds the exchange
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, request_timeout_ms);
   const bool sends_body = !spec.body.empty() || spec.method == "POST" || spec.method == "PUT" ||
                           spec.method == "PATCH";
   if (sends_body) {
+    // Makes curl send a POST unless CUSTOMREQUEST below names the method.
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(spec.body.size()));
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, spec.body.data());
   }
+  // Methods keep the caller's case, but any spelling of HEAD has no body
+  // to wait for.
+  const bool head = absl::EqualsIgnoreCase(spec.method, "HEAD");
+  if (head) curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  const char* natural = sends_body ? "POST" : (head ? "HEAD" : "GET");
+  if (spec.method != natural) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, spec.method.c_str());
   if (op->header_list == nullptr) {
     // Never wait for "100 Continue": it costs a round trip per request.
     op->header_list = curl_slist_append(nullptr, "Expect:");
@@ -611,6 +614,7 @@ void EngineImpl::OnTransferDone(CurlConnection& conn, CURLcode code) {
     failure.pool_key = op->spec.pool_key;
     failure.url = op->spec.url;
     failure.policy_denial = conn.policy_denial();
+    failure.curl_detail = conn.error_detail();
     failure.connected = pre > absl::ZeroDuration() || reused;
     failure.reused_connection = reused;
     failure.body_bytes = op->bytes_received;

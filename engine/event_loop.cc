@@ -101,15 +101,19 @@ EventLoop::TimerId EventLoop::AddTimer(absl::Time when, absl::AnyInvocable<void(
 void EventLoop::CancelTimer(TimerId id) { timers_.erase(id); }
 
 void EventLoop::RunPostedTasks() {
+  // Drain the eventfd before taking the queue, never after: a Post() that
+  // lands between the two either has its task in this batch or writes a
+  // fresh wake-up that stays readable. Draining last would swallow that
+  // wake-up while wake_pending_ stays set, and the loop would sleep forever.
+  uint64_t drained;
+  ssize_t n = read(wake_fd_, &drained, sizeof(drained));
+  (void)n;
   std::vector<absl::AnyInvocable<void()>> tasks;
   {
     std::lock_guard<std::mutex> lock(post_mu_);
     tasks.swap(posted_);
     wake_pending_ = false;
   }
-  uint64_t drained;
-  ssize_t n = read(wake_fd_, &drained, sizeof(drained));
-  (void)n;
   for (auto& task : tasks) task();
 }
 

@@ -121,7 +121,11 @@ class FetchStreamReactor final : public grpc::ServerBidiReactor<v1::FetchRequest
   void StartNextWriteLocked() {
     if (writing_ || writes_.empty() || broken_) return;
     writing_ = true;
-    StartWrite(&writes_.front());  // deque: the element stays put until popped
+    // With more answers queued, let gRPC batch this one with the next
+    // instead of flushing a frame per answer.
+    grpc::WriteOptions options;
+    if (writes_.size() > 1) options.set_buffer_hint();
+    StartWrite(&writes_.front(), options);  // deque: the element stays put until popped
   }
 
   void ReadNextLocked() {

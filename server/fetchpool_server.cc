@@ -58,9 +58,11 @@ void FetchPoolServer::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   // The engine keeps running while gRPC drains, so in-flight fetches can
   // still complete; gRPC cancels the rest at the deadline.
-  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
+  }
   metrics_.reset();  // scrapes ask the engine: stop them before it stops
-  engine_->Shutdown(absl::ZeroDuration());
+  if (engine_ != nullptr) engine_->Shutdown(absl::ZeroDuration());
 }
 
 }  // namespace fetchpool

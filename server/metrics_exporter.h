@@ -41,13 +41,15 @@ namespace fetchpool {
 // own; the rest are summed into host="_other" (kGaugeMax fields take the
 // max, as in the Stats totals). A host keeps its label for as long as its
 // pool exists, so series do not jump between hosts when pools come and go;
-// free slots go to new hosts in key order.
+// free slots go to new hosts in key order. (Counters of host="_other" can
+// go down when a folded pool is evicted; rate() reads that as a reset.)
 class MetricsExporter {
  public:
   struct Options {
     size_t max_host_labels = 1000;
-    // How long a scrape waits for the engine's snapshot. When it passes the
-    // scrape gets only the process-level families (and the timeout counter).
+    // How long a scrape waits for the engine's snapshot. When it passes, the
+    // scrape gets only fetchpool_metrics_scrape_timeouts_total and
+    // fetchpool_build_info: missing series rather than stale ones.
     absl::Duration snapshot_timeout = absl::Seconds(2);
     std::string version;  // fetchpool_build_info; empty: the built-in version
     size_t http_threads = 2;

@@ -311,7 +311,9 @@ absl::Status ValidateHostPort(absl::string_view setting, const std::string& valu
 absl::Status ValidateServiceSettings(const ServerConfig& config) {
   absl::Status s = ValidateHostPort("listen", config.listen);
   if (!s.ok()) return s;
-  s = ValidateHostPort("metrics_listen", config.metrics_listen);
+  // An empty metrics address turns the Prometheus endpoint off.
+  s = config.metrics_listen.empty() ? absl::OkStatus()
+                                    : ValidateHostPort("metrics_listen", config.metrics_listen);
   if (!s.ok()) return s;
   if (config.shutdown_grace < absl::ZeroDuration() || config.shutdown_grace > kMaxShutdownGrace) {
     return absl::InvalidArgumentError(

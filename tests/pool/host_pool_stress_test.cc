@@ -29,6 +29,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <deque>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -570,7 +571,7 @@ class StressRun {
   HostPoolConfig config_;
   std::unique_ptr<HostPool> pool_;
 
-  std::vector<Outcome> outcomes_;
+  std::deque<Outcome> outcomes_;
   std::vector<Slot*> held_;
   std::unordered_map<Slot*, size_t> held_pos_;
   std::unordered_map<HostPool::WaiterId, size_t> pending_;
