@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -254,6 +255,7 @@ double Percentile(const std::vector<double>& sorted, double p) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  prctl(PR_SET_TIMERSLACK, 1UL);  // wake on time, not up to 50 us late
   const std::string url = absl::GetFlag(FLAGS_url);
   const double rate = absl::GetFlag(FLAGS_rate);
   const int connections = std::max(1, absl::GetFlag(FLAGS_connections));

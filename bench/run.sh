@@ -24,7 +24,7 @@
 # all alike); then each scenario runs open loop at half its peak, followed by
 # A at the same rate, for the added latency. Medians go to the table.
 #
-# Environment: BENCH_DURATION (s per throughput run, default 10),
+# Environment: BENCH_DURATION (s per throughput run, default 8),
 # BENCH_LAT_DURATION (s per latency run, default 4), BENCH_ROUNDS (default 2),
 # BENCH_BUILD_DIR (default build-bench), BENCH_GHZ_VERSION (default latest),
 # BENCH_FETCHPOOLD (measure this fetchpoold binary instead of the one built,
@@ -42,7 +42,7 @@ source "$BENCH_DIR/lib/nginx.sh"
 # shellcheck source=lib/report.sh
 source "$BENCH_DIR/lib/report.sh"
 
-DURATION=${BENCH_DURATION:-10}
+DURATION=${BENCH_DURATION:-8}
 LAT_DURATION=${BENCH_LAT_DURATION:-4}
 ROUNDS=${BENCH_ROUNDS:-2}
 BUILD_DIR=${BENCH_BUILD_DIR:-$ROOT/build-bench}
@@ -79,6 +79,7 @@ done
 
 # ---- build -------------------------------------------------------------------
 
+BUILD_SECONDS=0
 if ((BUILD)); then
   log "building fetchpoold and the load tools in $BUILD_DIR (Release)"
   if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
@@ -87,6 +88,7 @@ if ((BUILD)); then
   fi
   ninja -C "$BUILD_DIR" -j"${FETCHPOOL_JOBS:-2}" fetchpoold fetch_load stream_load http_open_loop >&2 ||
     die "build failed"
+  BUILD_SECONDS=$((SECONDS - HARNESS_START))
 fi
 FETCHPOOLD=${BENCH_FETCHPOOLD:-$BUILD_DIR/server/fetchpoold}
 FETCH_LOAD=$BUILD_DIR/bench/fetch_load
@@ -245,7 +247,7 @@ run_measured() {
 # record_cpu PREFIX REQUESTS [mid]: CPU per request of the origin (and the middle hop).
 record_cpu() {
   # C never reaches the origin.
-  [[ $1 == C ]] || record "$1.cpu_origin" "$(ticks_to_us_per_req "$ORIGIN_TICKS" "$2")"
+  [[ $1 == C* ]] || record "$1.cpu_origin" "$(ticks_to_us_per_req "$ORIGIN_TICKS" "$2")"
   if [[ ${3:-} == mid ]]; then
     record "$1.cpu_mid" "$(ticks_to_us_per_req "$MID_TICKS" "$2")"
     record "$1.cs_mid" "$(awk -v c="$MID_SWITCHES" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "nan" }')"
@@ -253,18 +255,42 @@ record_cpu() {
   return 0
 }
 
-# fetchpoold's own books: failures_total must not move.
+# fetchpoold's own books: failures_total (CANCELLED excluded) must not move.
+# A fetchpoold that no longer answers Stats is hung: it is restarted, and the
+# run that hung it counts for nothing (its numbers would only measure
+# timeouts).
 FP_FAILURES=0
-FP_REQUESTS=0
+FP_HUNG=0
 stats_snapshot() {
   local json
+  FP_HUNG=0
   json=$("$STREAM_LOAD" --mode=stats --target="$FP_TARGET" 2>/dev/null) || {
     FP_FAILURES=nan
+    FP_HUNG=1
     restart_hung_fetchpoold "${1:-}"
     return 0
   }
   FP_FAILURES=$(json_int failures_not_cancelled <<<"$json")
-  FP_REQUESTS=$(json_int requests_total <<<"$json")
+}
+
+# grpc_run KEY COMMAND...: a measured run against fetchpoold, between two
+# Stats snapshots. Sets FP_NEW_FAILURES; returns 1 if fetchpoold hung.
+grpc_run() {
+  local key=$1
+  shift
+  stats_snapshot "$key"
+  local f0=$FP_FAILURES
+  run_measured "$key" "$FP_PID" "$@"
+  stats_snapshot "$key"
+  if ((FP_HUNG)); then
+    record "$key.rps" hung
+    record "$key.hung" 1
+    log "$key: fetchpoold hung; this run does not count"
+    return 1
+  fi
+  FP_NEW_FAILURES=0
+  [[ $f0 != nan ]] && FP_NEW_FAILURES=$((FP_FAILURES - f0))
+  return 0
 }
 
 # wrk_scenario KEY URL MID_PIDS
@@ -285,25 +311,20 @@ wrk_scenario() {
 # h2load_scenario KEY PATH BODY MIN_DATA_BYTES_PER_ANSWER
 h2load_scenario() {
   local key=$1 path=$2 body=$3 min_data=$4
-  stats_snapshot "$key"
-  local f0=$FP_FAILURES
-  run_measured "$key" "$FP_PID" h2load -t1 -c4 -m16 -D "$DURATION" \
-    -H 'content-type: application/grpc' -H 'te: trailers' -d "$body" "http://$FP_TARGET$path"
-  stats_snapshot "$key"
-  local rps ok failed data per errors=0
+  grpc_run "$key" h2load -t1 -c4 -m16 -D "$DURATION" \
+    -H 'content-type: application/grpc' -H 'te: trailers' -d "$body" "http://$FP_TARGET$path" ||
+    return 0
+  local rps ok failed data per errors=$FP_NEW_FAILURES
   rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' "$OUT")
   ok=$(awk '/^requests:/ { print $8 }' "$OUT")
   failed=$(awk '/^requests:/ { print $10 + $12 + $14 }' "$OUT")
   data=$(sed -n 's/^traffic:.*(\([0-9]*\)) data$/\1/p' "$OUT")
   per=$(calc "${data:-0} / (${ok:-0} > 0 ? ${ok:-0} : 1)")
   # h2load counts HTTP 200s; a gRPC error is a 200 too, but carries no
-  # message, so the bytes per answer show whether answers were real.
+  # message, so the bytes per answer show whether the answers were real.
   if [[ $per == nan ]] || awk -v p="$per" -v m="$min_data" 'BEGIN { exit !(p < m) }'; then
     note "round $ROUND $key: $per data bytes per answer (< $min_data): answers were not real"
     errors=$((errors + ${ok:-0}))
-  fi
-  if [[ $FP_FAILURES != nan && $f0 != nan ]]; then
-    errors=$((errors + FP_FAILURES - f0))
   fi
   record "$key.rps" "${rps:-nan}"
   record "$key.errors" "$((errors + ${failed:-0}))"
@@ -311,113 +332,87 @@ h2load_scenario() {
   log "$key: ${rps:-?} req/s ($per data bytes per answer)"
 }
 
+# fetch_load takes a request count, not a duration: size it from the last
+# rate it measured (or h2load's) so that the run lasts about DURATION.
 E_FETCH_LOAD_RPS=""
 fetch_load_scenario() {
-  # fetch_load takes a request count, not a duration: size it from the last
-  # measured rate so the run lasts about DURATION seconds.
   local guess=${E_FETCH_LOAD_RPS:-$(median E_h2load.rps)}
-  [[ $guess =~ ^[0-9.]+$ ]] || guess=2000
+  [[ $guess =~ ^[0-9.]+$ ]] || guess=3000
   local n
   n=$(awk -v r="$guess" -v d="$DURATION" 'BEGIN { n = int(r * d); print (n < 1000 ? 1000 : n) }')
-  stats_snapshot E_fetch_load
-  local f0=$FP_FAILURES
-  run_measured E_fetch_load "$FP_PID" "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
-    --requests="$n" --concurrency="$CONCURRENCY" --channels=4 --timeout=10s --json
-  stats_snapshot E_fetch_load
-  local json rps ok errors
+  grpc_run E_fetch_load "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
+    --requests="$n" --concurrency="$CONCURRENCY" --channels=4 --timeout=10s --json || return 0
+  local json rps ok
   json=$(cat "$OUT")
   rps=$(json_get rps <<<"$json")
   ok=$(json_get ok <<<"$json")
-  errors=$(($(json_int http_errors <<<"$json") + $(json_int rpc_errors <<<"$json")))
-  [[ $FP_FAILURES != nan && $f0 != nan ]] && errors=$((errors + FP_FAILURES - f0))
-  E_FETCH_LOAD_RPS=$rps
+  [[ $rps =~ ^[0-9.]+$ ]] && E_FETCH_LOAD_RPS=$rps
   record E_fetch_load.rps "${rps:-nan}"
-  record E_fetch_load.errors "$errors"
+  record E_fetch_load.errors \
+    "$(($(json_int http_errors <<<"$json") + $(json_int rpc_errors <<<"$json") + FP_NEW_FAILURES))"
   record_cpu E_fetch_load "${ok:-0}" mid
   log "E_fetch_load: ${rps:-?} req/s ($n calls)"
 }
 
-stream_scenario() {
-  stats_snapshot S
-  local f0=$FP_FAILURES
-  run_measured S "$FP_PID" "$STREAM_LOAD" --mode=stream --target="$FP_TARGET" --url="$ORIGIN_URL" \
-    --streams=4 --window=16 --duration="${DURATION}s" --json
-  stats_snapshot S
-  local json rps ok errors
+# stream_load_scenario KEY MODE: S (FetchStream) or C_grpc (Health/Check with
+# the same C++ gRPC client library as fetch_load and S).
+stream_load_scenario() {
+  local key=$1 mode=$2
+  grpc_run "$key" "$STREAM_LOAD" --mode="$mode" --target="$FP_TARGET" --url="$ORIGIN_URL" \
+    --streams=4 --window=16 --duration="${DURATION}s" --json || return 0
+  local json rps ok
   json=$(cat "$OUT")
   rps=$(json_get rps <<<"$json")
   ok=$(json_get ok <<<"$json")
-  errors=$(($(json_int errors <<<"$json") + $(json_int unanswered <<<"$json")))
-  [[ $FP_FAILURES != nan && $f0 != nan ]] && errors=$((errors + FP_FAILURES - f0))
-  record S.rps "${rps:-nan}"
-  record S.errors "$errors"
-  record_cpu S "${ok:-0}" mid
-  log "S: ${rps:-?} req/s"
+  record "$key.rps" "${rps:-nan}"
+  record "$key.errors" \
+    "$(($(json_int errors <<<"$json") + $(json_int unanswered <<<"$json") + FP_NEW_FAILURES))"
+  record_cpu "$key" "${ok:-0}" mid
+  log "$key: ${rps:-?} req/s"
 }
 
 ghz_scenario() {
-  run_measured E_ghz "$FP_PID" "$GHZ_BIN" --insecure \
+  grpc_run E_ghz "$GHZ_BIN" --insecure \
     --proto "$ROOT/proto/fetchpool/v1/fetchpool.proto" --import-paths "$ROOT/proto,/usr/include" \
     --call fetchpool.v1.FetchPool.Fetch -d "{\"url\":\"$ORIGIN_URL\"}" \
-    -c "$CONCURRENCY" --connections 4 -z "${DURATION}s" -O json "$FP_TARGET"
-  stats_snapshot E_ghz
-  local json rps count okc
+    -c "$CONCURRENCY" --connections 4 -z "${DURATION}s" -O json "$FP_TARGET" || return 0
+  local json rps count okc closing
   json=$(cat "$OUT")
   rps=$(json_get rps <<<"$json")
-  count=$(json_get count <<<"$json")
+  count=$(json_int count <<<"$json")
   okc=$({ grep -o '"statusCodeDistribution":{[^}]*}' <<<"$json" || true; } |
     { grep -o '"OK":[0-9]*' || true; } | cut -d: -f2)
-  record E_ghz.rps "$(calc "${rps:-nan} * 1")"
   # ghz closes its connections when -z is up: the calls still in flight then
   # fail with "transport is closing". They are not fetchpool's errors.
-  local closing
   closing=$({ grep -o '"errorDistribution":{[^}]*}' <<<"$json" || true; } |
     { grep -o 'transport is closing":[0-9]*' || true; } | cut -d: -f2)
   closing=${closing:-0}
   ((closing > CONCURRENCY)) && closing=$CONCURRENCY
-  record E_ghz.errors "$((${count:-0} - ${okc:-0} - closing))"
+  record E_ghz.rps "$(calc "${rps:-nan} * 1")"
+  record E_ghz.errors "$((count - ${okc:-0} - closing + FP_NEW_FAILURES))"
   record_cpu E_ghz "${okc:-0}" mid
   log "E_ghz: ${rps:-?} req/s"
 }
 
 # ---- open-loop latency -------------------------------------------------------------
 
-# lat_result KEY JSON_FILE: p50, p99, achieved rate and errors of one run.
+# lat_result JSON_FILE: sets LAT_P50, LAT_P99, LAT_RPS, LAT_ERRORS.
 lat_result() {
-  local key=$1 json
-  json=$(cat "$2" 2>/dev/null || true)
-  local p50 p99 rps errs
-  p50=$(json_get p50_us <<<"$json")
-  p99=$(json_get p99_us <<<"$json")
-  rps=$(json_get rps <<<"$json")
-  errs=$(($(json_int errors <<<"$json") + $(json_int rpc_errors <<<"$json") +
+  local json
+  json=$(cat "$1" 2>/dev/null || true)
+  LAT_P50=$(json_get p50_us <<<"$json")
+  LAT_P99=$(json_get p99_us <<<"$json")
+  LAT_RPS=$(json_get rps <<<"$json")
+  LAT_P50=${LAT_P50:-nan}
+  LAT_P99=${LAT_P99:-nan}
+  LAT_RPS=${LAT_RPS:-nan}
+  LAT_ERRORS=$(($(json_int errors <<<"$json") + $(json_int rpc_errors <<<"$json") +
     $(json_int http_errors <<<"$json") + $(json_int unanswered <<<"$json")))
-  LAT_P50=${p50:-nan}
-  LAT_P99=${p99:-nan}
-  LAT_RPS=${rps:-nan}
-  LAT_ERRORS=$errs
 }
 
-# direct_latency RATE NAME: A (wrk's path, direct to the origin) at RATE.
-direct_latency() {
-  local out=$RAW/$2.r$ROUND.out
-  timeout -k 5 "$TOOL_TIMEOUT" "$HTTP_OPEN_LOOP" --url="$ORIGIN_URL" --rate="$1" \
-    --duration="${LAT_DURATION}s" --connections="$CONCURRENCY" --json >"$out" 2>"$out.err" ||
-    note "round $ROUND $2: http_open_loop exited $? (see raw/$2.r$ROUND.out.err)"
-  lat_result "$2" "$out"
-}
-
-# latency_scenario KEY PEAK_KEY: KEY open loop at half of PEAK_KEY's rate,
-# then A at the same rate; records the difference.
-latency_scenario() {
-  local key=$1 peak rate out
-  peak=$(awk -F'\t' -v r="$ROUND" -v k="$2.rps" '$1 == r && $2 == k { print $3 }' "$RUNS_TSV")
-  if ! [[ $peak =~ ^[0-9.]+$ ]]; then
-    note "round $ROUND lat.$key: no peak measured; skipped"
-    return 0
-  fi
-  rate=$(awk -v p="$peak" 'BEGIN { printf "%.0f", p / 2 }')
-  out=$RAW/lat_$key.r$ROUND.out
+# open_loop KEY RATE OUT: one open-loop run of scenario KEY at RATE.
+open_loop() {
+  local key=$1 rate=$2 out=$3
   local rc=0
   case $key in
     A | B)
@@ -441,23 +436,43 @@ latency_scenario() {
         >"$out" 2>"$out.err" || rc=$?
       ;;
   esac
-  ((rc == 0)) || note "round $ROUND lat.$key: client exited $rc (see raw/lat_$key.r$ROUND.out.err)"
-  case $key in C | E | S) stats_snapshot "lat.$key" ;; esac
-  lat_result "$key" "$out"
-  local p50=$LAT_P50 p99=$LAT_P99
+  ((rc == 0)) || note "round $ROUND $(basename "$out" .r$ROUND.out): client exited $rc (see raw/$(basename "$out").err)"
+  lat_result "$out"
+}
+
+# latency_scenario KEY PEAK_KEY: KEY open loop at half of PEAK_KEY's rate
+# (this round's), then A at the same rate; records the difference.
+latency_scenario() {
+  local key=$1 peak rate
+  peak=$(awk -F'\t' -v r="$ROUND" -v k="$2.rps" '$1 == r && $2 == k { print $3 }' "$RUNS_TSV")
+  if ! [[ $peak =~ ^[0-9.]+$ ]]; then
+    note "round $ROUND lat.$key: no peak measured ($2); skipped"
+    return 0
+  fi
+  rate=$(awk -v p="$peak" 'BEGIN { printf "%.0f", p / 2 }')
+  ((rate > 0)) || return 0
+  open_loop "$key" "$rate" "$RAW/lat_$key.r$ROUND.out"
+  case $key in
+    C | E | S)
+      stats_snapshot "lat.$key"
+      if ((FP_HUNG)); then
+        record "lat.$key.hung" 1
+        log "lat.$key: fetchpoold hung; this run does not count"
+        return 0
+      fi
+      ;;
+  esac
+  local p50=$LAT_P50 p99=$LAT_P99 errs=$LAT_ERRORS
   record "lat.$key.rate" "$rate"
   record "lat.$key.achieved" "$LAT_RPS"
   record "lat.$key.p50" "$p50"
   record "lat.$key.p99" "$p99"
   if [[ $key == A ]]; then
-    record "lat.A.errors" "$LAT_ERRORS"
-    record "lat.A.add_p50" 0
-    record "lat.A.add_p99" 0
+    record lat.A.errors "$errs"
     log "lat.A at $rate/s: p50 $p50 us, p99 $p99 us"
     return 0
   fi
-  local errs=$LAT_ERRORS
-  direct_latency "$rate" "lat_A_for_$key"
+  open_loop A "$rate" "$RAW/lat_A_for_$key.r$ROUND.out"
   record "lat.$key.errors" "$((errs + LAT_ERRORS))"
   record "lat.$key.base_p50" "$LAT_P50"
   record "lat.$key.base_p99" "$LAT_P99"
@@ -473,13 +488,14 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   wrk_scenario A "$ORIGIN_URL" ""
   wrk_scenario B "$PROXY_URL" "$PROXY_PIDS"
   h2load_scenario C /grpc.health.v1.Health/Check "$BENCH_TMP/health.bin" 7
+  stream_load_scenario C_grpc health
   h2load_scenario E_h2load /fetchpool.v1.FetchPool/Fetch "$BENCH_TMP/fetch.bin" 105
   fetch_load_scenario
-  stream_scenario
+  stream_load_scenario S stream
   log "round $ROUND/$ROUNDS: open-loop latency at 50% of peak, ${LAT_DURATION} s each"
   latency_scenario A A
   latency_scenario B B
-  latency_scenario C C
+  latency_scenario C C_grpc
   latency_scenario E E_fetch_load
   latency_scenario S S
   if ((ROUND == 1 && GHZ)); then ghz_scenario; fi

@@ -13,7 +13,7 @@
 //   Closed loop (--rate=0): each stream keeps `window` fetches in flight, so
 //   streams * window in all; a request is sent as soon as one is answered.
 //   Open loop (--rate=N): requests leave on a fixed schedule, spread over the
-//   streams in turn, and latency is measured from the intended send time, so
+//   streams in turn (one pacing thread per stream), and latency is measured from the intended send time, so
 //   queueing in the client or the server cannot hide (coordinated omission).
 // health: unary grpc.health.v1.Health/Check (a no-op RPC on the same server),
 //   `streams` channels, `window` calls in flight per channel; same loops.
@@ -23,6 +23,7 @@
 // requests still in flight then are awaited (up to --drain) but not counted.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -423,14 +424,25 @@ int main(int argc, char** argv) {
     absl::SleepFor(shared.window_end - absl::Now());
   } else {
     for (auto& lane : lanes) lane->Start(0);
+    // Request i is due at start + i / rate and goes to lane i % lanes. Each
+    // lane has its own pacing thread: starting a call costs the sending
+    // thread tens of microseconds, and one thread alone would fall behind
+    // the schedule at rates the server handles easily.
     const absl::Duration interval = absl::Seconds(1.0 / rate);
-    for (int64_t i = 0;; ++i) {
-      const absl::Time intended = start + interval * i;
-      if (intended >= shared.window_end) break;
-      const absl::Duration wait = intended - absl::Now();
-      if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
-      lanes[i % lanes_n]->Send(intended);
+    std::vector<std::thread> pacers;
+    for (int j = 0; j < lanes_n; ++j) {
+      pacers.emplace_back([&, j] {
+        prctl(PR_SET_TIMERSLACK, 1UL);  // wake on time, not up to 50 us late
+        for (int64_t i = j;; i += lanes_n) {
+          const absl::Time intended = start + interval * i;
+          if (intended >= shared.window_end) break;
+          const absl::Duration wait = intended - absl::Now();
+          if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+          lanes[j]->Send(intended);
+        }
+      });
     }
+    for (std::thread& t : pacers) t.join();
   }
   shared.stopping = true;
   for (auto& lane : lanes) lane->Stop();

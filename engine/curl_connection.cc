@@ -83,6 +83,8 @@ void CurlConnection::SetConstantOptions() {
 
 void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
   sockets_opened_this_transfer_ = 0;
+  request_started_ = false;
+  reconnect_refused_ = false;
   policy_denial_.clear();
   error_buffer_[0] = '\0';
   SetOpt(easy_, CURLOPT_CONNECTTIMEOUT_MS,
@@ -211,6 +213,15 @@ curl_socket_t CurlConnection::OnOpenSocket(void* clientp, curlsocktype purpose,
                                            curl_sockaddr* address) {
   auto* self = static_cast<CurlConnection*>(clientp);
   if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+  // libcurl replays a request that died on a reused connection before any
+  // response byte on a new connection of its own (Curl_retry_request:
+  // "Connection died, retrying a fresh connect"), whatever the method, a
+  // plain POST included. Replaying is the engine's decision (never a plain
+  // POST, once, counted), so no second connection once the request went out.
+  if (self->request_started_) {
+    self->reconnect_refused_ = true;
+    return CURL_SOCKET_BAD;
+  }
   // The policy sees the address actually connected to, after DNS: a name
   // that resolves to a metadata or loopback address is refused here.
   const sockaddr* addr = &address->addr;
@@ -238,6 +249,7 @@ int CurlConnection::OnCloseSocket(void* clientp, curl_socket_t fd) {
 
 int CurlConnection::OnPrereq(void* clientp, char*, char*, int, int) {
   auto* self = static_cast<CurlConnection*>(clientp);
+  self->request_started_ = true;
   // Once connected, the socket in use is the connection's (a happy-eyeballs
   // loser may still be open for a moment).
   curl_socket_t active = CURL_SOCKET_BAD;

@@ -67,6 +67,10 @@ class CurlConnection final : public Connection, public FdHandler {
   const std::string& policy_denial() const { return policy_denial_; }
   // Whether the socket closed during the transfer was closed by us first.
   bool last_close_was_local() const { return last_close_was_local_; }
+  // libcurl wanted a second connection in this transfer after the request
+  // had gone out on this one (its own replay of a request that died on a
+  // reused connection) and was refused: the request got no response.
+  bool reconnect_refused() const { return reconnect_refused_; }
 
   // Connection:
   bool LooksAlive() override;
@@ -102,6 +106,8 @@ class CurlConnection final : public Connection, public FdHandler {
   curl_socket_t fd_ = CURL_SOCKET_BAD;
   int sockets_opened_this_transfer_ = 0;
   bool last_close_was_local_ = false;
+  bool request_started_ = false;  // OnPrereq ran in this transfer
+  bool reconnect_refused_ = false;
   std::string policy_denial_;
   EventLoop::TimerId curl_timer_ = 0;
   char error_buffer_[CURL_ERROR_SIZE] = {};

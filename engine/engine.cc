@@ -570,6 +570,9 @@ void EngineImpl::OnTransferDone(CurlConnection& conn, CURLcode code) {
   }
   const bool opened_socket = conn.sockets_opened_this_transfer() > 0;
   const bool reused = !opened_socket;
+  // The reused connection died after our request went out, before any
+  // response (libcurl's own replay was refused: CurlConnection::OnOpenSocket).
+  const bool died_after_request = conn.reconnect_refused();
   if (opened_socket && !op->fresh_connection) {
     // curl found the cached connection dead and dialled again inside this
     // slot: account for it as a close and an open so the books balance.
@@ -610,11 +613,14 @@ void EngineImpl::OnTransferDone(CurlConnection& conn, CURLcode code) {
 
   TransferFailure failure;
   if (code != CURLE_OK) {
-    failure.code = code;
+    // Without the refusal curl would have said "empty reply" or "recv failure".
+    failure.code = died_after_request ? CURLE_GOT_NOTHING : code;
     failure.pool_key = op->spec.pool_key;
     failure.url = op->spec.url;
     failure.policy_denial = conn.policy_denial();
-    failure.curl_detail = conn.error_detail();
+    failure.curl_detail = died_after_request
+                              ? "the origin closed the reused connection without a response"
+                              : conn.error_detail();
     failure.connected = pre > absl::ZeroDuration() || reused;
     failure.reused_connection = reused;
     failure.body_bytes = op->bytes_received;
@@ -633,7 +639,8 @@ void EngineImpl::OnTransferDone(CurlConnection& conn, CURLcode code) {
   // A reused connection that died before any response byte: the origin
   // closed it while our request was on the way (the hyper reset). Replay
   // once on another connection when the request is safe to replay.
-  if (code != CURLE_OK && IsStaleConnectionError(code) && reused && !op->any_response_byte &&
+  if (code != CURLE_OK && (IsStaleConnectionError(code) || died_after_request) && reused &&
+      !op->any_response_byte &&
       op->spec.replayable && op->attempts == 1) {
     ReleaseSlot(op, /*reusable=*/false, CloseReason::kStale);
     ++pool.counters().retries_total;
@@ -765,7 +772,14 @@ void EngineImpl::CancelFetch(uint64_t id) {
   auto it = ops_.find(id);
   if (it == ops_.end()) return;
   FetchOp* op = it->second.get();
-  absl::Status cancelled = MakeError(Reason::kCancelled, "the call was cancelled by the caller");
+  // gRPC cancels a call whose deadline passed, often before our own
+  // deadline timer fires: that is a deadline, not a caller's cancel.
+  const bool deadline_passed = op->spec.deadline <= loop_.clock().Now();
+  absl::Status cancelled =
+      deadline_passed
+          ? MakeError(Reason::kDeadlineExceeded,
+                      absl::StrCat("the call's deadline passed while fetching ", op->spec.url))
+          : MakeError(Reason::kCancelled, "the call was cancelled by the caller");
   switch (op->phase) {
     case FetchOp::Phase::kWaiting:
       if (op->waiter != 0) {

@@ -18,6 +18,12 @@ runs() {
   awk -F'\t' -v k="$1" '$2 == k { s = s (n++ ? " / " : "") $3 } END { print (n ? s : "n/a") }' "$RUNS_TSV"
 }
 
+# runs0 KEY: every round's value rounded to an integer, "a / b".
+runs0() {
+  awk -F'\t' -v k="$1" '$2 == k { s = s (n++ ? " / " : "") ($3 ~ /^-?[0-9.]+$/ ? sprintf("%.0f", $3) : $3) }
+    END { print (n ? s : "n/a") }' "$RUNS_TSV"
+}
+
 # total KEY: the sum over rounds (error counts).
 total() {
   awk -F'\t' -v k="$1" '$2 == k && $3 ~ /^[0-9]+$/ { s += $3 } END { print s + 0 }' "$RUNS_TSV"
@@ -49,8 +55,10 @@ verdict() {
 # throughput_row LABEL PATH TOOL PREFIX: one row of the throughput table.
 throughput_row() {
   local label=$1 path=$2 tool=$3 p=$4
-  local errors mid origin
+  local errors mid origin hung
   errors=$(total "$p.errors")
+  hung=$(total "$p.hung")
+  ((hung > 0)) && errors="$errors; fetchpoold hung in $hung run(s)"
   mid=$(median "$p.cpu_mid")
   origin=$(median "$p.cpu_origin")
   [[ $mid == n/a && $p == A ]] && mid="— (none)"
@@ -65,15 +73,28 @@ throughput_row() {
 
 # latency_row LABEL KEY
 latency_row() {
-  local label=$1 k=$2 base
+  local label=$1 k=$2 base errors hung p50
+  errors=$(total "lat.$k.errors")
+  hung=$(total "lat.$k.hung")
+  ((hung > 0)) && errors="$errors; fetchpoold hung in $hung run(s)"
+  p50=$(fmt0 "$(median "lat.$k.p50")")
+  # A median over 10 ms on loopback at half load is a queue, not a hop.
+  [[ $p50 =~ ^[0-9]+$ ]] && ((p50 >= 10000)) && p50="$p50 ‡"
   base="$(fmt0 "$(median "lat.$k.base_p50")") / $(fmt0 "$(median "lat.$k.base_p99")")"
-  [[ $k == A ]] && base="—"
-  printf '| %s | %s | %s | %s | %s | %s | **%s** | **%s** | %s |\n' \
+  local add50 add99
+  add50="**$(fmt0 "$(median "lat.$k.add_p50")")** ($(runs0 "lat.$k.add_p50"))"
+  add99="**$(fmt0 "$(median "lat.$k.add_p99")")** ($(runs0 "lat.$k.add_p99"))"
+  if [[ $k == A ]]; then
+    base="—"
+    add50="— (reference)"
+    add99="—"
+  fi
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
     "$label" "$(fmt0 "$(median "lat.$k.rate")")" "$(fmt0 "$(median "lat.$k.achieved")")" \
-    "$(fmt0 "$(median "lat.$k.p50")")" "$(fmt0 "$(median "lat.$k.p99")")" \
+    "$p50" "$(fmt0 "$(median "lat.$k.p99")")" \
     "$base" \
-    "$(fmt0 "$(median "lat.$k.add_p50")")" "$(fmt0 "$(median "lat.$k.add_p99")")" \
-    "$(total "lat.$k.errors")"
+    "$add50" "$add99" \
+    "$errors"
 }
 
 write_report() {
@@ -96,7 +117,7 @@ write_report() {
   cat <<EOF
 ## fetchpool benchmark ($(date -u +'%Y-%m-%d %H:%M UTC'))
 
-Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average at start: $LOAD_AT_START; fetchpool $GIT_REV; $ROUNDS round(s) of A B C E S, ${DURATION} s per throughput run, ${LAT_DURATION} s per latency run; harness wall time ${WALL_TIME} s.
+Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average at start: $LOAD_AT_START; fetchpool $GIT_REV; $ROUNDS round(s) of A B C E S, ${DURATION} s per throughput run, ${LAT_DURATION} s per latency run; harness wall time ${WALL_TIME} s (building: ${BUILD_SECONDS} s).
 Every process (clients, nginx, fetchpoold) shares the same cores, so the client's own CPU is part of every number.
 
 ### Throughput and CPU (closed loop, 64 requests in flight)
@@ -106,6 +127,7 @@ Every process (clients, nginx, fetchpoold) shares the same cores, so the client'
 $(throughput_row A "wrk → origin (the ceiling)" "wrk -t1 -c64" A)
 $(throughput_row B "wrk → nginx proxy → origin" "wrk -t1 -c64" B)
 $(throughput_row C "gRPC Health/Check, no fetch" "h2load -c4 -m16" C)
+$(throughput_row C "gRPC Health/Check, no fetch" "stream_load --mode=health, 4 channels × 16" C_grpc)
 $(throughput_row E "unary Fetch → origin" "h2load -c4 -m16" E_h2load)
 $(throughput_row E "unary Fetch → origin" "fetch_load -c64, 4 channels" E_fetch_load)
 $(throughput_row E "unary Fetch → origin (cross-check)" "ghz -c64, 4 connections" E_ghz)
@@ -119,16 +141,17 @@ $(throughput_row S "FetchStream → origin" "stream_load 4 streams × 16" S)
 
 ### Added latency at 50% load (open loop, constant rate, from the intended send time)
 
-| Scenario | rate req/s (50% of peak) | achieved req/s | p50 µs | p99 µs | A at the same rate p50 / p99 µs | **added p50 µs** | **added p99 µs** | errors |
+| Scenario | rate req/s (50% of peak) | achieved req/s | p50 µs | p99 µs | A at the same rate p50 / p99 µs | **added p50 µs** (per round) | **added p99 µs** (per round) | errors |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
-$(latency_row "A: direct to origin (reference)" A)
-$(latency_row "B: nginx proxy" B)
-$(latency_row "C: gRPC no-op" C)
+$(latency_row "A: direct to origin (http_open_loop; reference)" A)
+$(latency_row "B: nginx proxy (http_open_loop)" B)
+$(latency_row "C: gRPC no-op (stream_load --mode=health --rate)" C)
 $(latency_row "E: unary Fetch (fetch_load --rate)" E)
 $(latency_row "S: FetchStream (stream_load --rate)" S)
 
-- Each scenario X runs open loop at half its own closed-loop peak (this round's; for E the fetch_load peak), then A (direct to the origin, http_open_loop) runs at the same rate right after it; **added** = X − A at that rate, median over rounds. The A row shows A at half of A's peak, absolute, added = 0 by definition.
-- Clients: http_open_loop (plain sockets on epoll, 64 keep-alive connections) for A and B; fetch_load --rate for E; stream_load --rate for S (4 streams) and C (unary Health/Check, 4 channels). Latency runs from the intended send time, so a stalled client or server is charged for the queue behind it.
+- Each scenario X runs open loop at half the closed-loop peak that the same kind of client measured this round (wrk's for A and B, stream_load's health peak for C, fetch_load's for E, stream_load's for S: a C++ gRPC client cannot drive what h2load can on these cores), then A (direct to the origin) runs at the same rate right after it; **added** = X − A at that rate, median over rounds. The A row is A at half of A's peak, absolute.
+- Clients: http_open_loop (plain sockets on epoll, 64 keep-alive connections) for A and B; stream_load --rate for C (unary Health/Check, 4 channels) and S (4 streams); fetch_load --rate for E (4 channels). Latency counts from the intended send time, so a stalled client or server is charged for the queue behind it.
+- ‡: a median over 10 ms at half load means requests queued: the client or the shared machine could not sustain the rate during that run; read it as saturation, not as the hop's latency.
 
 ### Ratios (medians)
 
@@ -137,7 +160,8 @@ $(latency_row "S: FetchStream (stream_load --rate)" S)
 | E/B req/s (h2load) | $eb | ≥ 0.5: $(verdict "$eb" 0.5) |
 | E/B req/s (fetch_load) | $eflb | ≥ 0.5: $(verdict "$eflb" 0.5) |
 | S/B req/s | $sb | ≥ 1.0: $(verdict "$sb" 1.0) |
-| C/B req/s (gRPC's own ceiling here) | $(ratio "$c" "$b") | |
+| C/B req/s (gRPC's own ceiling here, h2load) | $(ratio "$c" "$b") | |
+| E/C req/s with the same C++ gRPC client (fetch_load vs stream_load health) | $(ratio "$e_fl" "$(median C_grpc.rps)") | |
 | CPU/req E (h2load) vs B (nginx proxy) | $(ratio "$cpu_e" "$cpu_b") × ($cpu_e vs $cpu_b µs) | as close to 1 as possible |
 | CPU/req E (fetch_load) vs B | $(ratio "$cpu_efl" "$cpu_b") × ($cpu_efl vs $cpu_b µs) | |
 | CPU/req S vs B | $(ratio "$cpu_s" "$cpu_b") × ($cpu_s vs $cpu_b µs) | |

@@ -18,11 +18,13 @@ Talks to a fetchpool server. Flags may be given before or after the command.
 commands:
   fetch URL     make one HTTP request through fetchpool; the body goes to stdout
   stats         show the per-host connection pools
+  top           live view of the pools, like top, refreshed every --interval
   help          this text
 
 global flags:
   --target=HOST:PORT       fetchpool server (default localhost:50051)
-  --timeout=DURATION       gRPC deadline of the call, e.g. 500ms, 10s (default 10s)
+  --timeout=DURATION       gRPC deadline of the call, e.g. 500ms, 10s (default 10s);
+                           top's watch has none: it runs until you quit
   -v, --verbose            fetch: one timing line on stderr (queue wait, dns,
                            connect, tls, first byte, total, reused, pool)
   -h, --help               this text
@@ -41,27 +43,56 @@ stats flags:
       --host=KEY           one pool only, as scheme://host:port
       --json               the StatsResponse as one line of JSON, zeros included
 
+top flags:
+      --host=KEY           one pool only, as scheme://host:port
+      --interval=DURATION  time between snapshots, 100ms to 1m (default 1s)
+      --sort=ORDER         waiters (default: most waiters, then busiest), busy,
+                           reqs (REQ/S) or tw (TIME_WAIT estimate)
+      --iterations=N       exit after N frames (default: on Ctrl-C when stdout
+                           is a terminal, after 1 frame otherwise)
+      --once               print one frame and exit, even on a terminal
+
+  On a terminal, top redraws in place and fits the screen: long hosts are
+  shortened, then the least useful columns hidden (named in the header).
+  Otherwise, and with --once, it prints plain frames separated by a blank
+  line, the first one interval after it starts, so that every frame has rates.
+  Ctrl-C quits. Columns:
+    MAX BUSY IDLE CONN WAIT  connection cap, in use, idle, connecting; waiters
+    OLDEST                   age of the oldest waiter
+    REQ/S OPEN/S ERR/S       requests, connections opened, failed fetches, per
+                             second over the last interval
+    REUSE%                   share of that interval's requests on a reused connection
+    TW TWK                   TIME_WAIT: fetchpool's estimate (sockets it closed
+                             first in the last 60 s), the kernel's count
+    QWAIT99 FETCH99          99th percentile of that interval's wait for a
+                             connection, and of its whole fetches
+  "-" means no figure: no previous snapshot, or nothing in the interval.
+
 A flag's value may follow as the next argument: --target localhost:50051.
 
-exit status: 0 when fetchpool answered (whatever the HTTP status), 1 on a gRPC
-error (printed as "error: CODE REASON: message"), 2 on a usage error.
+exit status: 0 when fetchpool answered (whatever the HTTP status; for top, on
+Ctrl-C or after --iterations), 1 on a gRPC error (printed as "error: CODE
+REASON: message"), 2 on a usage error.
 
 examples:
   fetchpoolctl fetch https://example.com/ -i
   fetchpoolctl --target=fetchpool:50051 fetch http://api/items -X POST \
       -H 'Content-Type: application/json' -d '{"a":1}' --verbose
   fetchpoolctl stats --json
+  fetchpoolctl top --sort=busy
+  fetchpoolctl top --interval=10s --iterations=6 >> pools.log
 )";
 
 namespace {
 
-enum class Scope { kGlobal, kFetch, kStats };
+// The commands a flag applies to, as a bit set; 0 means every command.
+enum Scope : unsigned { kGlobal = 0, kFetch = 1, kStats = 2, kTop = 4 };
 
 struct FlagSpec {
   const char* long_name;
   char short_name;  // '\0' for none
   bool takes_value;
-  Scope scope;
+  unsigned scope;
   absl::Status (*apply)(CtlArgs& args, absl::string_view value);
 };
 
@@ -87,6 +118,33 @@ absl::Status ParseMaxResponseBytes(CtlArgs& args, absl::string_view value) {
   return absl::OkStatus();
 }
 
+absl::Status ParseInterval(CtlArgs& args, absl::string_view value) {
+  // The server holds the range (100ms to 1m) and says so when refused.
+  if (!absl::ParseDuration(value, &args.interval) || args.interval <= absl::ZeroDuration() ||
+      args.interval == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("--interval '", value, "' is not a positive duration like 1s"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseIterations(CtlArgs& args, absl::string_view value) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--iterations '", value, "' is not a count of frames (1 or more)"));
+  }
+  args.iterations = n;
+  return absl::OkStatus();
+}
+
+absl::Status ParseSort(CtlArgs& args, absl::string_view value) {
+  absl::optional<TopSort> sort = ParseTopSort(value);
+  if (!sort.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("--sort '", value, "' is not one of waiters, busy, reqs, tw"));
+  }
+  args.sort = *sort;
+  return absl::OkStatus();
+}
+
 constexpr FlagSpec kFlags[] = {
     {"target", '\0', true, Scope::kGlobal,
      [](CtlArgs& a, absl::string_view v) { a.target = std::string(v); return absl::OkStatus(); }},
@@ -107,10 +165,15 @@ constexpr FlagSpec kFlags[] = {
     {"max-response-bytes", '\0', true, Scope::kFetch, ParseMaxResponseBytes},
     {"follow", 'L', false, Scope::kFetch,
      [](CtlArgs& a, absl::string_view) { a.follow = true; return absl::OkStatus(); }},
-    {"host", '\0', true, Scope::kStats,
+    {"host", '\0', true, Scope::kStats | Scope::kTop,
      [](CtlArgs& a, absl::string_view v) { a.host = std::string(v); return absl::OkStatus(); }},
     {"json", '\0', false, Scope::kStats,
      [](CtlArgs& a, absl::string_view) { a.json = true; return absl::OkStatus(); }},
+    {"interval", '\0', true, Scope::kTop, ParseInterval},
+    {"iterations", '\0', true, Scope::kTop, ParseIterations},
+    {"once", '\0', false, Scope::kTop,
+     [](CtlArgs& a, absl::string_view) { a.once = true; return absl::OkStatus(); }},
+    {"sort", '\0', true, Scope::kTop, ParseSort},
 };
 
 const FlagSpec* FindLong(absl::string_view name) {
@@ -175,9 +238,9 @@ absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& argv) {
 
   if (!positional.empty() && positional[0] == "help") args.help = true;
   if (args.help) return args;
-  if (positional.empty()) return absl::InvalidArgumentError("missing command (fetch or stats)");
+  if (positional.empty()) return absl::InvalidArgumentError("missing command (fetch, stats or top)");
   args.command = positional[0];
-  Scope scope;
+  unsigned scope;
   if (args.command == "fetch") {
     scope = Scope::kFetch;
     if (positional.size() != 2) return absl::InvalidArgumentError("fetch takes exactly one URL");
@@ -190,11 +253,19 @@ absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& argv) {
     if (positional.size() != 1) {
       return absl::InvalidArgumentError(absl::StrCat("stats takes no arguments, got '", positional[1], "'"));
     }
+  } else if (args.command == "top") {
+    scope = Scope::kTop;
+    if (positional.size() != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("top takes no arguments, got '", positional[1], "'"));
+    }
+    if (args.once && args.iterations.has_value()) {
+      return absl::InvalidArgumentError("give --once or --iterations, not both");
+    }
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unknown command '", args.command, "'"));
   }
   for (const auto& [flag, spelled] : used) {
-    if (flag->scope != Scope::kGlobal && flag->scope != scope) {
+    if (flag->scope != Scope::kGlobal && (flag->scope & scope) == 0) {
       return absl::InvalidArgumentError(absl::StrCat(spelled, " does not apply to ", args.command));
     }
   }

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "client-sdk/cpp/top_view.h"
 
 namespace fetchpool {
 namespace client {
@@ -16,7 +17,7 @@ namespace client {
 // fetchpoolctl's command line, parsed. Flags may come before or after the
 // command and the URL; a flag of one command is refused on the other.
 struct CtlArgs {
-  std::string command;  // "fetch" or "stats"; "" only when help is set
+  std::string command;  // "fetch", "stats" or "top"; "" only when help is set
   bool help = false;
 
   std::string target = "localhost:50051";
@@ -33,9 +34,16 @@ struct CtlArgs {
   uint64_t max_response_bytes = 0;
   bool follow = false;
 
-  // stats
+  // stats and top
   std::string host;
+  // stats
   bool json = false;
+
+  // top
+  absl::Duration interval = absl::Seconds(1);
+  absl::optional<int64_t> iterations;  // frames to show; unset: the default
+  bool once = false;
+  TopSort sort = TopSort::kWaiters;
 };
 
 // `args` is argv without the program name. Errors are INVALID_ARGUMENT with a

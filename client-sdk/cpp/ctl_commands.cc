@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client-sdk/cpp/ctl_output.h"
+#include "client-sdk/cpp/ctl_top.h"
 #include "client-sdk/cpp/fetchpool_client.h"
 #include "client-sdk/cpp/stats_table.h"
 
@@ -82,7 +83,8 @@ absl::StatusOr<fetchpool::v1::FetchRequest> BuildFetchRequest(const CtlArgs& arg
   return request;
 }
 
-int RunCtl(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+int RunCtl(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err,
+           const CtlEnvironment& env) {
   auto args = ParseCtlArgs(argv);
   if (!args.ok()) {
     err << "error: " << args.status().message() << "\nrun 'fetchpoolctl --help' for usage\n";
@@ -96,6 +98,7 @@ int RunCtl(const std::vector<std::string>& argv, std::ostream& out, std::ostream
   options.default_timeout = args->timeout;
   FetchPoolClient client(args->target, options);
   if (args->command == "fetch") return RunFetch(client, *args, out, err);
+  if (args->command == "top") return RunTop(client, *args, out, err, env);
   return RunStats(client, *args, out, err);
 }
 

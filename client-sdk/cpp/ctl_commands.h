@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "client-sdk/cpp/ctl_args.h"
+#include "client-sdk/cpp/ctl_terminal.h"
 #include "fetchpool/v1/fetchpool.pb.h"
 
 namespace fetchpool {
@@ -18,8 +19,11 @@ inline constexpr int kExitRpcError = 1;
 inline constexpr int kExitUsage = 2;
 
 // All of fetchpoolctl but the process: `argv` without the program name;
-// returns the exit status. Streams are parameters so tests run it in-process.
-int RunCtl(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err);
+// returns the exit status. Streams and the rest of the process's environment
+// (terminal, clock, signals: only `top` uses them) are parameters so tests
+// run it in-process; the default is a plain stream, no signal handling.
+int RunCtl(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err,
+           const CtlEnvironment& env = CtlEnvironment());
 
 // The FetchRequest that `fetch` sends; reads --data-file.
 absl::StatusOr<fetchpool::v1::FetchRequest> BuildFetchRequest(const CtlArgs& args);

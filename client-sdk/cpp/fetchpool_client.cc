@@ -14,6 +14,10 @@ using fetchpool::v1::FetchRequest;
 using fetchpool::v1::FetchResponse;
 using fetchpool::v1::StatsRequest;
 using fetchpool::v1::StatsResponse;
+using fetchpool::v1::WatchStatsRequest;
+
+// google.protobuf.Duration's range: about 10,000 years.
+constexpr int64_t kMaxDurationSeconds = 315576000000;
 
 void SetTimeout(grpc::ClientContext& context, absl::Duration timeout) {
   // No deadline at all rather than one at the far end of the clock: gRPC
@@ -116,6 +120,23 @@ absl::StatusOr<StatsResponse> FetchPoolClient::Stats(absl::string_view host, abs
 
 absl::StatusOr<StatsResponse> FetchPoolClient::Stats(absl::string_view host) {
   return Stats(host, options_.default_timeout);
+}
+
+std::unique_ptr<StatsWatch> FetchPoolClient::WatchStats(absl::string_view host, absl::Duration interval) {
+  WatchStatsRequest request;
+  request.set_host(std::string(host));
+  if (interval == absl::InfiniteDuration() || interval == -absl::InfiniteDuration()) {
+    // Sent as the largest duration so the server refuses it, as any other
+    // interval out of range.
+    request.mutable_interval()->set_seconds(interval > absl::ZeroDuration() ? kMaxDurationSeconds
+                                                                            : -kMaxDurationSeconds);
+  } else if (interval != absl::ZeroDuration()) {
+    const int64_t seconds = absl::IDivDuration(interval, absl::Seconds(1), &interval);
+    request.mutable_interval()->set_seconds(seconds);
+    request.mutable_interval()->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(interval)));
+  }
+  // Not make_unique: the constructor is private to the client.
+  return std::unique_ptr<StatsWatch>(new StatsWatch(channel_, std::move(request)));
 }
 
 }  // namespace client

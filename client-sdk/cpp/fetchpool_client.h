@@ -3,7 +3,8 @@
 
 // The C++ client for the fetchpool service: the one boundary C++ callers use
 // instead of the generated stubs. The Go, Python and Node SDKs mirror this
-// surface (options, Fetch / FetchAsync with cancel, Stats, Get, ErrorReason).
+// surface (options, Fetch / FetchAsync with cancel, Stats, WatchStats, Get,
+// ErrorReason).
 //
 // Errors: a gRPC failure comes back as an absl::Status with the same code and
 // message; ErrorReason(status) gives fetchpool's stable reason. An upstream
@@ -23,6 +24,7 @@
 #include "absl/time/time.h"
 #include "client-sdk/cpp/client_status.h"
 #include "client-sdk/cpp/in_flight_fetches.h"
+#include "client-sdk/cpp/stats_watch.h"
 #include "fetchpool/v1/fetchpool.grpc.pb.h"
 
 namespace fetchpool {
@@ -104,6 +106,14 @@ class FetchPoolClient {
   // A snapshot of one pool ("http://api:80") or, with "", of all pools.
   absl::StatusOr<fetchpool::v1::StatsResponse> Stats(absl::string_view host, absl::Duration timeout);
   absl::StatusOr<fetchpool::v1::StatsResponse> Stats(absl::string_view host = "");
+
+  // A snapshot of one pool ("http://api:80") or, with "", of all pools,
+  // every `interval` (the server accepts 100ms to 1m; ZeroDuration() means
+  // its default, 1s), the first one at once. Returns at once: the call starts
+  // on the first StatsWatch::Next(), and errors (a bad interval or host, no
+  // server) come out there. Not bounded by default_timeout.
+  std::unique_ptr<StatsWatch> WatchStats(absl::string_view host = "",
+                                         absl::Duration interval = absl::ZeroDuration());
 
   const FetchPoolClientOptions& options() const { return options_; }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/server.h>
 
@@ -31,21 +32,50 @@ inline constexpr size_t kBigBodySize = 5 * 1024 * 1024;  // over gRPC's 4 MiB de
 // Four pools, in no particular order, with totals summed over them.
 fetchpool::v1::StatsResponse CannedStats();
 
+// Hosts of the pools in the WatchStats snapshots, in the order sent.
+std::vector<std::string> WatchedHosts();
+
+// The `index`-th snapshot WatchStats sends (any index >= 0): six pools a
+// busy service might have, their counters and histograms grown by about one
+// second of traffic per index, gauges varying, totals summed as the server
+// does. `host` filters like the server: one pool or none, pool_count still
+// counting all six.
+fetchpool::v1::StatsResponse CannedWatchSnapshot(int index, const std::string& host = "");
+
 class FakeFetchPoolService final : public fetchpool::v1::FetchPool::Service {
  public:
   grpc::Status Fetch(grpc::ServerContext* context, const fetchpool::v1::FetchRequest* request,
                      fetchpool::v1::FetchResponse* response) override;
   grpc::Status Stats(grpc::ServerContext* context, const fetchpool::v1::StatsRequest* request,
                      fetchpool::v1::StatsResponse* response) override;
+  // CannedWatchSnapshot(0, host), (1, host), ... one per interval until the
+  // caller goes away (CANCELLED). The interval is checked as the server
+  // does: unset means 1s; outside 100ms..1m fails with INVALID_ARGUMENT /
+  // INVALID_OPTION.
+  grpc::Status WatchStats(grpc::ServerContext* context, const fetchpool::v1::WatchStatsRequest* request,
+                          grpc::ServerWriter<fetchpool::v1::StatsResponse>* writer) override;
 
   fetchpool::v1::FetchRequest last_request() const;
   // Slow fetches that ended because the caller went away (cancel or deadline).
   int abandoned_slow_calls() const { return abandoned_slow_calls_.load(); }
 
+  fetchpool::v1::WatchStatsRequest last_watch_request() const;
+  // Snapshots written, over all watches.
+  int watch_snapshots_sent() const { return watch_snapshots_sent_.load(); }
+  // Watches that ended because the caller cancelled or went away.
+  int cancelled_watches() const { return cancelled_watches_.load(); }
+  // From now on, a watch ends with OK after this many snapshots, as when the
+  // server shuts down; 0 (the default) means never.
+  void EndWatchesAfter(int snapshots) { end_watches_after_ = snapshots; }
+
  private:
   mutable absl::Mutex mu_;
   fetchpool::v1::FetchRequest last_request_ ABSL_GUARDED_BY(mu_);
+  fetchpool::v1::WatchStatsRequest last_watch_request_ ABSL_GUARDED_BY(mu_);
   std::atomic<int> abandoned_slow_calls_{0};
+  std::atomic<int> watch_snapshots_sent_{0};
+  std::atomic<int> cancelled_watches_{0};
+  std::atomic<int> end_watches_after_{0};
 };
 
 // Serves FakeFetchPoolService on 127.0.0.1:port (0 picks a free port).

@@ -1,5 +1,6 @@
 // fake_fetchpoold: the tests' fake FetchPool server as a process, to try
-// fetchpoolctl by hand. Loopback only, and it exits on its own.
+// fetchpoolctl by hand (`fetchpoolctl top` shows its six canned pools moving).
+// Loopback only, and it exits on its own.
 //
 //   fake_fetchpoold [--port=N] [--seconds=S]     (defaults: a free port, 60 s)
 #include <cstdio>

