@@ -273,6 +273,12 @@ PoolEntry* EngineImpl::FindOrCreatePool(const std::string& key, absl::Status* er
   PoolEntry* raw = entry.get();
   entry_of_[raw->pool.get()] = raw;
   pools_.emplace(key, std::move(entry));
+  if (config_.log_event) {
+    const HostPoolConfig& c = raw->pool->config();
+    config_.log_event("pool_created", {{"pool", key},
+                                       {"max_connections", absl::StrCat(c.max_connections)},
+                                       {"pools", absl::StrCat(pools_.size())}});
+  }
   return raw;
 }
 
@@ -313,6 +319,15 @@ void EngineImpl::EvictIdlePools() {
     pool->OnTimer();  // idle connections past their time close first
     if (!pool->Empty() || now - pool->last_used() < config_.evict_empty_pool_after) continue;
     if (entry->timer != 0) loop_.CancelTimer(entry->timer);
+    if (config_.log_event) {
+      const HostPoolStatsSnapshot& c = pool->counters();
+      config_.log_event("pool_evicted",
+                        {{"pool", pool->key()},
+                         {"idle_for", absl::FormatDuration(absl::Trunc(now - pool->last_used(),
+                                                                       absl::Milliseconds(1)))},
+                         {"requests_total", absl::StrCat(c.requests_total)},
+                         {"connections_opened_total", absl::StrCat(c.connections_opened_total)}});
+    }
     dirty_.erase(pool);
     entry_of_.erase(pool);
     pools_.erase(current);

@@ -2,6 +2,7 @@
 #define FETCHPOOL_ENGINE_ENGINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,11 @@ struct EngineConfig {
   // Most pools kept at once; a fetch to a new host beyond it is refused
   // (RESOURCE_EXHAUSTED / QUEUE_FULL) until empty pools are evicted.
   uint32_t max_pools = 100000;
+  // Notable engine events (pool created, pool evicted), for the service's
+  // structured log; called on the loop thread. Unset: not reported.
+  std::function<void(const std::string& event,
+                     const std::vector<std::pair<std::string, std::string>>& fields)>
+      log_event;
 
   const HostPoolConfig& ForHost(const std::string& pool_key) const;
 };

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "server/json_log.h"
 
 namespace fetchpool {
 namespace {
@@ -19,7 +20,14 @@ constexpr int kMaxRequestMessageBytes = 64 * 1024 * 1024 + 1024 * 1024;
 absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const ServerConfig& config,
                                                                         Options options) {
   std::unique_ptr<FetchPoolServer> self(new FetchPoolServer());
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(config.engine);
+  EngineConfig engine_config = config.engine;
+  if (!engine_config.log_event) {
+    engine_config.log_event = [](const std::string& event,
+                                 const std::vector<std::pair<std::string, std::string>>& fields) {
+      LogEvent("info", event, fields);
+    };
+  }
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(engine_config));
   if (!engine.ok()) return engine.status();
   self->engine_ = *std::move(engine);
   self->service_ = std::make_unique<FetchService>(*self->engine_);

@@ -163,10 +163,17 @@ TEST_F(EngineTest, ShutdownAnswersEveryFetchExactlyOnce) {
   EXPECT_EQ(late.load(), 1);
 }
 
-TEST_F(EngineTest, EmptyPoolsAreEvicted) {
+TEST_F(EngineTest, EmptyPoolsAreEvictedAndBothEventsAreLogged) {
   EngineConfig config;
   config.defaults.idle_timeout = absl::Milliseconds(50);
   config.evict_empty_pool_after = absl::Milliseconds(100);
+  std::mutex events_mu;
+  std::vector<std::string> events;  // "event pool"
+  config.log_event = [&](const std::string& event,
+                         const std::vector<std::pair<std::string, std::string>>& fields) {
+    std::lock_guard<std::mutex> lock(events_mu);
+    events.push_back(event + " " + (fields.empty() ? "" : fields[0].second));
+  };
   Start(config);
   ASSERT_TRUE(FetchAndWait(Spec("/echo")).ok());
   EXPECT_EQ(Stats().pool_count, 1u);
@@ -174,6 +181,9 @@ TEST_F(EngineTest, EmptyPoolsAreEvicted) {
   const absl::Time give_up = absl::Now() + absl::Seconds(12);
   while (Stats().pool_count != 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(Stats().pool_count, 0u);
+  const std::string key = absl::StrCat("http://127.0.0.1:", origin_.port());
+  std::lock_guard<std::mutex> lock(events_mu);
+  EXPECT_EQ(events, (std::vector<std::string>{"pool_created " + key, "pool_evicted " + key}));
 }
 
 }  // namespace
