@@ -39,6 +39,9 @@ struct BadCase {
   const char* message_part;  // the message must name the bad part
 };
 
+// Keeps ctest's test names readable (the default prints the struct's bytes).
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
 class RejectTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(RejectTest, RejectsWithReasonAndMessage) {
