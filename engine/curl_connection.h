@@ -65,8 +65,6 @@ class CurlConnection final : public Connection, public FdHandler {
   int sockets_opened_this_transfer() const { return sockets_opened_this_transfer_; }
   // Set when the destination policy refused the resolved address.
   const std::string& policy_denial() const { return policy_denial_; }
-  // Whether the socket closed during the transfer was closed by us first.
-  bool last_close_was_local() const { return last_close_was_local_; }
   // libcurl wanted a second connection in this transfer after the request
   // had gone out on this one (its own replay of a request that died on a
   // reused connection) and was refused: the request got no response.

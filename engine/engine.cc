@@ -447,8 +447,6 @@ void EngineImpl::StartTransfer(FetchOp* op) {
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, op);
   curl_easy_setopt(easy, CURLOPT_RESOLVER_START_FUNCTION, &OnResolverStart);
   curl_easy_setopt(easy, CURLOPT_RESOLVER_START_DATA, op);
-  const long request_timeout_ms = 0;  // the engine's timer bounds the exchange
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, request_timeout_ms);
   const bool sends_body = !spec.body.empty() || spec.method == "POST" || spec.method == "PUT" ||
                           spec.method == "PATCH";
   if (sends_body) {
