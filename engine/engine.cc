@@ -214,6 +214,7 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
   void Answer(FetchOp* op, absl::StatusOr<FetchResult> result);
   void Finish(FetchOp* op);
   void ReleaseSlot(FetchOp* op, bool reusable, CloseReason reason);
+  void CancelDeadlineTimer(FetchOp* op);
 
   static size_t OnHeaderLine(char* buffer, size_t size, size_t count, void* userdata);
   static size_t OnBodyBytes(char* buffer, size_t size, size_t count, void* userdata);
@@ -577,10 +578,7 @@ void EngineImpl::OnTransferDone(CurlConnection& conn, CURLcode code) {
   curl_easy_getinfo(conn.easy(), CURLINFO_PRIVATE, &op);
   CURL* easy = conn.easy();
   HostPool& pool = *op->pool->pool;
-  if (op->deadline_timer != 0) {
-    loop_.CancelTimer(op->deadline_timer);
-    op->deadline_timer = 0;
-  }
+  CancelDeadlineTimer(op);
   const bool opened_socket = conn.sockets_opened_this_transfer() > 0;
   const bool reused = !opened_socket;
   // The reused connection died after our request went out, before any
@@ -658,10 +656,7 @@ void EngineImpl::OnTransferDone(CurlConnection& conn, CURLcode code) {
     ReleaseSlot(op, /*reusable=*/false, CloseReason::kStale);
     ++pool.counters().retries_total;
     ++op->attempts;
-    op->result = FetchResult{};
-    op->result.id = op->spec.id;
-    op->bytes_received = 0;
-    op->keep_alive_header.clear();
+    op->ResetForNextAttempt();
     AcquireConnection(op, /*fresh=*/true);
     return;
   }
@@ -711,8 +706,6 @@ bool EngineImpl::FollowRedirect(FetchOp* op) {
     return false;
   }
   const int status = op->result.status;
-  const uint32_t redirects = op->result.redirects + 1;
-  const FetchTimings timing = op->result.timing;
   // 303, and 301/302 after a POST (what browsers and curl do), become GET.
   if (status == 303 || ((status == 301 || status == 302) && op->spec.method == "POST")) {
     if (op->spec.method != "HEAD") op->spec.method = "GET";
@@ -720,18 +713,8 @@ bool EngineImpl::FollowRedirect(FetchOp* op) {
   }
   op->spec.url = next->url;
   op->spec.pool_key = next->pool_key;
-  op->result = FetchResult{};
-  op->result.id = op->spec.id;
-  op->result.redirects = redirects;
-  op->result.timing.queue_wait = timing.queue_wait;
-  op->bytes_received = 0;
-  op->too_large = false;
-  op->any_response_byte = false;
-  op->keep_alive_header.clear();
-  if (op->header_list != nullptr) {
-    curl_slist_free_all(op->header_list);
-    op->header_list = nullptr;
-  }
+  op->ResetForNextAttempt();
+  ++op->result.redirects;
   AcquireConnection(op);
   return true;
 }
@@ -747,7 +730,7 @@ void EngineImpl::OnTransferDeadline(FetchOp* op, absl::Status why) {
 }
 
 void EngineImpl::BeginDrain(FetchOp* op, absl::Status answer) {
-  if (op->deadline_timer != 0) loop_.CancelTimer(op->deadline_timer);
+  CancelDeadlineTimer(op);
   Answer(op, std::move(answer));
   op->phase = FetchOp::Phase::kDraining;
   const HostPoolConfig& cfg = op->pool->pool->config();
@@ -761,10 +744,7 @@ void EngineImpl::BeginDrain(FetchOp* op, absl::Status answer) {
 }
 
 void EngineImpl::AbortTransfer(FetchOp* op, CloseReason reason) {
-  if (op->deadline_timer != 0) {
-    loop_.CancelTimer(op->deadline_timer);
-    op->deadline_timer = 0;
-  }
+  CancelDeadlineTimer(op);
   if (op->conn != nullptr) {
     op->conn->FinishTransfer();  // mid-transfer: curl closes the connection
     ReleaseSlot(op, /*reusable=*/false, reason);
@@ -833,8 +813,14 @@ void EngineImpl::Answer(FetchOp* op, absl::StatusOr<FetchResult> result) {
   done(std::move(result));
 }
 
+void EngineImpl::CancelDeadlineTimer(FetchOp* op) {
+  if (op->deadline_timer == 0) return;
+  loop_.CancelTimer(op->deadline_timer);
+  op->deadline_timer = 0;
+}
+
 void EngineImpl::Finish(FetchOp* op) {
-  if (op->deadline_timer != 0) loop_.CancelTimer(op->deadline_timer);
+  CancelDeadlineTimer(op);
   ops_.erase(op->id);  // destroys op
 }
 

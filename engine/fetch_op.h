@@ -55,6 +55,22 @@ struct FetchOp {
   uint32_t attempts = 1;
   bool answered = false;  // `done` has run
 
+  // Clears what one attempt received, before a replay or a redirect; keeps
+  // what belongs to the whole fetch: its id, the redirects followed and the
+  // time already spent waiting for connections.
+  void ResetForNextAttempt() {
+    FetchResult next;
+    next.id = std::move(result.id);
+    next.redirects = result.redirects;
+    next.timing.queue_wait = result.timing.queue_wait;
+    result = std::move(next);
+    bytes_received = 0;
+    any_response_byte = false;
+    too_large = false;
+    declared_length = 0;
+    keep_alive_header.clear();
+  }
+
   ~FetchOp() {
     if (header_list != nullptr) curl_slist_free_all(header_list);
     // Exactly-once, even for a fetch posted to a loop that stopped before

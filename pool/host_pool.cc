@@ -216,44 +216,42 @@ void HostPool::MarkConnected(Slot* slot) {
   if (slot->state_ == Slot::State::kConnecting) MoveTo(slot, Slot::State::kBusy);
 }
 
-bool HostPool::HandOff(Slot* slot, Completions& done) {
-  const absl::Time now = clock_.Now();
-  // Keep handing off until a live waiter takes the slot. A waiter whose
-  // deadline passed but whose timer has not fired yet is expired here, not
-  // given a slot it can no longer use: this is the fasthttp wake-up-chain bug.
+absl::optional<HostPool::Waiter> HostPool::PopLiveWaiter(absl::Time now, Completions& done) {
+  // A waiter whose deadline passed but whose timer has not fired yet is
+  // expired here, never given a slot it can no longer use; the next one is
+  // tried. Stopping at the first dead waiter is the fasthttp wake-up-chain bug.
   while (!waiters_.empty()) {
     auto it = waiters_.begin();
-    Waiter& waiter = it->second;
-    if (waiter.deadline <= now) {
+    if (it->second.deadline <= now) {
       ++counters_.wait_timeouts_total;
-      done.emplace_back(std::move(waiter.callback), WaitTimeoutError(waiter, now));
+      done.emplace_back(std::move(it->second.callback), WaitTimeoutError(it->second, now));
       EraseWaiter(it);
       continue;
     }
-    const absl::Duration waited = now - waiter.enqueued_at;
-    done.emplace_back(std::move(waiter.callback), Lease{slot, /*fresh=*/false, waited});
+    Waiter live = std::move(it->second);
     EraseWaiter(it);
-    ++slot->uses_;
-    return true;
+    return live;
   }
-  return false;
+  return absl::nullopt;
+}
+
+bool HostPool::HandOff(Slot* slot, Completions& done) {
+  const absl::Time now = clock_.Now();
+  absl::optional<Waiter> waiter = PopLiveWaiter(now, done);
+  if (!waiter.has_value()) return false;
+  done.emplace_back(std::move(waiter->callback),
+                    Lease{slot, /*fresh=*/false, now - waiter->enqueued_at});
+  ++slot->uses_;
+  return true;
 }
 
 void HostPool::ServeWaitersWithNewSlots(Completions& done) {
   const absl::Time now = clock_.Now();
-  while (!waiters_.empty() && SlotCount() < config_.max_connections) {
-    auto it = waiters_.begin();
-    Waiter& waiter = it->second;
-    if (waiter.deadline <= now) {
-      ++counters_.wait_timeouts_total;
-      done.emplace_back(std::move(waiter.callback), WaitTimeoutError(waiter, now));
-      EraseWaiter(it);
-      continue;
-    }
-    const absl::Duration waited = now - waiter.enqueued_at;
-    LeaseCallback callback = std::move(waiter.callback);
-    EraseWaiter(it);
-    done.emplace_back(std::move(callback), Lease{NewSlot(), /*fresh=*/true, waited});
+  while (SlotCount() < config_.max_connections) {
+    absl::optional<Waiter> waiter = PopLiveWaiter(now, done);
+    if (!waiter.has_value()) return;
+    done.emplace_back(std::move(waiter->callback),
+                      Lease{NewSlot(), /*fresh=*/true, now - waiter->enqueued_at});
   }
 }
 

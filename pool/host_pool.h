@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "pool/clock.h"
 #include "pool/pool_config.h"
 #include "pool/pool_stats.h"
@@ -203,6 +204,9 @@ class HostPool {
   // Finds a live idle connection, closing stale and over-age ones; nullptr if none.
   Slot* TakeIdle();
   bool PastLifetime(const Slot& slot, absl::Time now) const;
+  // Removes and returns the oldest waiter whose deadline has not passed,
+  // failing (WAIT_TIMEOUT) the expired ones queued before it.
+  absl::optional<Waiter> PopLiveWaiter(absl::Time now, Completions& done);
   // Gives `slot` (busy) to the first live waiter. False if none is left.
   bool HandOff(Slot* slot, Completions& done);
   // Opens new connections for waiters while there is capacity.
