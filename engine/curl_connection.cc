@@ -16,6 +16,11 @@ namespace {
 // only one that should close idle connections.
 constexpr long kCurlMaxAgeSeconds = 2 * 24 * 3600;
 
+// What a connection's socket is watched for when reading, by curl during a
+// transfer and by us while idle: the same set, so handing the socket from
+// one watcher to the other needs no epoll_ctl. RDHUP only matters idle.
+constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
+
 template <typename T>
 void SetOpt(CURL* easy, CURLoption option, T value) {
   CURLcode rc = curl_easy_setopt(easy, option, value);
@@ -122,9 +127,11 @@ void CurlConnection::SetIdle(bool idle) {
   if (idle) {
     // While idle, curl is not watching the socket; we do, so an origin that
     // closes its end is noticed now, not when a request is written into it.
-    owner_.loop().WatchFd(fd_, EPOLLIN | EPOLLRDHUP, this);
+    owner_.loop().WatchFd(fd_, kReadEvents, this);
   } else {
-    owner_.loop().UnwatchFd(fd_);
+    // curl takes the socket over and re-watches it (kReadEvents as well) in
+    // this same iteration, so the registration usually stays as it is.
+    owner_.loop().UnwatchFdSoon(fd_);
   }
 }
 
@@ -177,16 +184,16 @@ int CurlConnection::OnSocket(CURL*, curl_socket_t s, int what, void* userp, void
   EventLoop& loop = self->owner_.loop();
   switch (what) {
     case CURL_POLL_REMOVE:
-      loop.UnwatchFd(s);
+      loop.UnwatchFdSoon(s);  // closing goes through OnCloseSocket, which unwatches at once
       break;
     case CURL_POLL_IN:
-      loop.WatchFd(s, EPOLLIN, self);
+      loop.WatchFd(s, kReadEvents, self);
       break;
     case CURL_POLL_OUT:
       loop.WatchFd(s, EPOLLOUT, self);
       break;
     case CURL_POLL_INOUT:
-      loop.WatchFd(s, EPOLLIN | EPOLLOUT, self);
+      loop.WatchFd(s, kReadEvents | EPOLLOUT, self);
       break;
   }
   return 0;

@@ -65,10 +65,16 @@ void EventLoop::WatchFd(int fd, uint32_t events, FdHandler* handler) {
   if (fd < 0) return;
   if (static_cast<size_t>(fd) >= watches_.size()) watches_.resize(fd + 1024);
   Watch& w = watches_[fd];
+  w.drop_pending = false;
+  w.handler = handler;
+  // Same owner, same events: the registration in the kernel already says it.
+  if (w.in_kernel && w.owner == handler && w.events == events) return;
+  // A new owner gets a new generation, so events fetched for the previous
+  // one in this iteration are not delivered to it.
+  const bool is_new = !w.in_kernel;
+  if (w.owner != handler || is_new) w.generation = next_generation_++;
   epoll_event ev{};
   ev.events = events;
-  const bool is_new = w.handler == nullptr;
-  if (is_new) w.generation = next_generation_++;
   ev.data.u64 = Tag(fd, w.generation);
   if (epoll_ctl(epoll_fd_, is_new ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) != 0) {
     // The kernel may still hold a registration for an fd number we forgot
@@ -78,17 +84,32 @@ void EventLoop::WatchFd(int fd, uint32_t events, FdHandler* handler) {
       Die("epoll_ctl(watch)");
     }
   }
-  w.handler = handler;
+  w.in_kernel = true;
+  w.owner = handler;
   w.events = events;
 }
 
 void EventLoop::UnwatchFd(int fd) {
   if (fd < 0 || static_cast<size_t>(fd) >= watches_.size()) return;
   Watch& w = watches_[fd];
-  if (w.handler == nullptr) return;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // ENOENT/EBADF: already gone
+  if (w.in_kernel) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // ENOENT/EBADF: already gone
+  w = Watch{};
+}
+
+void EventLoop::UnwatchFdSoon(int fd) {
+  if (fd < 0 || static_cast<size_t>(fd) >= watches_.size()) return;
+  Watch& w = watches_[fd];
   w.handler = nullptr;
-  w.generation = 0;
+  if (!w.in_kernel || w.drop_pending) return;
+  w.drop_pending = true;
+  pending_drops_.push_back(fd);
+}
+
+void EventLoop::DropPendingWatches() {
+  for (int fd : pending_drops_) {
+    if (watches_[fd].drop_pending) UnwatchFd(fd);
+  }
+  pending_drops_.clear();
 }
 
 EventLoop::TimerId EventLoop::AddTimer(absl::Time when, absl::AnyInvocable<void()> callback) {
@@ -154,6 +175,7 @@ void EventLoop::Run() {
   epoll_event events[kMaxEventsPerWait];
   while (!stop_.load()) {
     if (before_sleep_) before_sleep_();
+    DropPendingWatches();
     const int n = epoll_wait(epoll_fd_, events, kMaxEventsPerWait, NextTimeoutMs());
     if (n < 0 && errno != EINTR) Die("epoll_wait");
     bool posted = false;
@@ -171,7 +193,13 @@ void EventLoop::Run() {
       w.handler->OnFdEvent(fd, events[i].events);
     }
     RunDueTimers();
-    if (posted) RunPostedTasks();
+    if (posted) {
+      RunPostedTasks();
+      // Zero-delay timers the tasks set (curl's "act now" after a new
+      // transfer) run in this iteration, before DropPendingWatches, so a
+      // socket curl takes back from the idle watch keeps its registration.
+      RunDueTimers();
+    }
   }
   RunPostedTasks();
 }

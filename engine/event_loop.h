@@ -47,10 +47,18 @@ class EventLoop {
   bool InLoopThread() const { return std::this_thread::get_id() == loop_thread_.load(); }
 
   // Starts or changes the watch on `fd` (EPOLLIN/EPOLLOUT/EPOLLRDHUP...).
+  // Re-watching with the events the kernel already has costs no syscall.
   void WatchFd(int fd, uint32_t events, FdHandler* handler);
   // Stops watching `fd`; call before closing it. No event for it is
   // delivered afterwards, even one already fetched in this iteration.
   void UnwatchFd(int fd);
+  // Like UnwatchFd for a descriptor that stays open: no event is delivered
+  // from now on, but the kernel registration is only dropped at the end of
+  // this loop iteration, and a WatchFd before then with the same events
+  // and handler keeps it without a syscall. A keep-alive connection moving
+  // between idle and busy (our watch, then curl's) thus costs no epoll_ctl.
+  // Closing the descriptor still needs UnwatchFd first.
+  void UnwatchFdSoon(int fd);
 
   TimerId AddTimer(absl::Time when, absl::AnyInvocable<void()> callback);
   void CancelTimer(TimerId id);  // no-op for a fired or unknown timer
@@ -63,10 +71,14 @@ class EventLoop {
 
  private:
   struct Watch {
-    FdHandler* handler = nullptr;
-    uint32_t generation = 0;  // guards against events for a reused fd number
-    uint32_t events = 0;
+    FdHandler* handler = nullptr;  // null: no event is delivered
+    FdHandler* owner = nullptr;    // the handler the kernel registration was made for
+    uint32_t generation = 0;       // guards against events for a reused fd number
+    uint32_t events = 0;           // as registered in the kernel
+    bool in_kernel = false;
+    bool drop_pending = false;     // UnwatchFdSoon: drop at the end of the iteration
   };
+  void DropPendingWatches();
   void RunPostedTasks();
   void RunDueTimers();
   int NextTimeoutMs();
@@ -78,6 +90,7 @@ class EventLoop {
   std::atomic<std::thread::id> loop_thread_;
 
   std::vector<Watch> watches_;  // indexed by fd
+  std::vector<int> pending_drops_;  // fds given to UnwatchFdSoon this iteration
   uint32_t next_generation_ = 1;
 
   TimerId next_timer_id_ = 1;
