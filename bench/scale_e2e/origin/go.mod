@@ -1,0 +1,3 @@
+module fetchpool/bench/scaleorigin
+
+go 1.21
