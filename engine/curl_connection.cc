@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/curl_multi_init.h"
+
 namespace fetchpool {
 namespace {
 
@@ -44,7 +46,7 @@ bool CloseLeavesTimeWait(int fd) {
 
 CurlConnection::CurlConnection(CurlConnectionOwner& owner, Slot& slot)
     : owner_(owner), slot_(slot) {
-  multi_ = curl_multi_init();
+  multi_ = NewCurlMulti();
   easy_ = curl_easy_init();
   if (multi_ == nullptr || easy_ == nullptr) {
     std::fprintf(stderr, "curl handle allocation failed\n");
@@ -91,6 +93,7 @@ void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
   request_started_ = false;
   reconnect_refused_ = false;
   policy_denial_.clear();
+  socket_errno_ = 0;
   error_buffer_[0] = '\0';
   SetOpt(easy_, CURLOPT_CONNECTTIMEOUT_MS,
          static_cast<long>(absl::ToInt64Milliseconds(connect_timeout)));
@@ -237,7 +240,10 @@ curl_socket_t CurlConnection::OnOpenSocket(void* clientp, curlsocktype purpose,
     return CURL_SOCKET_BAD;
   }
   const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-  if (fd < 0) return CURL_SOCKET_BAD;
+  if (fd < 0) {
+    self->socket_errno_ = errno;  // EMFILE: out of descriptors, not refused by the origin
+    return CURL_SOCKET_BAD;
+  }
   ++self->sockets_opened_this_transfer_;
   self->open_fds_.push_back(fd);
   self->fd_ = fd;

@@ -65,6 +65,8 @@ class CurlConnection final : public Connection, public FdHandler {
   int sockets_opened_this_transfer() const { return sockets_opened_this_transfer_; }
   // Set when the destination policy refused the resolved address.
   const std::string& policy_denial() const { return policy_denial_; }
+  // errno of a socket() that failed in this transfer (EMFILE...), or 0.
+  int socket_errno() const { return socket_errno_; }
   // libcurl wanted a second connection in this transfer after the request
   // had gone out on this one (its own replay of a request that died on a
   // reused connection) and was refused: the request got no response.
@@ -107,6 +109,7 @@ class CurlConnection final : public Connection, public FdHandler {
   bool request_started_ = false;  // OnPrereq ran in this transfer
   bool reconnect_refused_ = false;
   std::string policy_denial_;
+  int socket_errno_ = 0;
   EventLoop::TimerId curl_timer_ = 0;
   char error_buffer_[CURL_ERROR_SIZE] = {};
 };

@@ -1,5 +1,7 @@
 #include "engine/curl_errors.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "pool/reason.h"
 
@@ -17,6 +19,13 @@ absl::Status TransferFailureToStatus(const TransferFailure& f) {
       return MakeError(Reason::kDnsFailure,
                        absl::StrCat("could not resolve the host of ", f.pool_key, ": ", detail));
     case CURLE_COULDNT_CONNECT:
+      if (f.socket_errno != 0) {
+        // Our own limit (EMFILE, ENFILE, ENOBUFS...), not the origin's refusal.
+        return MakeError(Reason::kLocalResources,
+                         absl::StrCat("fetchpoold could not open a socket to ", f.pool_key, ": ",
+                                      std::strerror(f.socket_errno),
+                                      " (each upstream connection uses one file descriptor)"));
+      }
       if (!f.policy_denial.empty()) {
         return MakeError(Reason::kDestinationDenied,
                          absl::StrCat("connection to ", f.pool_key, " refused by policy: ",

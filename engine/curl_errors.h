@@ -16,6 +16,7 @@ struct TransferFailure {
   std::string url;
   std::string curl_detail;   // curl's error buffer
   std::string policy_denial; // set when the destination policy refused the address
+  int socket_errno = 0;      // set when fetchpoold itself could not open a socket
   bool connected = false;
   bool reused_connection = false;
   uint64_t body_bytes = 0;

@@ -629,6 +629,7 @@ void EngineImpl::OnTransferDone(CurlConnection& conn, CURLcode code) {
     failure.pool_key = op->spec.pool_key;
     failure.url = op->spec.url;
     failure.policy_denial = conn.policy_denial();
+    failure.socket_errno = conn.socket_errno();
     failure.curl_detail = died_after_request
                               ? "the origin closed the reused connection without a response"
                               : conn.error_detail();

@@ -23,6 +23,7 @@ namespace fetchpool {
   X(kDeadlineExceeded, "DEADLINE_EXCEEDED", kDeadlineExceeded)            \
   X(kQueueFull, "QUEUE_FULL", kResourceExhausted)                         \
   X(kResponseTooLarge, "RESPONSE_TOO_LARGE", kResourceExhausted)          \
+  X(kLocalResources, "LOCAL_RESOURCES", kResourceExhausted)               \
   X(kConnectRefused, "CONNECT_REFUSED", kUnavailable)                     \
   X(kConnectTimeout, "CONNECT_TIMEOUT", kUnavailable)                     \
   X(kConnectionReset, "CONNECTION_RESET", kUnavailable)                   \

@@ -4,11 +4,15 @@
 // Debian's gRPC is not built for TSan.
 #include "engine/engine.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -184,6 +188,63 @@ TEST_F(EngineTest, EmptyPoolsAreEvictedAndBothEventsAreLogged) {
   const std::string key = absl::StrCat("http://127.0.0.1:", origin_.port());
   std::lock_guard<std::mutex> lock(events_mu);
   EXPECT_EQ(events, (std::vector<std::string>{"pool_created " + key, "pool_evicted " + key}));
+}
+
+
+// Counts this process's open descriptors.
+int OpenFds() {
+  int n = 0;
+  for (int fd = 0; fd < 65536; ++fd) n += fcntl(fd, F_GETFD) != -1 ? 1 : 0;
+  return n;
+}
+
+// One descriptor per pooled upstream connection: libcurl 7.88's multi
+// handle would add a wake-up socketpair (2 more) to each (curl_multi_init.h).
+TEST_F(EngineTest, EachPooledConnectionHoldsOneDescriptor) {
+  EngineConfig config;
+  config.defaults.max_connections = 40;
+  Start(config);
+  const int before = OpenFds();
+  constexpr int kConcurrent = 40;
+  std::vector<std::future<absl::StatusOr<FetchResult>>> answers;
+  std::vector<std::unique_ptr<std::promise<absl::StatusOr<FetchResult>>>> promises;
+  for (int i = 0; i < kConcurrent; ++i) {
+    promises.push_back(std::make_unique<std::promise<absl::StatusOr<FetchResult>>>());
+    answers.push_back(promises.back()->get_future());
+    auto* p = promises.back().get();
+    // Slow enough that every fetch needs a connection of its own.
+    engine_->Fetch(Spec("/sleep?ms=200"), [p](absl::StatusOr<FetchResult> r) { p->set_value(std::move(r)); });
+  }
+  for (auto& a : answers) ASSERT_TRUE(a.get().ok());
+  const Engine::StatsResult s = Stats();
+  ASSERT_EQ(s.totals.idle_connections, static_cast<uint64_t>(kConcurrent));
+  // Each connection is two descriptors in this process: ours and the
+  // in-process origin's accepted socket (plus the origin's thread-local slack).
+  const int per_connection_both_ends = (OpenFds() - before) / kConcurrent;
+  EXPECT_EQ(per_connection_both_ends, 2) << "descriptors: " << before << " -> " << OpenFds();
+}
+
+// Out of descriptors is fetchpoold's own limit, not the origin refusing:
+// RESOURCE_EXHAUSTED / LOCAL_RESOURCES with the errno in the message.
+TEST_F(EngineTest, NoDescriptorLeftIsLocalResourcesNotConnectRefused) {
+  Start(EngineConfig{});
+  ASSERT_TRUE(FetchAndWait(Spec("/echo")).ok());  // the loop and the origin are up
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int lowest_free = 0;
+  while (fcntl(lowest_free, F_GETFD) != -1) ++lowest_free;
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free);  // any new descriptor fails
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  FetchSpec spec = Spec("/echo");
+  spec.url = absl::StrCat("http://127.0.0.2:", origin_.port(), "/echo");  // a new pool, a new socket
+  spec.pool_key = absl::StrCat("http://127.0.0.2:", origin_.port());
+  absl::StatusOr<FetchResult> r = FetchAndWait(spec);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
+  EXPECT_EQ(ReasonOf(r.status()), "LOCAL_RESOURCES") << r.status();
+  EXPECT_NE(r.status().message().find("Too many open files"), std::string::npos) << r.status();
 }
 
 }  // namespace
