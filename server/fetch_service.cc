@@ -1,62 +1,37 @@
 #include "server/fetch_service.h"
 
-#include <atomic>
-#include <chrono>
-
 #include "server/call_deadline.h"
-#include "server/fetch_response.h"
+#include "server/fetch_session.h"
 #include "server/fetch_stream_reactor.h"
-#include "server/watch_stats_reactor.h"
 #include "server/grpc_status.h"
 #include "server/request_validation.h"
 #include "server/stats_proto.h"
+#include "server/watch_stats_reactor.h"
 
 namespace fetchpool {
 namespace {
 
-// One Fetch call. Lives until gRPC calls OnDone after Finish.
-class FetchReactor final : public grpc::ServerUnaryReactor {
+// The gRPC side of one Fetch call; the logic is FetchSession's. Lifetime:
+// gRPC calls OnDone last; it deletes the reactor and the session with it.
+class FetchReactor final : public grpc::ServerUnaryReactor, private FetchCallPort {
  public:
   FetchReactor(Engine& engine, grpc::CallbackServerContext* context,
                const v1::FetchRequest& request, v1::FetchResponse* response)
-      : engine_(engine), context_(context), response_(response) {
-    absl::StatusOr<FetchSpec> spec = ValidateFetchRequest(request);
-    if (!spec.ok()) {
-      Finish(ToGrpcStatus(spec.status(), context_));
-      return;
-    }
-    spec->deadline = CallDeadline(*context);
-    const Engine::FetchId id = engine_.Fetch(
-        *std::move(spec), [this](absl::StatusOr<FetchResult> result) { Complete(std::move(result)); });
-    fetch_id_.store(id);
-    // OnCancel may have run before the id was known.
-    if (cancel_requested_.load()) engine_.Cancel(id);
+      : context_(context), session_(engine, this, response) {
+    session_.Start(request, CallDeadline(*context));
   }
 
-  void OnCancel() override {
-    cancel_requested_.store(true);
-    const Engine::FetchId id = fetch_id_.load();
-    if (id != 0) engine_.Cancel(id);
-  }
-
+  void OnCancel() override { session_.OnCancel(); }
   void OnDone() override { delete this; }
 
  private:
-  // Runs on the engine's loop thread; after Finish the reactor may be gone.
-  void Complete(absl::StatusOr<FetchResult> result) {
-    if (!result.ok()) {
-      Finish(ToGrpcStatus(result.status(), context_));
-      return;
-    }
-    FillFetchResponse(*std::move(result), response_);
-    Finish(grpc::Status::OK);
+  // From the constructor or the engine's loop thread.
+  void Finish(const absl::Status& status) override {
+    ServerUnaryReactor::Finish(ToGrpcStatus(status, context_));
   }
 
-  Engine& engine_;
-  grpc::CallbackServerContext* context_;
-  v1::FetchResponse* response_;
-  std::atomic<Engine::FetchId> fetch_id_{0};
-  std::atomic<bool> cancel_requested_{false};
+  grpc::CallbackServerContext* const context_;
+  FetchSession session_;
 };
 
 }  // namespace

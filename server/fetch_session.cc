@@ -1,0 +1,51 @@
+#include "server/fetch_session.h"
+
+#include <utility>
+
+#include "server/fetch_response.h"
+#include "server/request_validation.h"
+
+namespace fetchpool {
+
+void FetchSession::Start(const v1::FetchRequest& request, absl::Time deadline) {
+  absl::StatusOr<FetchSpec> spec = ValidateFetchRequest(request);
+  if (!spec.ok()) {
+    port_->Finish(spec.status());
+    return;
+  }
+  spec->deadline = deadline;
+  // The callback may run (and finish the call) before Fetch returns; the
+  // session stays alive until Start has returned all the same.
+  const Engine::FetchId id =
+      engine_.Fetch(*std::move(spec), [this](absl::StatusOr<FetchResult> result) {
+        Complete(std::move(result));
+      });
+  bool cancel;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fetch_id_ = id;
+    cancel = cancelled_;  // OnCancel came before the id was known
+  }
+  if (cancel) engine_.Cancel(id);
+}
+
+void FetchSession::OnCancel() {
+  Engine::FetchId id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+    id = fetch_id_;
+  }
+  if (id != 0) engine_.Cancel(id);  // a finished fetch ignores it
+}
+
+void FetchSession::Complete(absl::StatusOr<FetchResult> result) {
+  if (!result.ok()) {
+    port_->Finish(result.status());
+    return;
+  }
+  FillFetchResponse(*std::move(result), response_);
+  port_->Finish(absl::OkStatus());
+}
+
+}  // namespace fetchpool
