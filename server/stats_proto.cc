@@ -4,8 +4,9 @@ namespace fetchpool {
 namespace {
 
 void FillHistogram(const LatencyHistogram& h, v1::Histogram* out) {
-  for (double bound : LatencyHistogram::kUpperBoundsMs) out->add_upper_bounds_ms(bound);
-  for (uint64_t count : h.bucket_counts()) out->add_bucket_counts(count);
+  out->mutable_upper_bounds_ms()->Add(LatencyHistogram::kUpperBoundsMs.begin(),
+                                      LatencyHistogram::kUpperBoundsMs.end());
+  out->mutable_bucket_counts()->Add(h.bucket_counts().begin(), h.bucket_counts().end());
   out->set_count(h.count());
   out->set_sum_ms(h.sum_ms());
   out->set_p50_ms(h.PercentileMs(0.50));
