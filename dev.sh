@@ -16,7 +16,9 @@
 # FETCHPOOL_BUILD_TYPE (default RelWithDebInfo), FETCHPOOL_TEST_TIMEOUT (seconds
 # per test without its own TIMEOUT, default 300), FETCHPOOL_SKIP_DEPS=1 (never
 # touch apt, e.g. on a machine that is not Debian), FETCHPOOL_TSAN_CTEST_ARGS
-# (ctest arguments of `sanitize thread`, default "-LE grpc": see tsan.supp).
+# (extra ctest arguments of `sanitize thread`, default none: every test runs
+# under TSan, see tests/sanitizers/tsan.supp; e.g. "-LE grpc" to skip those
+# that run gRPC in-process).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -151,18 +153,24 @@ sanitizer_env() {
   esac
 }
 
-# Debian's abseil is not built with TSan: build the LD_PRELOAD shim that makes
-# absl::Mutex, CondVar and Notification visible to it (see the file's header).
-absl_tsan_shim() {
-  local dir=$1 src=$SUPP_DIR/absl_tsan_shim.cc
-  local out=$dir/absl_tsan_shim.so
-  [[ -f $src ]] || return 0
-  if [[ ! -f $out || $src -nt $out ]]; then
-    step "building $out"
-    mkdir -p "$dir"
-    "${CXX:-g++}" -std=c++17 -O1 -g -fPIC -shared -o "$out" "$src" -ldl
-  fi
-  export LD_PRELOAD="$ROOT/$out${LD_PRELOAD:+:$LD_PRELOAD}"
+# Debian's abseil and gRPC are not built with TSan: build the LD_PRELOAD shims
+# that tell it about absl::Mutex, CondVar and Notification (absl_tsan_shim.cc)
+# and about the orderings of gRPC's callback API (grpc_tsan_shim.cc); see the
+# files' headers and tests/sanitizers/tsan.supp.
+tsan_shims() {
+  local dir=$1 name src out
+  for name in absl_tsan_shim grpc_tsan_shim; do
+    src=$SUPP_DIR/$name.cc
+    out=$dir/$name.so
+    [[ -f $src ]] || continue
+    if [[ ! -f $out || $src -nt $out ]]; then
+      step "building $out"
+      mkdir -p "$dir"
+      "${CXX:-g++}" -std=c++17 -O1 -g -fPIC -shared -o "$out" "$src" -ldl
+    fi
+    LD_PRELOAD="$ROOT/$out${LD_PRELOAD:+:$LD_PRELOAD}"
+  done
+  export LD_PRELOAD
 }
 
 cmd_sanitize() {
@@ -178,18 +186,19 @@ cmd_sanitize() {
   # The sanitizer options are set before the build too: gtest_discover_tests
   # runs each test binary at build time to list its tests.
   sanitizer_env "$kind"
-  [[ $kind == thread ]] && absl_tsan_shim "$dir"
+  [[ $kind == thread ]] && tsan_shims "$dir"
   configure "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFETCHPOOL_SANITIZE="$kind"
   build_dir "$dir"
   local extra=()
   if [[ $kind == thread ]]; then
-    # Tests labelled "grpc" run gRPC's callback API in-process; Debian's
-    # uninstrumented gRPC makes TSan report its internal hand-offs as races
-    # (tests/sanitizers/tsan.supp). ASan still runs them. The reactors' logic
-    # is checked here all the same, through the gRPC-free call sessions
-    # (server/*_session.cc, tests labelled "session"); only the thin gRPC
-    # adapters, gRPC itself and the client SDK go unchecked by TSan.
-    read -r -a extra <<<"${FETCHPOOL_TSAN_CTEST_ARGS--LE grpc}"
+    # Every test runs under TSan, those that run gRPC in-process (label
+    # "grpc") included: Debian's gRPC is not instrumented, and
+    # grpc_tsan_shim.so supplies the orderings its callback API guarantees
+    # (an operation before its completion, the handler's reactor before
+    # OnCancel, every reaction before OnDone), which TSan would otherwise
+    # report as races. FETCHPOOL_TSAN_CTEST_ARGS adds ctest arguments, e.g.
+    # "-LE grpc" for the run without them.
+    read -r -a extra <<<"${FETCHPOOL_TSAN_CTEST_ARGS-}"
     [[ ${#extra[@]} -gt 0 ]] && step "TSan ctest arguments: ${extra[*]} (FETCHPOOL_TSAN_CTEST_ARGS)"
   fi
   run_ctest "$dir" "${extra[@]}" "$@"
