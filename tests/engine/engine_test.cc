@@ -12,7 +12,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
-#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -206,16 +205,14 @@ TEST_F(EngineTest, EachPooledConnectionHoldsOneDescriptor) {
   Start(config);
   const int before = OpenFds();
   constexpr int kConcurrent = 40;
-  std::vector<std::future<absl::StatusOr<FetchResult>>> answers;
-  std::vector<std::unique_ptr<std::promise<absl::StatusOr<FetchResult>>>> promises;
-  for (int i = 0; i < kConcurrent; ++i) {
-    promises.push_back(std::make_unique<std::promise<absl::StatusOr<FetchResult>>>());
-    answers.push_back(promises.back()->get_future());
-    auto* p = promises.back().get();
+  // Sized once: the callbacks hold pointers into it.
+  std::vector<std::promise<absl::StatusOr<FetchResult>>> answers(kConcurrent);
+  for (auto& answer : answers) {
     // Slow enough that every fetch needs a connection of its own.
-    engine_->Fetch(Spec("/sleep?ms=200"), [p](absl::StatusOr<FetchResult> r) { p->set_value(std::move(r)); });
+    engine_->Fetch(Spec("/sleep?ms=200"),
+                   [&answer](absl::StatusOr<FetchResult> r) { answer.set_value(std::move(r)); });
   }
-  for (auto& a : answers) ASSERT_TRUE(a.get().ok());
+  for (auto& answer : answers) ASSERT_TRUE(answer.get_future().get().ok());
   const Engine::StatsResult s = Stats();
   ASSERT_EQ(s.totals.idle_connections, static_cast<uint64_t>(kConcurrent));
   // Each connection is two descriptors in this process: ours and the
