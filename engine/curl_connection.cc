@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "engine/curl_multi_init.h"
 
 namespace fetchpool {
 namespace {
@@ -17,11 +16,6 @@ namespace {
 // connections the pool still counts as idle; the pool's idle timer is the
 // only one that should close idle connections.
 constexpr long kCurlMaxAgeSeconds = 2 * 24 * 3600;
-
-// What a connection's socket is watched for when reading, by curl during a
-// transfer and by us while idle: the same set, so handing the socket from
-// one watcher to the other needs no epoll_ctl. RDHUP only matters idle.
-constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 
 template <typename T>
 void SetOpt(CURL* easy, CURLoption option, T value) {
@@ -46,24 +40,22 @@ bool CloseLeavesTimeWait(int fd) {
 
 CurlConnection::CurlConnection(CurlConnectionOwner& owner, Slot& slot)
     : owner_(owner), slot_(slot) {
-  multi_ = NewCurlMulti();
+  connection_cache_ = curl_share_init();
   easy_ = curl_easy_init();
-  if (multi_ == nullptr || easy_ == nullptr) {
+  if (connection_cache_ == nullptr || easy_ == nullptr ||
+      curl_share_setopt(connection_cache_, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK) {
     std::fprintf(stderr, "curl handle allocation failed\n");
     std::abort();
   }
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlConnection::OnSocket);
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlConnection::OnTimer);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 1L);
   SetConstantOptions();
+  owner_.multi().Register(easy_, this);
 }
 
 CurlConnection::~CurlConnection() { Close(); }
 
 void CurlConnection::SetConstantOptions() {
-  SetOpt(easy_, CURLOPT_SHARE, owner_.share());
+  // Only this handle uses the share, so it needs no lock callbacks.
+  SetOpt(easy_, CURLOPT_SHARE, connection_cache_);
   SetOpt(easy_, CURLOPT_NOSIGNAL, 1L);
   SetOpt(easy_, CURLOPT_ERRORBUFFER, error_buffer_);
   SetOpt(easy_, CURLOPT_OPENSOCKETFUNCTION, &CurlConnection::OnOpenSocket);
@@ -107,18 +99,15 @@ void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
 }
 
 absl::Status CurlConnection::StartTransfer() {
-  CURLMcode rc = curl_multi_add_handle(multi_, easy_);
-  if (rc != CURLM_OK) {
-    return absl::InternalError(std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
-  }
-  in_multi_ = true;
-  return absl::OkStatus();
+  absl::Status added = owner_.multi().Add(easy_);
+  if (added.ok()) in_multi_ = true;
+  return added;
 }
 
 void CurlConnection::FinishTransfer() {
   if (!in_multi_) return;
   in_multi_ = false;
-  curl_multi_remove_handle(multi_, easy_);
+  owner_.multi().Remove(easy_);
 }
 
 bool CurlConnection::LooksAlive() { return fd_ != CURL_SOCKET_BAD && CloseLeavesTimeWait(fd_); }
@@ -130,9 +119,10 @@ void CurlConnection::SetIdle(bool idle) {
   if (idle) {
     // While idle, curl is not watching the socket; we do, so an origin that
     // closes its end is noticed now, not when a request is written into it.
-    owner_.loop().WatchFd(fd_, kReadEvents, this);
+    owner_.loop().WatchFd(fd_, kCurlReadEvents, this);
   } else {
-    // curl takes the socket over and re-watches it (kReadEvents as well) in
+    // curl takes the socket over and re-watches it (kCurlReadEvents, with
+    // this connection as the handler: CurlMulti::OnSocket) in
     // this same iteration, so the registration usually stays as it is.
     owner_.loop().UnwatchFdSoon(fd_);
   }
@@ -143,80 +133,35 @@ bool CurlConnection::Close() {
   closed_ = true;
   SetIdle(false);
   FinishTransfer();
-  if (curl_timer_ != 0) {
-    owner_.loop().CancelTimer(curl_timer_);
-    curl_timer_ = 0;
-  }
-  // Closes the cached connection through OnCloseSocket, which records
-  // whether we closed first.
-  curl_multi_cleanup(multi_);
-  multi_ = nullptr;
+  owner_.multi().Forget(easy_);
   curl_easy_cleanup(easy_);
   easy_ = nullptr;
+  // Closes the cached connection through OnCloseSocket, which records
+  // whether we closed first.
+  curl_share_cleanup(connection_cache_);
+  connection_cache_ = nullptr;
   return last_close_was_local_;
 }
 
 void CurlConnection::OnFdEvent(int fd, uint32_t epoll_events) {
   if (idle_) {
+    // An event fetched while curl had the socket can arrive after its
+    // transfer ended: curl runs every due transfer in whichever
+    // socket_action comes first, so another socket's event may have
+    // finished this one. Only a FIN, an error or bytes actually waiting
+    // mean the origin is done with the connection.
+    const bool hangup = (epoll_events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+    if (!hangup && LooksAlive()) return;
     owner_.OnIdleConnectionLost(*this);  // may destroy this connection
     return;
   }
-  int mask = 0;
-  if (epoll_events & EPOLLIN) mask |= CURL_CSELECT_IN;
-  if (epoll_events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
-  if (epoll_events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
-  SocketAction(fd, mask);
+  owner_.multi().SocketAction(fd, epoll_events);
 }
 
-void CurlConnection::SocketAction(curl_socket_t fd, int ev_bitmask) {
-  int running = 0;
-  curl_multi_socket_action(multi_, fd, ev_bitmask, &running);
-  int left = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
-    if (msg->msg == CURLMSG_DONE) {
-      // The owner may release the slot, which can destroy this connection
-      // or start the next transfer on it: nothing of ours is touched after.
-      owner_.OnTransferDone(*this, msg->data.result);
-      return;
-    }
-  }
-}
-
-int CurlConnection::OnSocket(CURL*, curl_socket_t s, int what, void* userp, void*) {
-  auto* self = static_cast<CurlConnection*>(userp);
-  EventLoop& loop = self->owner_.loop();
-  switch (what) {
-    case CURL_POLL_REMOVE:
-      loop.UnwatchFdSoon(s);  // closing goes through OnCloseSocket, which unwatches at once
-      break;
-    case CURL_POLL_IN:
-      loop.WatchFd(s, kReadEvents, self);
-      break;
-    case CURL_POLL_OUT:
-      loop.WatchFd(s, EPOLLOUT, self);
-      break;
-    case CURL_POLL_INOUT:
-      loop.WatchFd(s, kReadEvents | EPOLLOUT, self);
-      break;
-  }
-  return 0;
-}
-
-int CurlConnection::OnTimer(CURLM*, long timeout_ms, void* userp) {
-  auto* self = static_cast<CurlConnection*>(userp);
-  EventLoop& loop = self->owner_.loop();
-  if (self->curl_timer_ != 0) {
-    loop.CancelTimer(self->curl_timer_);
-    self->curl_timer_ = 0;
-  }
-  if (timeout_ms < 0) return 0;
-  // curl forbids calling socket_action from inside this callback: the timer
-  // fires from the loop instead, at the earliest on its next iteration.
-  self->curl_timer_ = loop.AddTimer(loop.clock().Now() + absl::Milliseconds(timeout_ms), [self] {
-    self->curl_timer_ = 0;
-    self->SocketAction(CURL_SOCKET_TIMEOUT, 0);
-  });
-  return 0;
+void CurlConnection::OnTransferDone(CURLcode code) {
+  // The owner may release the slot, which can destroy this connection or
+  // start the next transfer on it: nothing of ours is touched after.
+  owner_.OnTransferDone(*this, code);
 }
 
 curl_socket_t CurlConnection::OnOpenSocket(void* clientp, curlsocktype purpose,

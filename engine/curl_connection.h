@@ -8,6 +8,7 @@
 #include "absl/container/inlined_vector.h"
 
 #include "absl/status/status.h"
+#include "engine/curl_multi.h"
 #include "engine/destination_policy.h"
 #include "engine/event_loop.h"
 #include "pool/host_pool.h"
@@ -22,7 +23,7 @@ class CurlConnectionOwner {
  public:
   virtual ~CurlConnectionOwner() = default;
   virtual EventLoop& loop() = 0;
-  virtual CURLSH* share() = 0;
+  virtual CurlMulti& multi() = 0;
   virtual const DestinationPolicy& policy() = 0;
   // The connection is established and the request is about to be sent.
   virtual void OnConnected(CurlConnection& conn) = 0;
@@ -33,11 +34,13 @@ class CurlConnectionOwner {
   virtual void OnIdleConnectionLost(CurlConnection& conn) = 0;
 };
 
-// One pooled connection: a curl easy handle in a multi handle of its own,
-// so the connection curl caches is exactly this slot's, and the pool decides
-// reuse, idle time and closing rather than curl's shared cache. DNS results
-// and TLS sessions are shared across connections through the owner's CURLSH.
-class CurlConnection final : public Connection, public FdHandler {
+// One pooled connection: a curl easy handle with a connection cache of its
+// own (a CURLSH sharing only the connection cache), so the connection curl
+// caches is exactly this slot's and the pool, not curl, decides reuse, idle
+// time and closing. Transfers run in the owner's one CurlMulti, which also
+// caches DNS results for every connection; TLS sessions are resumed per
+// connection (the easy handle's own session cache).
+class CurlConnection final : public Connection, public CurlTransfer {
  public:
   CurlConnection(CurlConnectionOwner& owner, Slot& slot);
   ~CurlConnection() override;
@@ -77,25 +80,21 @@ class CurlConnection final : public Connection, public FdHandler {
   void SetIdle(bool idle) override;
   bool Close() override;
 
-  // FdHandler:
+  // CurlTransfer:
   void OnFdEvent(int fd, uint32_t epoll_events) override;
+  void OnTransferDone(CURLcode code) override;
 
  private:
-  static int OnSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
-  static int OnTimer(CURLM* multi, long timeout_ms, void* userp);
   static curl_socket_t OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address);
   static int OnCloseSocket(void* clientp, curl_socket_t fd);
   static int OnPrereq(void* clientp, char* conn_primary_ip, char* conn_local_ip,
                       int conn_primary_port, int conn_local_port);
 
   void SetConstantOptions();
-  void SocketAction(curl_socket_t fd, int ev_bitmask);
-  // True when the peer's FIN (or data) is waiting: then our close is passive.
-  bool PeerClosedOrSentData() const;
 
   CurlConnectionOwner& owner_;
   Slot& slot_;
-  CURLM* multi_ = nullptr;
+  CURLSH* connection_cache_ = nullptr;
   CURL* easy_ = nullptr;
   bool in_multi_ = false;
   bool idle_ = false;
@@ -110,7 +109,6 @@ class CurlConnection final : public Connection, public FdHandler {
   bool reconnect_refused_ = false;
   std::string policy_denial_;
   int socket_errno_ = 0;
-  EventLoop::TimerId curl_timer_ = 0;
   char error_buffer_[CURL_ERROR_SIZE] = {};
 };
 

@@ -80,10 +80,7 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
  public:
   EngineImpl(EngineConfig config, DestinationPolicy policy)
       : config_(std::move(config)), policy_(std::move(policy)), loop_(MonotonicClock::Get()) {
-    share_ = curl_share_init();
-    // One loop thread uses the share, so no lock callbacks are needed.
-    curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_multi_ = std::make_unique<CurlMulti>(loop_);
     loop_.SetBeforeSleepHook([this] { RescheduleDirtyPools(); });
     thread_ = std::thread([this] {
       ScheduleEvictionSweep();
@@ -93,7 +90,7 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
 
   ~EngineImpl() override {
     Shutdown(absl::ZeroDuration());
-    curl_share_cleanup(share_);
+    curl_multi_.reset();  // after every connection: TearDown closed them
   }
 
   // ---- public API (any thread) ----
@@ -175,7 +172,7 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
   // ---- CurlConnectionOwner / Transport (loop thread) ----
 
   EventLoop& loop() override { return loop_; }
-  CURLSH* share() override { return share_; }
+  CurlMulti& multi() override { return *curl_multi_; }
   const DestinationPolicy& policy() override { return policy_; }
 
   std::unique_ptr<Connection> NewConnection(Slot& slot) override {
@@ -238,7 +235,7 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
   const EngineConfig config_;
   const DestinationPolicy policy_;
   EventLoop loop_;
-  CURLSH* share_ = nullptr;
+  std::unique_ptr<CurlMulti> curl_multi_;  // every transfer runs here
   std::thread thread_;
   std::atomic<uint64_t> next_id_{0};
 

@@ -1,0 +1,98 @@
+#include "engine/curl_multi.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace fetchpool {
+
+CurlMulti::CurlMulti(EventLoop& loop) : loop_(loop) {
+  multi_ = curl_multi_init();
+  if (multi_ == nullptr) {
+    std::fprintf(stderr, "curl_multi_init failed\n");
+    std::abort();
+  }
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &CurlMulti::OnSocket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &CurlMulti::OnTimer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  // libcurl compares this with the size of the transfer's own connection
+  // cache, which is the connection's private one: at most one connection
+  // each, the one the pool counts.
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 1L);
+}
+
+CurlMulti::~CurlMulti() {
+  if (timer_ != 0) loop_.CancelTimer(timer_);
+  curl_multi_cleanup(multi_);
+}
+
+absl::Status CurlMulti::Add(CURL* easy) {
+  const CURLMcode rc = curl_multi_add_handle(multi_, easy);
+  if (rc != CURLM_OK) {
+    return absl::InternalError(std::string("curl_multi_add_handle: ") + curl_multi_strerror(rc));
+  }
+  return absl::OkStatus();
+}
+
+void CurlMulti::Remove(CURL* easy) { curl_multi_remove_handle(multi_, easy); }
+
+void CurlMulti::SocketAction(curl_socket_t fd, uint32_t epoll_events) {
+  int mask = 0;
+  if (epoll_events & EPOLLIN) mask |= CURL_CSELECT_IN;
+  if (epoll_events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+  if (epoll_events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+  Act(fd, mask);
+}
+
+void CurlMulti::Act(curl_socket_t fd, int ev_bitmask) {
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, ev_bitmask, &running);
+  // curl_multi_info_read pops each message; a handle removed by an earlier
+  // owner's reaction takes its own message (if any) with it.
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    const CURLcode code = msg->data.result;
+    auto it = transfers_.find(msg->easy_handle);
+    if (it != transfers_.end()) it->second->OnTransferDone(code);
+  }
+}
+
+int CurlMulti::OnSocket(CURL* easy, curl_socket_t s, int what, void* userp, void*) {
+  auto* self = static_cast<CurlMulti*>(userp);
+  if (what == CURL_POLL_REMOVE) {
+    // The socket usually stays open (back to the pool's idle watch, in
+    // this same iteration); closing goes through UnwatchFd at once.
+    self->loop_.UnwatchFdSoon(s);
+    return 0;
+  }
+  // The connection's own handler, so the registration it made while idle
+  // is kept (EventLoop::WatchFd with the same handler and events).
+  auto it = self->transfers_.find(easy);
+  FdHandler* handler = it != self->transfers_.end() ? static_cast<FdHandler*>(it->second) : self;
+  uint32_t events = 0;
+  if (what & CURL_POLL_IN) events |= kCurlReadEvents;
+  if (what & CURL_POLL_OUT) events |= EPOLLOUT;
+  self->loop_.WatchFd(s, events, handler);
+  return 0;
+}
+
+int CurlMulti::OnTimer(CURLM*, long timeout_ms, void* userp) {
+  auto* self = static_cast<CurlMulti*>(userp);
+  if (self->timer_ != 0) {
+    self->loop_.CancelTimer(self->timer_);
+    self->timer_ = 0;
+  }
+  if (timeout_ms < 0) return 0;
+  // curl forbids calling socket_action from inside this callback: the timer
+  // fires from the loop instead (a zero delay within this iteration).
+  self->timer_ = self->loop_.AddTimer(self->loop_.clock().Now() + absl::Milliseconds(timeout_ms),
+                                      [self] {
+                                        self->timer_ = 0;
+                                        self->Act(CURL_SOCKET_TIMEOUT, 0);
+                                      });
+  return 0;
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,73 @@
+#ifndef FETCHPOOL_ENGINE_CURL_MULTI_H_
+#define FETCHPOOL_ENGINE_CURL_MULTI_H_
+
+#include <curl/curl.h>
+#include <sys/epoll.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "engine/event_loop.h"
+
+namespace fetchpool {
+
+// What a socket is watched for when reading, by curl during a transfer and
+// by the pool while the connection is idle: the same set, so handing the
+// socket from one watcher to the other needs no epoll_ctl. RDHUP only
+// matters idle (the origin closing a pooled connection).
+inline constexpr uint32_t kCurlReadEvents = EPOLLIN | EPOLLRDHUP;
+
+// A transfer running in the CurlMulti: it receives its socket's readiness
+// events (and hands them back to CurlMulti::SocketAction) and the news that
+// the transfer ended.
+class CurlTransfer : public FdHandler {
+ public:
+  // CURLMSG_DONE with `code`. The easy handle is still in the multi.
+  virtual void OnTransferDone(CURLcode code) = 0;
+};
+
+// The engine's one curl multi handle, driven by the event loop through
+// curl's multi_socket API (a socket callback and one timer, as in curl's
+// ephiperfifo.c). Every connection's easy handle runs its transfers here.
+// Which connection a transfer uses is still the pool's choice: each easy
+// handle keeps its connection in a connection cache of its own (a CURLSH
+// sharing only CURL_LOCK_DATA_CONNECT), capped at one by MAXCONNECTS. One
+// multi rather than one per connection saves libcurl's socket hash (29 KB)
+// per connection and runs every due transfer in one timer call. DNS
+// results are cached in the multi, for all connections. Loop thread only.
+class CurlMulti final : public FdHandler {
+ public:
+  explicit CurlMulti(EventLoop& loop);
+  ~CurlMulti() override;
+  CurlMulti(const CurlMulti&) = delete;
+  CurlMulti& operator=(const CurlMulti&) = delete;
+
+  // `transfer` receives the events of `easy`'s sockets and its end; the
+  // pairing lasts until Forget (one per connection, not per request).
+  void Register(CURL* easy, CurlTransfer* transfer) { transfers_[easy] = transfer; }
+  void Forget(CURL* easy) { transfers_.erase(easy); }
+
+  absl::Status Add(CURL* easy);  // curl_multi_add_handle
+  void Remove(CURL* easy);       // curl_multi_remove_handle
+
+  // Tells curl that `fd` is ready (epoll events) and delivers the
+  // transfers that ended, outside any curl callback, so their owners may
+  // add, remove or destroy easy handles, this one included.
+  void SocketAction(curl_socket_t fd, uint32_t epoll_events);
+
+  // FdHandler: a curl socket of an easy handle that was not registered.
+  void OnFdEvent(int fd, uint32_t epoll_events) override { SocketAction(fd, epoll_events); }
+
+ private:
+  static int OnSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
+  static int OnTimer(CURLM* multi, long timeout_ms, void* userp);
+  void Act(curl_socket_t fd, int ev_bitmask);
+
+  EventLoop& loop_;
+  CURLM* multi_ = nullptr;
+  EventLoop::TimerId timer_ = 0;
+  absl::flat_hash_map<CURL*, CurlTransfer*> transfers_;
+};
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_ENGINE_CURL_MULTI_H_
