@@ -252,9 +252,13 @@ for level in $LEVELS; do
   stop "$FP_PID"
 done
 
-# libcurl alone, each connection held the way fetchpool holds one.
-CURL_COST=$(timeout 60 "$BUILD_DIR/bench/curl_conn_cost" --url="http://127.0.0.1:$ORIGIN_PORT/" \
+# libcurl alone, each connection held the way fetchpool holds one (one shared
+# multi, a connection cache of its own per connection), and for comparison
+# the previous way (a multi handle per connection).
+CURL_COST=$(timeout 60 "$BUILD_DIR/bench/curl_conn_cost" --layout=shared_multi --url="http://127.0.0.1:$ORIGIN_PORT/" \
   --connections=2000 2>"$RAW/curl_conn_cost.err" | tee "$RAW/curl_conn_cost.json" || true)
+CURL_COST_OLD=$(timeout 60 "$BUILD_DIR/bench/curl_conn_cost" --layout=multi_per_connection --url="http://127.0.0.1:$ORIGIN_PORT/" \
+  --connections=2000 2>"$RAW/curl_conn_cost_old.err" | tee "$RAW/curl_conn_cost_old.json" || true)
 
 # ---- scenario 2: many hosts --------------------------------------------------
 
@@ -396,11 +400,15 @@ REPORT=$RAW/table.md
   echo "  ((idle connections closed − pools evicted) / pools evicted)"
   echo "- RSS growth without trimming, baseline → after the fetches: $(calc "(${P[p1.rss]} - ${P[p0.rss]}) / 1024") MB"
   echo "  for $((${P[p1.pools]} - ${P[p0.pools]})) pools and $((${P[p1.idle]} - ${P[p0.idle]})) idle connections"
-  echo "- libcurl alone (curl_conn_cost: $(json_int connections <<<"$CURL_COST") connections, each in a multi handle of its"
-  echo "  own driven by curl_multi_socket_action, as engine/curl_connection.cc does): $(json_get total_kib <<<"$CURL_COST") KiB heap"
-  echo "  per idle connection = multi handle $(json_get multi_kib <<<"$CURL_COST") + easy handle $(json_get easy_kib <<<"$CURL_COST")"
-  echo "  + first transfer $(json_get after_transfer_kib <<<"$CURL_COST") (the multi's socket hash and connection cache tables are"
-  echo "  allocated then); $(json_get fds_per_connection <<<"$CURL_COST") fds per connection, $(json_get fds_per_multi <<<"$CURL_COST") of them the multi handle's own (wakeup socketpair)"
+  echo "- libcurl alone per idle connection as fetchpool holds it now (curl_conn_cost, $(json_int connections <<<"$CURL_COST") connections: one"
+  echo "  shared multi handle driven by curl_multi_socket_action, each easy handle with a connection cache of"
+  echo "  its own, as engine/curl_multi.cc and engine/curl_connection.cc do): $(json_get total_kib <<<"$CURL_COST") KiB heap = connection"
+  echo "  cache $(json_get share_kib <<<"$CURL_COST") (a CURLSH, with its internal easy handle) + easy handle $(json_get easy_kib <<<"$CURL_COST") + first transfer"
+  echo "  $(json_get after_transfer_kib <<<"$CURL_COST"); $(json_get fds_per_connection <<<"$CURL_COST") fds per connection; a second GET reused the connection on"
+  echo "  $(json_int reused_second_round <<<"$CURL_COST") of $(json_int connections <<<"$CURL_COST") (the shared multi itself: $(json_get fixed_kib <<<"$CURL_COST") KiB, fixed)"
+  echo "- for comparison, the previous layout (a multi handle per connection, one DNS/TLS-session share for"
+  echo "  all): $(json_get total_kib <<<"$CURL_COST_OLD") KiB heap per idle connection = multi handle $(json_get multi_kib <<<"$CURL_COST_OLD") + easy handle $(json_get easy_kib <<<"$CURL_COST_OLD")"
+  echo "  + first transfer $(json_get after_transfer_kib <<<"$CURL_COST_OLD") (the multi's socket hash is allocated then); $(json_get fds_per_connection <<<"$CURL_COST_OLD") fds per connection"
   echo
   echo "### Targets (issue #5)"
   echo
