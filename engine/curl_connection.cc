@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-
 namespace fetchpool {
 namespace {
 
