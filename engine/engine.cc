@@ -19,6 +19,7 @@
 #include "engine/curl_errors.h"
 #include "engine/event_loop.h"
 #include "engine/fetch_op.h"
+#include "engine/task_thread.h"
 #include "engine/time_wait_counter.h"
 #include "engine/url.h"
 #include "pool/reason.h"
@@ -115,7 +116,11 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
 
   void GetStats(std::string pool_key, absl::AnyInvocable<void(Engine::StatsResult)> done) {
     loop_.Post([this, pool_key = std::move(pool_key), done = std::move(done)]() mutable {
-      done(CollectStats(pool_key));
+      // The snapshot is taken here; what callers build from it (protos of
+      // 10,000 pools) is built off the loop.
+      stats_delivery_.Post([done = std::move(done), result = CollectStats(pool_key)]() mutable {
+        done(std::move(result));
+      });
     });
   }
 
@@ -154,6 +159,7 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
     RunOnLoopAndWait([this] { TearDown(); });
     loop_.Stop();
     thread_.join();
+    stats_delivery_.Stop();  // delivers the snapshots already taken
     stopped_ = true;
   }
 
@@ -239,6 +245,7 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
   EventLoop loop_;
   std::unique_ptr<CurlMulti> curl_multi_;  // every transfer runs here
   std::thread thread_;
+  TaskThread stats_delivery_;  // runs GetStats callbacks
   std::atomic<uint64_t> next_id_{0};
 
   // Serializes Shutdown() callers.

@@ -58,8 +58,10 @@ class Engine {
   // aborted or drained per its policy; its callback runs with CANCELLED.
   void Cancel(FetchId id);
 
-  // Pool snapshots (all pools, or the one keyed `pool_key`), delivered on the
-  // loop thread. `totals` sums all pools, whatever the filter.
+  // Pool snapshots (all pools, or the one keyed `pool_key`), taken on the
+  // loop thread and delivered on a thread of their own, in request order,
+  // so what the caller builds from them does not hold up fetches.
+  // `totals` sums all pools, whatever the filter.
   struct StatsResult {
     std::vector<HostPoolStatsSnapshot> pools;
     HostPoolStatsSnapshot totals;

@@ -258,6 +258,24 @@ TEST_F(EngineTest, TransfersEndingTogetherKeepTheirConnections) {
   EXPECT_TRUE(engine_->CheckInvariants().ok());
 }
 
+// What a Stats caller builds from a snapshot (protos of 10,000 pools) runs
+// off the loop: fetches go on while a stats callback is still running, and
+// later snapshots still arrive, in order.
+TEST_F(EngineTest, FetchesGoOnWhileAStatsCallbackRuns) {
+  Start(EngineConfig{});
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  engine_->GetStats("", [&entered, released](Engine::StatsResult) {
+    entered.set_value();
+    released.wait();
+  });
+  entered.get_future().wait();
+  EXPECT_TRUE(FetchAndWait(Spec("/echo")).ok());
+  release.set_value();
+  EXPECT_EQ(Stats().totals.requests_total, 1u);
+}
+
 // Out of descriptors is fetchpoold's own limit, not the origin refusing:
 // RESOURCE_EXHAUSTED / LOCAL_RESOURCES with the errno in the message.
 TEST_F(EngineTest, NoDescriptorLeftIsLocalResourcesNotConnectRefused) {
