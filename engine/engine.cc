@@ -83,7 +83,6 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
  public:
   EngineImpl(EngineConfig config, DestinationPolicy policy)
       : config_(std::move(config)), policy_(std::move(policy)), loop_(MonotonicClock::Get()) {
-    curl_multi_ = std::make_unique<CurlMulti>(loop_);
     loop_.SetBeforeSleepHook([this] { RescheduleDirtyPools(); });
     thread_ = std::thread([this] {
       ScheduleEvictionSweep();
@@ -93,7 +92,6 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
 
   ~EngineImpl() override {
     Shutdown(absl::ZeroDuration());
-    curl_multi_.reset();  // after every connection: TearDown closed them
   }
 
   // ---- public API (any thread) ----
@@ -180,7 +178,7 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
   // ---- CurlConnectionOwner / Transport (loop thread) ----
 
   EventLoop& loop() override { return loop_; }
-  CurlMulti& multi() override { return *curl_multi_; }
+  CurlMulti& multi() override { return curl_multi_; }
   const DestinationPolicy& policy() override { return policy_; }
 
   std::unique_ptr<Connection> NewConnection(Slot& slot) override {
@@ -243,7 +241,9 @@ class EngineImpl final : public CurlConnectionOwner, public Transport {
   const EngineConfig config_;
   const DestinationPolicy policy_;
   EventLoop loop_;
-  std::unique_ptr<CurlMulti> curl_multi_;  // every transfer runs here
+  // Every transfer runs here. Declared before the pools, so it outlives
+  // every connection (TearDown closes them; pools_ goes first regardless).
+  CurlMulti curl_multi_{loop_};
   std::thread thread_;
   TaskThread stats_delivery_;  // runs GetStats callbacks
   std::atomic<uint64_t> next_id_{0};
@@ -357,15 +357,14 @@ Engine::StatsResult EngineImpl::CollectStats(const std::string& pool_key) {
     time_wait_ = CountTimeWaitByRemote();
     time_wait_counted_at_ = now;
   }
-  const absl::StatusOr<absl::flat_hash_map<std::string, uint32_t>>& time_wait = time_wait_;
   // Snapshots are large (two histograms each): no regrowth copies with 10,000 pools.
   if (pool_key.empty()) out.pools.reserve(pools_.size());
   for (auto& [key, entry] : pools_) {
     HostPoolStatsSnapshot snap = entry->pool->Snapshot();
-    if (time_wait.ok()) {
+    if (time_wait_.ok()) {
       for (const std::string& remote : entry->remotes) {
-        auto it = time_wait->find(remote);
-        if (it != time_wait->end()) snap.time_wait_kernel += it->second;
+        auto it = time_wait_->find(remote);
+        if (it != time_wait_->end()) snap.time_wait_kernel += it->second;
       }
     }
     MarkDirty(*entry->pool);
