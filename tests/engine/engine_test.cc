@@ -19,10 +19,12 @@
 #include "absl/strings/str_cat.h"
 #include "pool/reason.h"
 #include "tests/origin/test_origin.h"
+#include "tests/poll_until.h"
 
 namespace fetchpool {
 namespace {
 
+using testing::PollUntil;
 using testing::TestOrigin;
 
 class EngineTest : public ::testing::Test {
@@ -194,8 +196,7 @@ TEST_F(EngineTest, EmptyPoolsAreEvictedAndBothEventsAreLogged) {
   ASSERT_TRUE(FetchAndWait(Spec("/echo")).ok());
   EXPECT_EQ(Stats().pool_count, 1u);
   // The sweep runs every few seconds.
-  const absl::Time give_up = absl::Now() + absl::Seconds(12);
-  while (Stats().pool_count != 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(50));
+  PollUntil([&] { return Stats().pool_count == 0; }, absl::Seconds(12));
   EXPECT_EQ(Stats().pool_count, 0u);
   const std::string key = absl::StrCat("http://127.0.0.1:", origin_.port());
   std::lock_guard<std::mutex> lock(events_mu);
@@ -286,9 +287,7 @@ TEST_F(EngineTest, NoDescriptorLeftIsLocalResourcesNotConnectRefused) {
   // (it probes memory through a pipe), and the failed fetch below destroys
   // its connection while none is left.
   ASSERT_TRUE(FetchAndWait(Spec("/close")).ok());
-  for (int i = 0; i < 500 && Stats().totals.connections_closed_total == 0; ++i) {
-    absl::SleepFor(absl::Milliseconds(2));
-  }
+  PollUntil([&] { return Stats().totals.connections_closed_total != 0; }, absl::Seconds(1));
   ASSERT_EQ(Stats().totals.connections_closed_total, 1u);
   rlimit saved{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);

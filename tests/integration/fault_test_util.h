@@ -32,19 +32,9 @@
 #include "absl/strings/str_split.h"
 #include "engine/time_wait_counter.h"
 #include "tests/integration/service_fixture.h"
+#include "tests/poll_until.h"
 
 namespace fetchpool::testing {
-
-// Polls `done` every 5 ms until it holds or `limit` passes; true if it held.
-template <typename F>
-bool PollUntil(F done, absl::Duration limit = absl::Seconds(5)) {
-  const absl::Time give_up = absl::Now() + limit;
-  while (true) {
-    if (done()) return true;
-    if (absl::Now() >= give_up) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-}
 
 inline std::string LoopbackPoolKey(int port) { return absl::StrCat("http://127.0.0.1:", port); }
 
