@@ -49,11 +49,11 @@ void BM_AcquireReleaseIdle(benchmark::State& state) {
   HostPool pool("http://bench:80", Config(64), clock, transport);
   Slot* slot = nullptr;
   pool.Acquire(clock.Now() + absl::Seconds(5), [&](absl::StatusOr<Lease> l) { slot = l->slot; });
-  pool.Release(slot, true);
+  pool.Release(slot, ExchangeEnd::kComplete);
   const absl::Time deadline = clock.Now() + absl::Seconds(5);
   for (auto _ : state) {
     pool.Acquire(deadline, [&](absl::StatusOr<Lease> l) { slot = l->slot; });
-    pool.Release(slot, true);
+    pool.Release(slot, ExchangeEnd::kComplete);
   }
 }
 BENCHMARK(BM_AcquireReleaseIdle);
@@ -74,7 +74,7 @@ void BM_HandOffToWaiter(benchmark::State& state) {
     });
   }
   for (auto _ : state) {
-    pool.Release(held, true);  // goes to the oldest waiter
+    pool.Release(held, ExchangeEnd::kComplete);  // goes to the oldest waiter
     held = handed.back();
     handed.pop_back();
     pool.Acquire(deadline, [&](absl::StatusOr<Lease> l) {
@@ -123,7 +123,7 @@ void BM_OpenAndClose(benchmark::State& state) {
   Slot* slot = nullptr;
   for (auto _ : state) {
     pool.Acquire(deadline, [&](absl::StatusOr<Lease> l) { slot = l->slot; });
-    pool.Release(slot, false, CloseReason::kError);
+    pool.Release(slot, ExchangeEnd::kFailed);
   }
 }
 BENCHMARK(BM_OpenAndClose);

@@ -64,8 +64,8 @@ int ThreadCount() {
 std::unique_ptr<Engine> NewEngine(uint32_t max_connections) {
   EngineConfig config;
   config.allow_cidrs = {"127.0.0.0/8"};
-  config.defaults.max_connections = max_connections;
-  config.defaults.wait_timeout = absl::Seconds(60);
+  config.defaults.pool.max_connections = max_connections;
+  config.defaults.pool.wait_timeout = absl::Seconds(60);
   config.evict_empty_pool_after = absl::Hours(1);
   config.max_pools = 200000;
   return *Engine::Create(config);

@@ -63,6 +63,8 @@ void CurlConnection::SetConstantOptions() {
   SetOpt(easy_, CURLOPT_CLOSESOCKETDATA, this);
   SetOpt(easy_, CURLOPT_PREREQFUNCTION, &CurlConnection::OnPrereq);
   SetOpt(easy_, CURLOPT_PREREQDATA, this);
+  SetOpt(easy_, CURLOPT_RESOLVER_START_FUNCTION, &CurlConnection::OnResolverStart);
+  SetOpt(easy_, CURLOPT_RESOLVER_START_DATA, this);
   SetOpt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
   SetOpt(easy_, CURLOPT_FOLLOWLOCATION, 0L);  // the engine follows, pool by pool
   // Never a proxy from the environment (HTTP_PROXY...): the destination
@@ -202,6 +204,11 @@ int CurlConnection::OnCloseSocket(void* clientp, curl_socket_t fd) {
   fds.erase(std::remove(fds.begin(), fds.end(), fd), fds.end());
   if (fd == self->fd_) self->fd_ = fds.empty() ? CURL_SOCKET_BAD : fds.back();
   return close(fd);
+}
+
+int CurlConnection::OnResolverStart(void*, void*, void* clientp) {
+  static_cast<CurlConnection*>(clientp)->slot_.pool().RecordDnsLookup();
+  return 0;
 }
 
 int CurlConnection::OnPrereq(void* clientp, char*, char*, int, int) {

@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 
+#include <cstdint>
 #include <string>
 
 #include "absl/container/inlined_vector.h"
@@ -59,7 +60,12 @@ class CurlConnection final : public Connection, public CurlTransfer {
   // Takes the handle out of the multi. Mid-transfer this closes the
   // connection (curl cannot reuse a half-done exchange).
   void FinishTransfer();
-  bool transfer_running() const { return in_multi_; }
+
+  // The fetch whose exchange runs on this connection (0: none): the link
+  // from curl's end of a transfer back to its fetch, by id, so a fetch
+  // that is gone is never dereferenced.
+  uint64_t fetch_id() const { return fetch_id_; }
+  void set_fetch_id(uint64_t id) { fetch_id_ = id; }
 
   // True while a socket is open (the connection can go back idle).
   bool has_socket() const { return fd_ >= 0; }
@@ -89,6 +95,7 @@ class CurlConnection final : public Connection, public CurlTransfer {
   static int OnCloseSocket(void* clientp, curl_socket_t fd);
   static int OnPrereq(void* clientp, char* conn_primary_ip, char* conn_local_ip,
                       int conn_primary_port, int conn_local_port);
+  static int OnResolverStart(void* resolver_state, void* reserved, void* clientp);
 
   void SetConstantOptions();
 
@@ -97,6 +104,7 @@ class CurlConnection final : public Connection, public CurlTransfer {
   CURLSH* connection_cache_ = nullptr;
   CURL* easy_ = nullptr;
   bool in_multi_ = false;
+  uint64_t fetch_id_ = 0;
   bool idle_ = false;
   bool closed_ = false;
   // Sockets curl opened and has not closed (two briefly while happy

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 
 namespace fetchpool {
 

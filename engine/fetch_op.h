@@ -4,56 +4,67 @@
 #include <curl/curl.h>
 
 #include <cstdint>
-#include <string>
+#include <cstdio>
+#include <cstdlib>
 
 #include "absl/time/time.h"
+#include "common/reason.h"
 #include "engine/event_loop.h"
 #include "engine/fetch_types.h"
+#include "engine/http_exchange.h"
 #include "pool/host_pool.h"
-#include "pool/reason.h"
 
 namespace fetchpool {
 
 class CurlConnection;
-class EngineImpl;
+class FetchRunner;
 struct PoolEntry;
 
 // One fetch inside the engine, from arrival to the end of its transfer
-// (which can outlive the caller's answer while a response drains).
-struct FetchOp {
-  enum class Phase {
-    kWaiting,       // queued for a connection
-    kTransferring,  // an exchange is running on `conn`
-    kDraining,      // the caller was answered; the response finishes in the background
-  };
+// (which can outlive the caller's answer while a response drains). Owned
+// by its loop's FetchRunner; loop thread only. Timers and the connection
+// refer to it by id, never by pointer, so a late timer finds nothing
+// rather than a freed fetch.
+struct FetchOp final : OversizeHandler {
+  // The fetch's life, one way only:
+  //   kWaiting -> kTransferring -> kDone
+  //   kTransferring -> kWaiting      a replay, or a redirect to follow
+  //   kTransferring -> kDraining -> kDone   answered; the response finishes
+  //   kWaiting -> kDone              refused, timed out or cancelled in the queue
+  enum class Phase { kWaiting, kTransferring, kDraining, kDone };
 
-  EngineImpl* engine = nullptr;
+  FetchRunner* runner = nullptr;
   uint64_t id = 0;
   FetchSpec spec;
   FetchCallback done;
   absl::Time arrived;
-  Phase phase = Phase::kWaiting;
 
-  PoolEntry* pool = nullptr;
-  HostPool::WaiterId waiter = 0;
-  CurlConnection* conn = nullptr;
-  bool fresh_connection = false;
+  PoolEntry* pool = nullptr;       // the pool of the current attempt
+  HostPool::WaiterId waiter = 0;   // while queued
+  CurlConnection* conn = nullptr;  // while it holds a lease
+  bool fresh_connection = false;   // the lease is a new connection
   absl::Time leased_at;
   EventLoop::TimerId deadline_timer = 0;
   absl::Time transfer_deadline = absl::InfiniteFuture();
 
-  // Response being received.
-  curl_slist* header_list = nullptr;
-  uint64_t body_limit = 0;
-  uint64_t bytes_received = 0;  // body bytes, kept or discarded
-  bool any_response_byte = false;
-  bool too_large = false;
-  uint64_t declared_length = 0;  // Content-Length of the final response, if any
-  std::string keep_alive_header;
+  ExchangeState exchange;
+  curl_slist* header_list = nullptr;  // curl's copy of spec.headers, for every attempt
   FetchResult result;
-
   uint32_t attempts = 1;
   bool answered = false;  // `done` has run
+  bool moved = false;     // it changed loops (a redirect to another loop's host)
+
+  Phase phase() const { return phase_; }
+  // Moves to `next`; aborts on a transition the diagram above does not allow.
+  void EnterPhase(Phase next) {
+    if (!Allowed(phase_, next)) {
+      std::fprintf(stderr, "fetchpool: fetch %llu: bad phase change %d -> %d\n",
+                   static_cast<unsigned long long>(id), static_cast<int>(phase_),
+                   static_cast<int>(next));
+      std::abort();
+    }
+    phase_ = next;
+  }
 
   // Clears what one attempt received, before a replay or a redirect; keeps
   // what belongs to the whole fetch: its id, the redirects followed and the
@@ -64,21 +75,39 @@ struct FetchOp {
     next.redirects = result.redirects;
     next.timing.queue_wait = result.timing.queue_wait;
     result = std::move(next);
-    bytes_received = 0;
-    any_response_byte = false;
-    too_large = false;
-    declared_length = 0;
-    keep_alive_header.clear();
+    exchange.Reset();
   }
+
+  // The response outgrew the caller's limit (runner's decision: drain or abort).
+  bool OnBodyOverLimit() override;
 
   ~FetchOp() {
     if (header_list != nullptr) curl_slist_free_all(header_list);
+    if (conn != nullptr) {
+      std::fprintf(stderr, "fetchpool: fetch %llu destroyed while holding a connection\n",
+                   static_cast<unsigned long long>(id));
+      std::abort();
+    }
     // Exactly-once, even for a fetch posted to a loop that stopped before
     // running it: the caller always hears back.
     if (!answered && done) {
       done(MakeError(Reason::kShuttingDown, "fetchpool stopped before this fetch started"));
     }
   }
+
+ private:
+  static bool Allowed(Phase from, Phase to) {
+    switch (from) {
+      case Phase::kWaiting: return to == Phase::kTransferring || to == Phase::kDone;
+      case Phase::kTransferring:
+        return to == Phase::kWaiting || to == Phase::kDraining || to == Phase::kDone;
+      case Phase::kDraining: return to == Phase::kDone;
+      case Phase::kDone: return false;
+    }
+    return false;
+  }
+
+  Phase phase_ = Phase::kWaiting;
 };
 
 }  // namespace fetchpool

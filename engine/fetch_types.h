@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
-#include "pool/pool_config.h"
+#include "engine/fetch_config.h"
 
 namespace fetchpool {
 

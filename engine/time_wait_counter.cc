@@ -83,13 +83,23 @@ absl::Status DumpFamily(int family, absl::flat_hash_map<std::string, uint32_t>& 
 
 }  // namespace
 
-absl::StatusOr<absl::flat_hash_map<std::string, uint32_t>> CountTimeWaitByRemote() {
-  absl::flat_hash_map<std::string, uint32_t> counts;
+absl::StatusOr<TimeWaitCounts> CountTimeWaitByRemote() {
+  TimeWaitCounts counts;
   for (int family : {AF_INET, AF_INET6}) {
     absl::Status status = DumpFamily(family, counts);
     if (!status.ok()) return status;
   }
   return counts;
+}
+
+std::shared_ptr<const TimeWaitCounts> TimeWaitCache::Get(absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (now - counted_at_ >= max_age_) {
+    absl::StatusOr<TimeWaitCounts> counts = CountTimeWaitByRemote();
+    counts_ = counts.ok() ? std::make_shared<const TimeWaitCounts>(*std::move(counts)) : nullptr;
+    counted_at_ = now;
+  }
+  return counts_;
 }
 
 }  // namespace fetchpool

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/types/optional.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 
 namespace fetchpool {
 namespace {

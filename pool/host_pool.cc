@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 
 namespace fetchpool {
 namespace {
@@ -13,22 +13,8 @@ constexpr absl::Duration kTimeWaitPeriod = absl::Seconds(60);
 
 }  // namespace
 
-const char* CloseReasonName(CloseReason reason) {
-  switch (reason) {
-    case CloseReason::kIdleTimeout: return "idle_timeout";
-    case CloseReason::kIdleOverflow: return "idle_overflow";
-    case CloseReason::kUpstream: return "upstream";
-    case CloseReason::kStale: return "stale";
-    case CloseReason::kAborted: return "aborted";
-    case CloseReason::kError: return "error";
-    case CloseReason::kMaxLifetime: return "max_lifetime";
-    case CloseReason::kShutdown: return "shutdown";
-  }
-  return "unknown";
-}
-
 HostPool::HostPool(std::string key, HostPoolConfig config, const Clock& clock,
-                   Transport& transport)
+                   Transport& transport, TimerFactory* timers)
     : key_(std::move(key)),
       config_(config),
       clock_(clock),
@@ -36,9 +22,30 @@ HostPool::HostPool(std::string key, HostPoolConfig config, const Clock& clock,
       idle_timeout_(config.idle_timeout),
       last_used_(clock.Now()) {
   counters_.host = key_;
+  if (timers != nullptr) {
+    timer_ = timers->CreateTimer([this] {
+      timer_at_ = absl::InfiniteFuture();  // fired: nothing is armed now
+      OnTimer();
+    });
+  }
+}
+
+void HostPool::RearmTimer() {
+  if (timer_ == nullptr) return;
+  const absl::Time next = NextDeadline();
+  if (next == timer_at_) return;
+  timer_at_ = next;
+  timer_->ArmAt(next);
+}
+
+Lease HostPool::MakeLease(Slot* slot, bool fresh, absl::Duration waited) {
+  slot->reused_lease_ = !fresh;
+  counters_.queue_wait.Record(waited);
+  return Lease{slot, fresh, waited};
 }
 
 HostPool::~HostPool() {
+  timer_.reset();
   shutting_down_ = true;  // a callback that asks again is refused at once
   FailAllWaiters(MakeError(Reason::kShuttingDown, "fetchpool is shutting down"));
   for (SlotList* list : {&connecting_, &busy_, &idle_}) {
@@ -124,8 +131,11 @@ bool HostPool::PastLifetime(const Slot& slot, absl::Time now) const {
 
 HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback,
                                      AcquireOptions options) {
+  RearmOnExit rearm(this);
   const absl::Time now = clock_.Now();
   last_used_ = now;
+  ++counters_.requests_total;
+  if (options.replay) ++counters_.retries_total;
   if (shutting_down_) {
     callback(MakeError(Reason::kShuttingDown, "fetchpool is shutting down"));
     return 0;
@@ -142,17 +152,17 @@ HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback
   // FIFO fairness: nobody jumps a queue. A non-empty queue means no slot is
   // free (invariant), so there is nothing to take anyway.
   if (waiters_.empty()) {
-    if (options.fresh && SlotCount() >= config_.max_connections && !idle_.empty()) {
+    if (options.replay && SlotCount() >= config_.max_connections && !idle_.empty()) {
       CloseSlot(idle_.back().get(), CloseReason::kIdleOverflow);
     }
-    Slot* slot = options.fresh ? nullptr : TakeIdle();
+    Slot* slot = options.replay ? nullptr : TakeIdle();
     if (slot != nullptr) {
       ++slot->uses_;
-      callback(Lease{slot, /*fresh=*/false, absl::ZeroDuration()});
+      callback(MakeLease(slot, /*fresh=*/false, absl::ZeroDuration()));
       return 0;
     }
     if (SlotCount() < config_.max_connections) {
-      callback(Lease{NewSlot(), /*fresh=*/true, absl::ZeroDuration()});
+      callback(MakeLease(NewSlot(), /*fresh=*/true, absl::ZeroDuration()));
       return 0;
     }
   }
@@ -189,6 +199,7 @@ Slot* HostPool::TakeIdle() {
 }
 
 bool HostPool::Cancel(WaiterId id) {
+  RearmOnExit rearm(this);
   auto it = waiters_.find(id);
   if (it == waiters_.end()) return false;
   LeaseCallback callback = std::move(it->second.callback);
@@ -240,7 +251,7 @@ bool HostPool::HandOff(Slot* slot, Completions& done) {
   absl::optional<Waiter> waiter = PopLiveWaiter(now, done);
   if (!waiter.has_value()) return false;
   done.emplace_back(std::move(waiter->callback),
-                    Lease{slot, /*fresh=*/false, now - waiter->enqueued_at});
+                    MakeLease(slot, /*fresh=*/false, now - waiter->enqueued_at));
   ++slot->uses_;
   return true;
 }
@@ -251,13 +262,33 @@ void HostPool::ServeWaitersWithNewSlots(Completions& done) {
     absl::optional<Waiter> waiter = PopLiveWaiter(now, done);
     if (!waiter.has_value()) return;
     done.emplace_back(std::move(waiter->callback),
-                      Lease{NewSlot(), /*fresh=*/true, now - waiter->enqueued_at});
+                      MakeLease(NewSlot(), /*fresh=*/true, now - waiter->enqueued_at));
   }
 }
 
-void HostPool::Release(Slot* slot, bool reusable, CloseReason reason) {
+namespace {
+
+CloseReason CloseReasonFor(ExchangeEnd end) {
+  switch (end) {
+    case ExchangeEnd::kComplete:
+    case ExchangeEnd::kCompleteClosed: return CloseReason::kUpstream;
+    case ExchangeEnd::kStale: return CloseReason::kStale;
+    case ExchangeEnd::kAborted: return CloseReason::kAborted;
+    case ExchangeEnd::kFailed: return CloseReason::kError;
+  }
+  return CloseReason::kError;
+}
+
+}  // namespace
+
+void HostPool::Release(Slot* slot, ExchangeEnd end) {
+  RearmOnExit rearm(this);
   Completions done;
   last_used_ = clock_.Now();
+  const bool complete = end == ExchangeEnd::kComplete || end == ExchangeEnd::kCompleteClosed;
+  if (complete && slot->reused_lease_) ++counters_.reused_requests_total;
+  bool reusable = end == ExchangeEnd::kComplete;
+  CloseReason reason = CloseReasonFor(end);
   if (reusable && PastLifetime(*slot, clock_.Now())) {
     reusable = false;
     reason = CloseReason::kMaxLifetime;
@@ -278,7 +309,26 @@ void HostPool::Release(Slot* slot, bool reusable, CloseReason reason) {
   RunCompletions(done);
 }
 
+void HostPool::ConnectionReplaced(Slot* slot) {
+  // The dead connection's close and the new one's open, in one place so
+  // opened - closed still equals the slots.
+  ++counters_.connections_closed_total;
+  ++counters_.closed_upstream_total;
+  ++counters_.stale_caught_total;
+  ++counters_.connections_opened_total;
+  slot->reused_lease_ = false;
+}
+
+void HostPool::RecordFetchEnd(absl::Duration elapsed, const absl::Status& status) {
+  counters_.fetch_time.Record(elapsed);
+  if (!status.ok()) {
+    ++counters_.failures_total;
+    ++counters_.errors_by_reason[ReasonOf(status)];
+  }
+}
+
 void HostPool::OnIdleConnectionLost(Slot* slot) {
+  RearmOnExit rearm(this);
   if (slot->state_ != Slot::State::kIdle) return;
   CloseSlot(slot, CloseReason::kUpstream);
 }
@@ -298,6 +348,7 @@ void HostPool::ExpireDue(Completions& done) {
 }
 
 void HostPool::OnTimer() {
+  RearmOnExit rearm(this);
   Completions done;
   ExpireDue(done);
   RunCompletions(done);
@@ -317,13 +368,16 @@ void HostPool::ApplyKeepAliveHint(absl::Duration origin_timeout) {
   const absl::Duration margin = std::max(origin_timeout / 5, absl::Milliseconds(100));
   const absl::Duration learned = std::max(origin_timeout - margin, absl::Milliseconds(1));
   idle_timeout_ = std::min(config_.idle_timeout, learned);
+  RearmTimer();
 }
 
 void HostPool::CloseAllIdle(CloseReason reason) {
+  RearmOnExit rearm(this);
   while (!idle_.empty()) CloseSlot(idle_.back().get(), reason);
 }
 
 void HostPool::FailAllWaiters(const absl::Status& status) {
+  RearmOnExit rearm(this);
   Completions done;
   while (!waiters_.empty()) {
     auto it = waiters_.begin();

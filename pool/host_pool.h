@@ -20,6 +20,7 @@
 #include "pool/clock.h"
 #include "pool/pool_config.h"
 #include "pool/pool_stats.h"
+#include "pool/pool_timer.h"
 
 namespace fetchpool {
 
@@ -36,7 +37,16 @@ enum class CloseReason {
   kMaxLifetime,   // older than max_connection_lifetime
   kShutdown,      // the pool was destroyed (shutdown, eviction)
 };
-const char* CloseReasonName(CloseReason reason);
+
+// How the exchange on a leased slot ended: the one thing Release needs to
+// decide the connection's fate and keep the books.
+enum class ExchangeEnd {
+  kComplete,        // a whole response, the connection still open: reuse it
+  kCompleteClosed,  // a whole response, then the origin closed the connection
+  kStale,           // a reused connection was dead before any response byte
+  kAborted,         // cut short with a request in flight (deadline, cancel, size limit)
+  kFailed,          // a transport error (reset, timeout, protocol error)
+};
 
 // The transport side of one pooled connection. The pool decides when a
 // connection is reused, kept idle or closed; the transport does the I/O.
@@ -85,6 +95,8 @@ class Slot {
   absl::Time opened_at_;
   absl::Time idle_since_;
   uint64_t uses_ = 0;
+  // The current lease runs on a connection that served an earlier request.
+  bool reused_lease_ = false;
 };
 
 // What a waiter is given: a slot in kConnecting (fresh) or kBusy (reused).
@@ -99,7 +111,10 @@ struct Lease {
 //
 // Not thread-safe: one thread (the engine's event loop) owns it. Callbacks are
 // run after each transition completes, with the invariants holding, so they
-// may call back into the pool.
+// may call back into the pool. The pool keeps its own books: every counter
+// is bumped here, where the event happens, never by its owner. It arms its
+// timer (when given a TimerFactory) for its next deadline whenever that
+// changes.
 //
 // Invariants (CheckInvariants):
 //   connecting + busy + idle == slots <= max_connections
@@ -107,6 +122,7 @@ struct Lease {
 //   waiters only while no slot is free: waiters > 0 implies idle == 0 and
 //   slots == max_connections
 //   the waiter queue holds live waiters only (cancelled ones are removed at once)
+//   connections_opened_total - connections_closed_total == slots
 class HostPool {
  public:
   using WaiterId = uint64_t;
@@ -114,7 +130,10 @@ class HostPool {
   // DEADLINE_EXCEEDED, CANCELLED or SHUTTING_DOWN.
   using LeaseCallback = absl::AnyInvocable<void(absl::StatusOr<Lease>)>;
 
-  HostPool(std::string key, HostPoolConfig config, const Clock& clock, Transport& transport);
+  // `timers`: wakes the pool at its deadlines; null when the owner calls
+  // OnTimer itself (tests on a fake clock).
+  HostPool(std::string key, HostPoolConfig config, const Clock& clock, Transport& transport,
+           TimerFactory* timers = nullptr);
   ~HostPool();  // closes every connection; fails waiters with SHUTTING_DOWN
   HostPool(const HostPool&) = delete;
   HostPool& operator=(const HostPool&) = delete;
@@ -123,13 +142,15 @@ class HostPool {
   const HostPoolConfig& config() const { return config_; }
 
   struct AcquireOptions {
-    // Prefer a new connection over an idle one (a replay after a reused
-    // connection failed): when the pool is at its cap, the oldest idle
-    // connection is closed to make room. Queues as usual when none is idle.
-    bool fresh = false;
+    // A replay after a reused connection failed (counted in retries_total):
+    // prefer a new connection over an idle one that may be just as stale.
+    // When the pool is at its cap, the oldest idle connection is closed to
+    // make room. Queues as usual when none is idle.
+    bool replay = false;
   };
 
-  // Asks for a connection for a fetch that must have one by `deadline`.
+  // Asks for a connection for a fetch that must have one by `deadline`
+  // (counted in requests_total; the lease's wait in queue_wait).
   // Returns the waiter id (for Cancel) when the caller was queued, 0 when the
   // callback already ran.
   WaiterId Acquire(absl::Time deadline, LeaseCallback callback) {
@@ -145,11 +166,22 @@ class HostPool {
   // A fresh slot's connection is established: kConnecting -> kBusy.
   void MarkConnected(Slot* slot);
 
-  // The exchange on `slot` is over. With `reusable` (a clean, complete
-  // response on a connection still open) the slot goes to the first live
-  // waiter, else idle; otherwise the connection is closed for `reason` and,
-  // if callers wait, a new connection is opened for the first of them.
-  void Release(Slot* slot, bool reusable, CloseReason reason = CloseReason::kError);
+  // The exchange on `slot` is over. After kComplete the slot goes to the
+  // first live waiter, else idle; otherwise the connection is closed (for
+  // the reason `end` names) and, if callers wait, a new connection is
+  // opened for the first of them. A complete exchange on a reused lease
+  // counts in reused_requests_total.
+  void Release(Slot* slot, ExchangeEnd end);
+
+  // The transport found the leased slot's connection dead when the exchange
+  // began and connected again inside the slot: one close (stale) and one
+  // open, and the lease is no longer a reuse.
+  void ConnectionReplaced(Slot* slot);
+  // The transport resolved the host's name (a DNS cache miss).
+  void RecordDnsLookup() { ++counters_.dns_lookups_total; }
+  // A fetch that asked this pool ended after `elapsed`: OK, or the error it
+  // was answered with (failures_total, errors_by_reason).
+  void RecordFetchEnd(absl::Duration elapsed, const absl::Status& status);
 
   // The origin closed an idle connection (the transport saw it).
   void OnIdleConnectionLost(Slot* slot);
@@ -177,8 +209,8 @@ class HostPool {
   size_t connecting_count() const { return connecting_.size(); }
   absl::Time last_used() const { return last_used_; }
 
-  // Counters bumped by the engine (requests, reuse, retries, failures).
-  HostPoolStatsSnapshot& counters() { return counters_; }
+  // The books as kept (counters only; gauges are in Snapshot).
+  const HostPoolStatsSnapshot& counters() const { return counters_; }
   // Gauges computed now, counters as kept. Expires due waiters first so the
   // queue length counts live waiters only.
   HostPoolStatsSnapshot Snapshot();
@@ -195,6 +227,21 @@ class HostPool {
   };
   // Callbacks collected during a transition, run once it is complete.
   using Completions = std::vector<std::pair<LeaseCallback, absl::StatusOr<Lease>>>;
+  // Re-arms the timer, if the next deadline moved, when a public operation
+  // returns (after its completions ran, which may have changed it again).
+  class RearmOnExit {
+   public:
+    explicit RearmOnExit(HostPool* pool) : pool_(pool) {}
+    ~RearmOnExit() { pool_->RearmTimer(); }
+    RearmOnExit(const RearmOnExit&) = delete;
+    RearmOnExit& operator=(const RearmOnExit&) = delete;
+
+   private:
+    HostPool* pool_;
+  };
+  void RearmTimer();
+  // A lease for `slot`, with its wait recorded.
+  Lease MakeLease(Slot* slot, bool fresh, absl::Duration waited);
 
   // The one transition function: moves `slot` to `to`'s list.
   void MoveTo(Slot* slot, Slot::State to);
@@ -221,6 +268,8 @@ class HostPool {
   const HostPoolConfig config_;
   const Clock& clock_;
   Transport& transport_;
+  std::unique_ptr<PoolTimer> timer_;  // null: the owner calls OnTimer
+  absl::Time timer_at_ = absl::InfiniteFuture();
   absl::Duration idle_timeout_;
   bool shutting_down_ = false;  // set by the destructor
 

@@ -5,9 +5,9 @@
 namespace fetchpool {
 namespace {
 
-// Durations below this are almost always a unit mistake (fasthttp users set
-// MaxIdleConnDuration: 30, i.e. 30ns), so they are refused rather than obeyed.
 constexpr absl::Duration kMinSaneDuration = absl::Milliseconds(1);
+
+}  // namespace
 
 absl::Status CheckDuration(const char* name, absl::Duration d) {
   if (d < kMinSaneDuration) {
@@ -21,8 +21,6 @@ absl::Status CheckDuration(const char* name, absl::Duration d) {
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::Status HostPoolConfig::Validate() const {
   if (max_connections == 0 || max_connections > 100000) {
@@ -38,13 +36,8 @@ absl::Status HostPoolConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("max_waiters_per_host is ", max_waiters, "; it must be at most 1000000"));
   }
-  if (max_response_bytes == 0) {
-    return absl::InvalidArgumentError("max_response_bytes must be positive");
-  }
   for (auto [name, d] : {std::pair{"wait_timeout", wait_timeout},
-                         std::pair{"idle_timeout", idle_timeout},
-                         std::pair{"connect_timeout", connect_timeout},
-                         std::pair{"drain_timeout", drain_timeout}}) {
+                         std::pair{"idle_timeout", idle_timeout}}) {
     absl::Status s = CheckDuration(name, d);
     if (!s.ok()) return s;
   }

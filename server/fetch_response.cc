@@ -1,6 +1,6 @@
 #include "server/fetch_response.h"
 
-#include "pool/reason.h"
+#include "common/reason.h"
 
 namespace fetchpool {
 namespace {

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 
 namespace fetchpool {
 

@@ -59,18 +59,22 @@ int main(int argc, char** argv) {
                  std::string(config.status().message()).c_str());
     return 2;
   }
-  const fetchpool::HostPoolConfig& d = config->engine.defaults;
+  const fetchpool::HostPoolConfig& d = config->engine.defaults.pool;
+  const fetchpool::FetchConfig& f = config->engine.defaults.fetch;
+  const uint32_t loops = config->engine.event_loops;
   fetchpool::LogEvent(
       "info", "config",
       {{"listen", config->listen},
+       {"event_loops", loops == 0 ? absl::StrCat(fetchpool::UsableCpuCount(), " (one per CPU)")
+                                  : absl::StrCat(loops)},
        {"max_connections_per_host", absl::StrCat(d.max_connections)},
        {"max_idle_connections_per_host", absl::StrCat(d.EffectiveMaxIdle())},
        {"max_waiters_per_host", absl::StrCat(d.max_waiters)},
        {"wait_timeout", absl::FormatDuration(d.wait_timeout)},
        {"idle_timeout", absl::FormatDuration(d.idle_timeout)},
-       {"connect_timeout", absl::FormatDuration(d.connect_timeout)},
-       {"max_response_bytes", absl::StrCat(d.max_response_bytes)},
-       {"on_deadline", fetchpool::OnDeadlineName(d.on_deadline)},
+       {"connect_timeout", absl::FormatDuration(f.connect_timeout)},
+       {"max_response_bytes", absl::StrCat(f.max_response_bytes)},
+       {"on_deadline", fetchpool::OnDeadlineName(f.on_deadline)},
        {"allow_cidrs", absl::StrJoin(config->engine.allow_cidrs, ",")},
        {"host_overrides", absl::StrCat(config->engine.per_host.size())}});
 

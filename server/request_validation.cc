@@ -1,7 +1,6 @@
 #include "server/request_validation.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -14,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/url.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 
 namespace fetchpool {
 namespace {

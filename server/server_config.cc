@@ -26,24 +26,24 @@ using google::protobuf::TextFormat;
 
 // The per-host pool settings. The first column is the setting's name, which
 // is at once the flag name and the field name in ServerConfigFile and
-// HostOverride; the second the HostPoolConfig member; the third how the
+// HostOverride; the second the HostConfig member; the third how the
 // config file spells the value (Plain: same type; Duration: "250ms";
 // OnDeadline: "abort" | "drain").
 #define FETCHPOOL_POOL_SETTINGS(X)                                   \
-  X(max_connections_per_host, max_connections, Plain)                \
-  X(max_idle_connections_per_host, max_idle_connections, Plain)      \
-  X(max_waiters_per_host, max_waiters, Plain)                        \
-  X(wait_timeout, wait_timeout, Duration)                            \
-  X(idle_timeout, idle_timeout, Duration)                            \
-  X(connect_timeout, connect_timeout, Duration)                      \
-  X(max_response_bytes, max_response_bytes, Plain)                   \
-  X(on_deadline, on_deadline, OnDeadline)                            \
-  X(drain_max_bytes, drain_max_bytes, Plain)                         \
-  X(drain_timeout, drain_timeout, Duration)                          \
-  X(learn_keep_alive, learn_keep_alive, Plain)                       \
-  X(max_connection_lifetime, max_connection_lifetime, Duration)
+  X(max_connections_per_host, pool.max_connections, Plain)           \
+  X(max_idle_connections_per_host, pool.max_idle_connections, Plain) \
+  X(max_waiters_per_host, pool.max_waiters, Plain)                   \
+  X(wait_timeout, pool.wait_timeout, Duration)                       \
+  X(idle_timeout, pool.idle_timeout, Duration)                       \
+  X(connect_timeout, fetch.connect_timeout, Duration)                \
+  X(max_response_bytes, fetch.max_response_bytes, Plain)             \
+  X(on_deadline, fetch.on_deadline, OnDeadline)                      \
+  X(drain_max_bytes, fetch.drain_max_bytes, Plain)                   \
+  X(drain_timeout, fetch.drain_timeout, Duration)                    \
+  X(learn_keep_alive, pool.learn_keep_alive, Plain)                  \
+  X(max_connection_lifetime, pool.max_connection_lifetime, Duration)
 
-// Service-wide bounds not covered by HostPoolConfig::Validate().
+// Service-wide bounds not covered by HostConfig::Validate().
 constexpr absl::Duration kMaxShutdownGrace = absl::Hours(1);
 constexpr absl::Duration kMinEvictAfter = absl::Milliseconds(1);
 constexpr absl::Duration kMaxEvictAfter = absl::Hours(24);
@@ -60,11 +60,11 @@ struct ServerLayer {
 struct HostLayer {
   std::string pool_key;  // normalized
   std::string origin;    // "fetchpool.conf:12", the host block
-  HostPoolConfig values;
+  HostConfig values;
   Origins set;
 };
 
-bool CopyPoolSetting(absl::string_view name, const HostPoolConfig& from, HostPoolConfig* to) {
+bool CopyPoolSetting(absl::string_view name, const HostConfig& from, HostConfig* to) {
 #define FETCHPOOL_COPY_POOL(setting, member, kind) \
   if (name == #setting) {                          \
     to->member = from.member;                      \
@@ -85,6 +85,8 @@ bool CopyServerSetting(absl::string_view name, const ServerConfig& from, ServerC
     to->shutdown_grace = from.shutdown_grace;
   } else if (name == "max_pools") {
     to->engine.max_pools = from.engine.max_pools;
+  } else if (name == "event_loops") {
+    to->engine.event_loops = from.engine.event_loops;
   } else if (name == "evict_empty_pool_after") {
     to->engine.evict_empty_pool_after = from.engine.evict_empty_pool_after;
   } else if (name == "allow_cidrs") {
@@ -178,7 +180,7 @@ absl::Status FieldError(const std::string& where, absl::string_view field,
 // Reads the pool settings a ServerConfigFile or HostOverride sets; both have
 // the same field names (FETCHPOOL_POOL_SETTINGS).
 template <typename Msg>
-absl::Status ReadPoolSettings(const Msg& msg, const Locator& locator, HostPoolConfig* values,
+absl::Status ReadPoolSettings(const Msg& msg, const Locator& locator, HostConfig* values,
                               Origins* set) {
 #define FETCHPOOL_READ_POOL(setting, member, kind)                              \
   if (msg.has_##setting()) {                                                    \
@@ -212,6 +214,10 @@ absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& loc
   if (file.has_max_pools()) {
     v.engine.max_pools = file.max_pools();
     layer->set["max_pools"] = locator.Line("max_pools");
+  }
+  if (file.has_event_loops()) {
+    v.engine.event_loops = file.event_loops();
+    layer->set["event_loops"] = locator.Line("event_loops");
   }
   if (file.has_evict_empty_pool_after()) {
     std::string where = locator.Line("evict_empty_pool_after");
@@ -330,6 +336,11 @@ absl::Status ValidateServiceSettings(const ServerConfig& config) {
   if (config.engine.max_pools == 0) {
     return absl::InvalidArgumentError("max_pools is 0; it must be at least 1");
   }
+  if (config.engine.event_loops > kMaxEventLoops) {
+    return absl::InvalidArgumentError(absl::StrCat("event_loops is ", config.engine.event_loops,
+                                                   "; it must be at most ", kMaxEventLoops,
+                                                   " (0: one per usable CPU)"));
+  }
   absl::StatusOr<DestinationPolicy> policy = DestinationPolicy::Create(config.engine.allow_cidrs);
   if (!policy.ok()) return policy.status();
   return config.engine.defaults.Validate();
@@ -415,9 +426,9 @@ absl::StatusOr<ServerConfig> BuildServerConfig(
   // changes every host except those that set the same setting themselves.
   std::map<std::string, const HostLayer*> host_by_key;
   for (const HostLayer& host : hosts) {
-    HostPoolConfig pool = config.engine.defaults;
-    for (const auto& entry : host.set) CopyPoolSetting(entry.first, host.values, &pool);
-    config.engine.per_host[host.pool_key] = pool;
+    HostConfig settings = config.engine.defaults;
+    for (const auto& entry : host.set) CopyPoolSetting(entry.first, host.values, &settings);
+    config.engine.per_host[host.pool_key] = settings;
     host_by_key[host.pool_key] = &host;
   }
 

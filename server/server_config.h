@@ -16,7 +16,7 @@ namespace fetchpool {
 
 // Everything fetchpoold is started with. The member initializers are the
 // embedded defaults; the flags take their defaults from here and from
-// HostPoolConfig / EngineConfig, so each number is written once.
+// HostPoolConfig / FetchConfig / EngineConfig, so each number is written once.
 struct ServerConfig {
   std::string listen = "0.0.0.0:50051";          // gRPC service, host:port
   std::string metrics_listen = "0.0.0.0:9464";   // Prometheus /metrics, host:port
@@ -41,7 +41,7 @@ absl::StatusOr<ServerConfig> BuildServerConfig(
     const absl::optional<std::string>& config_file_text, absl::string_view config_file_name);
 
 // The checks BuildServerConfig ends with: listen addresses are host:port,
-// allow_cidrs parse, HostPoolConfig::Validate() holds for the defaults and
+// allow_cidrs parse, HostConfig::Validate() holds for the defaults and
 // every host, and the service-wide durations and counts are sane.
 absl::Status ValidateServerConfig(const ServerConfig& config);
 

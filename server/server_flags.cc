@@ -28,6 +28,9 @@ ABSL_FLAG(absl::Duration, shutdown_grace, fetchpool::ServerConfig().shutdown_gra
           "On SIGTERM, how long running and queued fetches may finish");
 ABSL_FLAG(uint32_t, max_pools, fetchpool::EngineConfig().max_pools,
           "Most host pools kept at once; fetches to new hosts beyond it fail QUEUE_FULL");
+ABSL_FLAG(uint32_t, event_loops, fetchpool::EngineConfig().event_loops,
+          "Event-loop threads running the fetches; each host's pool lives on one of them. "
+          "0: one per CPU this process may use (affinity mask and cgroup CPU quota)");
 ABSL_FLAG(absl::Duration, evict_empty_pool_after,
           fetchpool::EngineConfig().evict_empty_pool_after,
           "A pool with no connections and no waiters is dropped after this long");
@@ -48,18 +51,18 @@ ABSL_FLAG(absl::Duration, wait_timeout, fetchpool::HostPoolConfig().wait_timeout
 ABSL_FLAG(absl::Duration, idle_timeout, fetchpool::HostPoolConfig().idle_timeout,
           "An idle connection is closed after this long; keep it below the origins' "
           "keep-alive timeout");
-ABSL_FLAG(absl::Duration, connect_timeout, fetchpool::HostPoolConfig().connect_timeout,
+ABSL_FLAG(absl::Duration, connect_timeout, fetchpool::FetchConfig().connect_timeout,
           "TCP connect plus TLS handshake limit");
-ABSL_FLAG(uint64_t, max_response_bytes, fetchpool::HostPoolConfig().max_response_bytes,
+ABSL_FLAG(uint64_t, max_response_bytes, fetchpool::FetchConfig().max_response_bytes,
           "Largest response body accepted (a request may set another)");
 ABSL_FLAG(std::string, on_deadline,
-          fetchpool::OnDeadlineName(fetchpool::HostPoolConfig().on_deadline),
+          fetchpool::OnDeadlineName(fetchpool::FetchConfig().on_deadline),
           "When a caller stops waiting: abort (close the connection, TIME_WAIT lands here) "
           "or drain (finish the response in the background within the drain budget and "
           "keep the connection)");
-ABSL_FLAG(uint64_t, drain_max_bytes, fetchpool::HostPoolConfig().drain_max_bytes,
+ABSL_FLAG(uint64_t, drain_max_bytes, fetchpool::FetchConfig().drain_max_bytes,
           "Most bytes read to drain an abandoned response (--on_deadline=drain)");
-ABSL_FLAG(absl::Duration, drain_timeout, fetchpool::HostPoolConfig().drain_timeout,
+ABSL_FLAG(absl::Duration, drain_timeout, fetchpool::FetchConfig().drain_timeout,
           "Longest time spent draining an abandoned response (--on_deadline=drain)");
 ABSL_FLAG(absl::Duration, max_connection_lifetime,
           fetchpool::HostPoolConfig().max_connection_lifetime,
@@ -78,6 +81,7 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_metrics_listen),
       &absl::GetFlagReflectionHandle(FLAGS_shutdown_grace),
       &absl::GetFlagReflectionHandle(FLAGS_max_pools),
+      &absl::GetFlagReflectionHandle(FLAGS_event_loops),
       &absl::GetFlagReflectionHandle(FLAGS_evict_empty_pool_after),
       &absl::GetFlagReflectionHandle(FLAGS_allow_cidrs),
       &absl::GetFlagReflectionHandle(FLAGS_max_connections_per_host),
@@ -101,24 +105,26 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.engine.max_pools = absl::GetFlag(FLAGS_max_pools);
+  config.engine.event_loops = absl::GetFlag(FLAGS_event_loops);
   config.engine.evict_empty_pool_after = absl::GetFlag(FLAGS_evict_empty_pool_after);
   config.engine.allow_cidrs = absl::GetFlag(FLAGS_allow_cidrs);
-  HostPoolConfig& pool = config.engine.defaults;
+  HostPoolConfig& pool = config.engine.defaults.pool;
+  FetchConfig& fetch = config.engine.defaults.fetch;
   pool.max_connections = absl::GetFlag(FLAGS_max_connections_per_host);
   pool.max_idle_connections = absl::GetFlag(FLAGS_max_idle_connections_per_host);
   pool.max_waiters = absl::GetFlag(FLAGS_max_waiters_per_host);
   pool.wait_timeout = absl::GetFlag(FLAGS_wait_timeout);
   pool.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
-  pool.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
-  pool.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
+  fetch.connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  fetch.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
   absl::StatusOr<OnDeadline> on_deadline = ParseOnDeadline(absl::GetFlag(FLAGS_on_deadline));
   if (!on_deadline.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--on_deadline: ", on_deadline.status().message()));
   }
-  pool.on_deadline = *on_deadline;
-  pool.drain_max_bytes = absl::GetFlag(FLAGS_drain_max_bytes);
-  pool.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  fetch.on_deadline = *on_deadline;
+  fetch.drain_max_bytes = absl::GetFlag(FLAGS_drain_max_bytes);
+  fetch.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   pool.learn_keep_alive = absl::GetFlag(FLAGS_learn_keep_alive);
   pool.max_connection_lifetime = absl::GetFlag(FLAGS_max_connection_lifetime);
   return config;

@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 #include "server/request_validation.h"
 #include "server/stats_proto.h"
 

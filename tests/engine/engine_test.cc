@@ -17,9 +17,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 #include "tests/origin/test_origin.h"
 #include "tests/poll_until.h"
+#include "engine/engine_test_peer.h"
+#include "pool/clock.h"
 
 namespace fetchpool {
 namespace {
@@ -40,7 +42,7 @@ class EngineTest : public ::testing::Test {
 
   void TearDown() override {
     if (engine_ != nullptr) {
-      EXPECT_TRUE(engine_->CheckInvariants().ok()) << engine_->CheckInvariants();
+      EXPECT_TRUE(EngineTestPeer::CheckInvariants(*engine_).ok()) << EngineTestPeer::CheckInvariants(*engine_);
       engine_->Shutdown(absl::Seconds(2));
     }
     origin_.Stop();
@@ -101,8 +103,8 @@ TEST_F(EngineTest, FetchReturnsTheOriginsResponse) {
 
 TEST_F(EngineTest, ManyThreadsFetchCancelAndReadStats) {
   EngineConfig config;
-  config.defaults.max_connections = 8;
-  config.defaults.wait_timeout = absl::Seconds(20);
+  config.defaults.pool.max_connections = 8;
+  config.defaults.pool.wait_timeout = absl::Seconds(20);
   Start(config);
   constexpr int kThreads = 6;
   constexpr int kPerThread = 150;
@@ -145,7 +147,7 @@ TEST_F(EngineTest, ManyThreadsFetchCancelAndReadStats) {
   EXPECT_GT(ok.load(), 0);
   // Cancels of finished fetches are no-ops, so at most one in five cancels.
   EXPECT_LE(cancelled.load(), kThreads * kPerThread / 5);
-  EXPECT_TRUE(engine_->CheckInvariants().ok()) << engine_->CheckInvariants();
+  EXPECT_TRUE(EngineTestPeer::CheckInvariants(*engine_).ok()) << EngineTestPeer::CheckInvariants(*engine_);
   // Drained (policy drain by default) transfers finish within the budget.
   const absl::Time give_up = absl::Now() + absl::Seconds(10);
   Engine::StatsResult s = Stats();
@@ -160,8 +162,8 @@ TEST_F(EngineTest, ManyThreadsFetchCancelAndReadStats) {
 
 TEST_F(EngineTest, ShutdownAnswersEveryFetchExactlyOnce) {
   EngineConfig config;
-  config.defaults.max_connections = 2;
-  config.defaults.wait_timeout = absl::Seconds(30);
+  config.defaults.pool.max_connections = 2;
+  config.defaults.pool.wait_timeout = absl::Seconds(30);
   Start(config);
   constexpr int kFetches = 40;
   std::atomic<int> answered{0};
@@ -183,7 +185,7 @@ TEST_F(EngineTest, ShutdownAnswersEveryFetchExactlyOnce) {
 
 TEST_F(EngineTest, EmptyPoolsAreEvictedAndBothEventsAreLogged) {
   EngineConfig config;
-  config.defaults.idle_timeout = absl::Milliseconds(50);
+  config.defaults.pool.idle_timeout = absl::Milliseconds(50);
   config.evict_empty_pool_after = absl::Milliseconds(100);
   std::mutex events_mu;
   std::vector<std::string> events;  // "event pool"
@@ -216,7 +218,7 @@ int OpenFds() {
 // wake-up socketpair, 2 more each).
 TEST_F(EngineTest, EachPooledConnectionHoldsOneDescriptor) {
   EngineConfig config;
-  config.defaults.max_connections = 40;
+  config.defaults.pool.max_connections = 40;
   Start(config);
   const int before = OpenFds();
   constexpr int kConcurrent = 40;
@@ -245,7 +247,7 @@ TEST_F(EngineTest, EachPooledConnectionHoldsOneDescriptor) {
 // 3 runs in 12).
 TEST_F(EngineTest, TransfersEndingTogetherKeepTheirConnections) {
   EngineConfig config;
-  config.defaults.max_connections = 48;
+  config.defaults.pool.max_connections = 48;
   Start(config);
   constexpr int kConcurrent = 48;
   constexpr int kRounds = 5;
@@ -256,7 +258,7 @@ TEST_F(EngineTest, TransfersEndingTogetherKeepTheirConnections) {
   EXPECT_EQ(s.totals.closed_upstream_total, 0u);
   EXPECT_EQ(s.totals.connections_opened_total, static_cast<uint64_t>(kConcurrent));
   EXPECT_EQ(s.totals.idle_connections, static_cast<uint32_t>(kConcurrent));
-  EXPECT_TRUE(engine_->CheckInvariants().ok());
+  EXPECT_TRUE(EngineTestPeer::CheckInvariants(*engine_).ok());
 }
 
 // What a Stats caller builds from a snapshot (protos of 10,000 pools) runs

@@ -25,7 +25,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/text_format.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 #include "server/request_validation.h"
 
 namespace {

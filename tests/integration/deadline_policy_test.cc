@@ -87,7 +87,7 @@ TEST_F(DeadlinePolicyTest, DrainKeepsConnectionsFlatWhereAbortOpensOnePerCall) {
 
 TEST_F(DeadlinePolicyTest, PoolDefaultPolicyAppliesWhenTheCallerLeavesItUnset) {
   ServerConfig config = Config();
-  config.engine.defaults.on_deadline = OnDeadline::kAbort;
+  config.engine.defaults.fetch.on_deadline = OnDeadline::kAbort;
   StartServer(config);
   for (int i = 0; i < 3; ++i) {
     CallResult r = Get("/sleep?ms=300", absl::Milliseconds(150));
@@ -138,8 +138,8 @@ TEST_F(DeadlinePolicyTest, OversizedBodyDrainKeepsTheConnectionAbortClosesIt) {
 
 TEST_F(DeadlinePolicyTest, DrainPastTheDrainTimeoutClosesAndCountsAborted) {
   ServerConfig config = Config();
-  config.engine.defaults.on_deadline = OnDeadline::kDrain;
-  config.engine.defaults.drain_timeout = absl::Milliseconds(200);
+  config.engine.defaults.fetch.on_deadline = OnDeadline::kDrain;
+  config.engine.defaults.fetch.drain_timeout = absl::Milliseconds(200);
   StartServer(config);
   const absl::Time start = absl::Now();
   CallResult r = Get("/sleep?ms=3000", absl::Milliseconds(150));
@@ -159,8 +159,8 @@ TEST_F(DeadlinePolicyTest, DrainPastTheDrainTimeoutClosesAndCountsAborted) {
 
 TEST_F(DeadlinePolicyTest, DrainPastTheByteBudgetClosesAndCountsAborted) {
   ServerConfig config = Config();
-  config.engine.defaults.on_deadline = OnDeadline::kDrain;
-  config.engine.defaults.drain_max_bytes = 10000;
+  config.engine.defaults.fetch.on_deadline = OnDeadline::kDrain;
+  config.engine.defaults.fetch.drain_max_bytes = 10000;
   StartServer(config);
   // The deadline passes mid-body; the rest (about 50 kB) exceeds the budget.
   CallResult r = Get("/slowbody?n=60000&interval_ms=40&chunk=6000", absl::Milliseconds(100));
@@ -175,8 +175,8 @@ TEST_F(DeadlinePolicyTest, DrainPastTheByteBudgetClosesAndCountsAborted) {
 
 TEST_F(DeadlinePolicyTest, OversizedBodyBeyondTheDrainBudgetIsClosed) {
   ServerConfig config = Config();
-  config.engine.defaults.on_deadline = OnDeadline::kDrain;
-  config.engine.defaults.drain_max_bytes = 10000;
+  config.engine.defaults.fetch.on_deadline = OnDeadline::kDrain;
+  config.engine.defaults.fetch.drain_max_bytes = 10000;
   StartServer(config);
   // Declared length: refused at the headers, too much left to drain.
   v1::FetchRequest declared;

@@ -33,6 +33,7 @@
 #include "engine/time_wait_counter.h"
 #include "tests/integration/service_fixture.h"
 #include "tests/poll_until.h"
+#include "engine/engine_test_peer.h"
 
 namespace fetchpool::testing {
 
@@ -95,7 +96,7 @@ class FaultServiceTest : public ServiceTest {
     EXPECT_EQ(s.busy_connections(), 0u);
     EXPECT_EQ(s.wait_queue_length(), 0u);
     ExpectBalanced(s);
-    absl::Status inv = server_->engine().CheckInvariants();
+    absl::Status inv = EngineTestPeer::CheckInvariants(server_->engine());
     EXPECT_TRUE(inv.ok()) << inv;
   }
 

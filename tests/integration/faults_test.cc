@@ -23,7 +23,7 @@ class FaultsTest : public FaultServiceTest {
     ServerConfig config = Config();
     // Slow-loris transfers drain in the background after their deadline;
     // a short budget keeps each test's quiet-pool wait short.
-    config.engine.defaults.drain_timeout = absl::Milliseconds(300);
+    config.engine.defaults.fetch.drain_timeout = absl::Milliseconds(300);
     return config;
   }
 
@@ -150,7 +150,7 @@ class BlackholeListener {
 
 TEST_F(FaultsTest, ConnectTimeoutIsUnavailable) {
   ServerConfig config = FaultConfig();
-  config.engine.defaults.connect_timeout = absl::Milliseconds(200);
+  config.engine.defaults.fetch.connect_timeout = absl::Milliseconds(200);
   StartServer(config);
   BlackholeListener blackhole;
   ASSERT_TRUE(blackhole.Start());
@@ -216,8 +216,8 @@ struct FaultKind {
 
 TEST_F(FaultsTest, FiftyConcurrentMixedFaultsLeakNothing) {
   ServerConfig config = FaultConfig();
-  config.engine.defaults.max_connections = 16;
-  config.engine.defaults.wait_timeout = absl::Seconds(10);
+  config.engine.defaults.pool.max_connections = 16;
+  config.engine.defaults.pool.wait_timeout = absl::Seconds(10);
   StartServer(config);
   const std::vector<FaultKind> kinds = {
       {"/reset", grpc::StatusCode::UNAVAILABLE},

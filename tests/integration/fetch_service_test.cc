@@ -104,8 +104,8 @@ TEST_F(ServiceTest, SequentialFetchesReuseOneConnection) {
 
 TEST_F(ServiceTest, ConcurrentSlowFetchesQueueBehindTheCap) {
   ServerConfig config = LoopbackConfig();
-  config.engine.defaults.max_connections = 8;
-  config.engine.defaults.wait_timeout = absl::Seconds(30);
+  config.engine.defaults.pool.max_connections = 8;
+  config.engine.defaults.pool.wait_timeout = absl::Seconds(30);
   StartServer(config);
 
   constexpr int kCalls = 200;
@@ -162,7 +162,7 @@ TEST_F(ServiceTest, ConcurrentSlowFetchesQueueBehindTheCap) {
 
 TEST_F(ServiceTest, WaitForAConnectionTimesOut) {
   ServerConfig config = LoopbackConfig();
-  config.engine.defaults.max_connections = 1;
+  config.engine.defaults.pool.max_connections = 1;
   StartServer(config);
   std::thread holder([&] { EXPECT_TRUE(Get("/sleep?ms=1000").status.ok()); });
   // Wait until the single connection is taken.
@@ -191,8 +191,8 @@ TEST_F(ServiceTest, WaitForAConnectionTimesOut) {
 
 TEST_F(ServiceTest, CallDeadlineBoundsTheWait) {
   ServerConfig config = LoopbackConfig();
-  config.engine.defaults.max_connections = 1;
-  config.engine.defaults.wait_timeout = absl::Seconds(30);
+  config.engine.defaults.pool.max_connections = 1;
+  config.engine.defaults.pool.wait_timeout = absl::Seconds(30);
   StartServer(config);
   std::thread holder([&] { EXPECT_TRUE(Get("/sleep?ms=800").status.ok()); });
   absl::SleepFor(absl::Milliseconds(100));
@@ -216,7 +216,7 @@ TEST_F(ServiceTest, CallDeadlineBoundsTheTransfer) {
 
 TEST_F(ServiceTest, CancelledCallWhileTransferringFreesTheConnection) {
   ServerConfig config = LoopbackConfig();
-  config.engine.defaults.on_deadline = OnDeadline::kAbort;
+  config.engine.defaults.fetch.on_deadline = OnDeadline::kAbort;
   StartServer(config);
   grpc::ClientContext context;
   v1::FetchRequest request;
@@ -244,8 +244,8 @@ TEST_F(ServiceTest, CancelledCallWhileTransferringFreesTheConnection) {
 
 TEST_F(ServiceTest, CancelledCallLeavesTheWaitQueue) {
   ServerConfig config = LoopbackConfig();
-  config.engine.defaults.max_connections = 1;
-  config.engine.defaults.wait_timeout = absl::Seconds(30);
+  config.engine.defaults.pool.max_connections = 1;
+  config.engine.defaults.pool.wait_timeout = absl::Seconds(30);
   StartServer(config);
   std::thread holder([&] { EXPECT_TRUE(Get("/sleep?ms=1500").status.ok()); });
   absl::SleepFor(absl::Milliseconds(100));
@@ -390,9 +390,9 @@ TEST_F(ServiceTest, ResetIsUnavailable) {
 
 TEST_F(ServiceTest, WaitQueueFullIsResourceExhaustedAtOnce) {
   ServerConfig config = LoopbackConfig();
-  config.engine.defaults.max_connections = 1;
-  config.engine.defaults.max_waiters = 1;
-  config.engine.defaults.wait_timeout = absl::Seconds(30);
+  config.engine.defaults.pool.max_connections = 1;
+  config.engine.defaults.pool.max_waiters = 1;
+  config.engine.defaults.pool.wait_timeout = absl::Seconds(30);
   StartServer(config);
   std::thread holder([&] { EXPECT_TRUE(Get("/sleep?ms=800").status.ok()); });
   absl::SleepFor(absl::Milliseconds(100));
@@ -413,7 +413,7 @@ TEST_F(ServiceTest, WaitQueueFullIsResourceExhaustedAtOnce) {
 
 TEST_F(ServiceTest, IdleConnectionsAreClosedByTheTimer) {
   ServerConfig config = LoopbackConfig();
-  config.engine.defaults.idle_timeout = absl::Milliseconds(200);
+  config.engine.defaults.pool.idle_timeout = absl::Milliseconds(200);
   StartServer(config);
   ASSERT_TRUE(Get("/echo").status.ok());
   EXPECT_EQ(PoolStats().idle_connections(), 1u);

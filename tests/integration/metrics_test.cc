@@ -20,6 +20,7 @@
 #include "pool/pool_stats_fields.h"
 #include "server/metrics_exporter.h"
 #include "tests/integration/service_fixture.h"
+#include "engine/engine_test_peer.h"
 
 namespace fetchpool::testing {
 namespace {
@@ -353,7 +354,7 @@ TEST_F(MetricsTest, ScrapeWithoutAnEngineAnswerGetsOnlyExporterMetrics) {
   // Keep the loop thread busy past the snapshot timeout; the engine answers
   // after the scrape has given up.
   std::thread blocker(
-      [this] { server_->engine().RunOnLoopAndWait([] { absl::SleepFor(absl::Seconds(1)); }); });
+      [this] { EngineTestPeer::RunOnLoopAndWait(server_->engine(), 0, [] { absl::SleepFor(absl::Seconds(1)); }); });
   absl::SleepFor(absl::Milliseconds(50));
   Exposition e = Scrape((*exporter)->port());
   blocker.join();

@@ -15,6 +15,7 @@
 #include "server/fetchpool_server.h"
 #include "server/grpc_status.h"
 #include "tests/origin/test_origin.h"
+#include "engine/engine_test_peer.h"
 
 namespace fetchpool::testing {
 
@@ -58,7 +59,7 @@ class ServiceTest : public ::testing::Test {
 
   void TearDown() override {
     if (server_ != nullptr) {
-      EXPECT_TRUE(server_->engine().CheckInvariants().ok()) << server_->engine().CheckInvariants();
+      EXPECT_TRUE(EngineTestPeer::CheckInvariants(server_->engine()).ok()) << EngineTestPeer::CheckInvariants(server_->engine());
       server_->Shutdown(absl::Seconds(1));
     }
     if (origin_ != nullptr) origin_->Stop();

@@ -49,7 +49,7 @@ TEST_F(ServiceTest, FetchStreamAnswersEveryRequestById) {
 
 TEST_F(ServiceTest, FetchStreamCancelStopsRunningFetches) {
   ServerConfig config = LoopbackConfig();
-  config.engine.defaults.on_deadline = OnDeadline::kAbort;
+  config.engine.defaults.fetch.on_deadline = OnDeadline::kAbort;
   StartServer(config);
   grpc::ClientContext context;
   auto stream = stub_->FetchStream(&context);

@@ -40,8 +40,8 @@ TEST_F(TimeWaitTest, IdleTimeoutClosesAreCountedAndTheKernelAgrees) {
   ASSERT_GE(KernelTimeWaitTo(origin_->port()), 0) << "sock_diag unavailable";
   const int64_t baseline = KernelTimeWaitTo(origin_->port());
   ServerConfig config = Config();
-  config.engine.defaults.max_connections = kConnections;
-  config.engine.defaults.idle_timeout = absl::Milliseconds(200);
+  config.engine.defaults.pool.max_connections = kConnections;
+  config.engine.defaults.pool.idle_timeout = absl::Milliseconds(200);
   StartServer(config);
   OpenConnections(origin_->base_url());
   ASSERT_TRUE(WaitForQuietPool());
@@ -77,8 +77,8 @@ TEST_F(TimeWaitTest, OriginClosedConnectionsDoNotRaiseTheEstimate) {
   ASSERT_GE(KernelTimeWaitTo(origin_->port()), 0) << "sock_diag unavailable";
   const int64_t baseline = KernelTimeWaitTo(origin_->port());
   ServerConfig config = Config();
-  config.engine.defaults.max_connections = kConnections;
-  config.engine.defaults.idle_timeout = absl::Seconds(5);  // the origin's 100 ms wins
+  config.engine.defaults.pool.max_connections = kConnections;
+  config.engine.defaults.pool.idle_timeout = absl::Seconds(5);  // the origin's 100 ms wins
   StartServer(config);
   OpenConnections(origin_->base_url());
   ASSERT_TRUE(WaitForQuietPool());
@@ -111,8 +111,8 @@ TEST_F(TimeWaitTest, BothKindsOfCloseInOneServerStayApart) {
   ASSERT_TRUE(closing.Start().ok());
   const int64_t baseline_theirs = KernelTimeWaitTo(closing.port());
   ServerConfig config = Config();
-  config.engine.defaults.max_connections = 10;
-  config.engine.defaults.idle_timeout = absl::Milliseconds(300);
+  config.engine.defaults.pool.max_connections = 10;
+  config.engine.defaults.pool.idle_timeout = absl::Milliseconds(300);
   StartServer(config);
   AsyncCalls calls(stub_.get());
   for (int i = 0; i < 10; ++i) {

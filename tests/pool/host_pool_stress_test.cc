@@ -37,7 +37,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "pool/host_pool.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 #include "tests/pool/fake_clock.h"
 #include "tests/pool/fake_transport.h"
 
@@ -94,7 +94,7 @@ class StressRun {
     uint8_t calls = 0;
     bool cancel_requested = false;
     bool queued = false;  // Acquire returned a waiter id
-    bool want_fresh = false;  // AcquireOptions::fresh
+    bool want_fresh = false;  // AcquireOptions::replay
   };
 
   // ---- helpers -----------------------------------------------------------
@@ -187,7 +187,7 @@ class StressRun {
       if (st.closed) return Fail("lease of a closed connection");
       if (st.idle) return Fail("lease of a connection still marked idle");
       if (o.want_fresh && !o.queued && !result->fresh) {
-        return Fail("AcquireOptions::fresh answered at once with a reused connection");
+        return Fail("AcquireOptions::replay answered at once with a reused connection");
       }
       if (!result->fresh && config_.max_connection_lifetime != absl::ZeroDuration() &&
           now - slot->opened_at() >= config_.max_connection_lifetime) {
@@ -301,8 +301,8 @@ class StressRun {
     const size_t index = outcomes_.size();
     outcomes_.push_back(Outcome{deadline});
     HostPool::AcquireOptions options;
-    options.fresh = Chance(0.05);  // a replay after a reused connection failed
-    outcomes_[index].want_fresh = options.fresh;
+    options.replay = Chance(0.05);  // a replay after a reused connection failed
+    outcomes_[index].want_fresh = options.replay;
     const HostPool::WaiterId id = pool_->Acquire(deadline, CallbackFor(index), options);
     Outcome& o = outcomes_[index];
     if ((id == 0) != (o.calls == 1)) {
@@ -328,11 +328,11 @@ class StressRun {
     held_.pop_back();
     const uint64_t conn = FakeTransport::IdOf(*slot);
     ++releases_;
-    static const CloseReason kReasons[] = {CloseReason::kError, CloseReason::kAborted,
-                                           CloseReason::kUpstream};
-    const CloseReason reason = kReasons[Uniform(0, 2)];
-    if (!reusable && reason == CloseReason::kUpstream) transport_->SetPeerClosed(conn, true);
-    pool_->Release(slot, reusable, reason);
+    static const ExchangeEnd kCloses[] = {ExchangeEnd::kFailed, ExchangeEnd::kAborted,
+                                          ExchangeEnd::kCompleteClosed};
+    const ExchangeEnd end = reusable ? ExchangeEnd::kComplete : kCloses[Uniform(0, 2)];
+    if (end == ExchangeEnd::kCompleteClosed) transport_->SetPeerClosed(conn, true);
+    pool_->Release(slot, end);
     // Whatever happened inside (hand-off, re-entrant callbacks), note when the
     // connection went idle, if it is idle now.
     const FakeConnectionStatus st = transport_->Status(conn);

@@ -15,7 +15,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 #include "tests/pool/fake_clock.h"
 #include "tests/pool/fake_transport.h"
 #include "tests/pool/pool_test_util.h"
@@ -110,13 +110,11 @@ class HostPoolTest : public ::testing::Test {
   // A connected slot released back to the idle list.
   Slot* Idle(const std::string& name) {
     Slot* s = Busy(name);
-    if (s != nullptr) STEP(pool_->Release(s, /*reusable=*/true));
+    if (s != nullptr) STEP(pool_->Release(s, ExchangeEnd::kComplete));
     return s;
   }
 
-  void Release(Slot* s, bool reusable, CloseReason reason = CloseReason::kError) {
-    STEP(pool_->Release(s, reusable, reason));
-  }
+  void Release(Slot* s, ExchangeEnd end) { STEP(pool_->Release(s, end)); }
   bool Cancel(Outcome& o) {
     const bool r = pool_->Cancel(o.id);
     EXPECT_INVARIANTS(*pool_, "Cancel(" + o.name + ")");
@@ -189,9 +187,9 @@ TEST_F(HostPoolTest, IdleConnectionIsReused) {
 TEST_F(HostPoolTest, MostRecentlyReleasedIdleConnectionIsReusedFirst) {
   Slot* a = Busy("a");
   Slot* b = Busy("b");
-  Release(a, true);
+  Release(a, ExchangeEnd::kComplete);
   Advance(absl::Milliseconds(5));
-  Release(b, true);
+  Release(b, ExchangeEnd::kComplete);
   EXPECT_EQ(Lease1("c"), b);
   EXPECT_EQ(Lease1("d"), a);
 }
@@ -222,14 +220,14 @@ TEST_F(HostPoolTest, WaitersAreServedInFifoOrderWhateverTheirDeadlines) {
   Outcome& w3 = Acquire("w3", absl::Seconds(6));
 
   Advance(absl::Milliseconds(1));
-  Release(s, true);
+  Release(s, ExchangeEnd::kComplete);
   EXPECT_TRUE(w1.leased());
   EXPECT_FALSE(w2.done());
   EXPECT_FALSE(w3.done());
-  Release(w1.slot(), true);
+  Release(w1.slot(), ExchangeEnd::kComplete);
   EXPECT_TRUE(w2.leased());
   EXPECT_FALSE(w3.done());
-  Release(w2.slot(), true);
+  Release(w2.slot(), ExchangeEnd::kComplete);
   EXPECT_TRUE(w3.leased());
   EXPECT_EQ(w3.slot(), s);
   EXPECT_EQ(s->uses(), 4u);
@@ -241,11 +239,11 @@ TEST_F(HostPoolTest, AcquireDoesNotJumpTheQueue) {
   Slot* s = Busy("holder");
   Outcome& w1 = Acquire("w1");
   // w1 receives the slot; while it holds it, a newcomer must queue.
-  Release(s, true);
+  Release(s, ExchangeEnd::kComplete);
   ASSERT_TRUE(w1.leased());
   Outcome& w2 = Acquire("w2");
   EXPECT_FALSE(w2.done());
-  Release(w1.slot(), true);
+  Release(w1.slot(), ExchangeEnd::kComplete);
   EXPECT_TRUE(w2.leased());
 }
 
@@ -255,7 +253,7 @@ TEST_F(HostPoolTest, ReusableReleaseHandsSlotToFirstWaiterAndItStaysBusy) {
   Outcome& w = Acquire("w");
   const uint64_t conn = FakeTransport::IdOf(*a);
   Advance(absl::Milliseconds(25));
-  Release(a, true);
+  Release(a, ExchangeEnd::kComplete);
   ASSERT_TRUE(w.leased()) << w.reason();
   EXPECT_EQ(w.slot(), a);
   EXPECT_FALSE(w.fresh());
@@ -276,7 +274,7 @@ TEST_F(HostPoolTest, ClosingReleaseOpensNewConnectionForFirstWaiter) {
   Outcome& w2 = Acquire("w2");
   const uint64_t old_conn = FakeTransport::IdOf(*a);
   Advance(absl::Milliseconds(7));
-  Release(a, /*reusable=*/false, CloseReason::kError);
+  Release(a, ExchangeEnd::kFailed);
   EXPECT_TRUE(transport_.Info(old_conn).closed);
   EXPECT_TRUE(transport_.Info(old_conn).destroyed);
   ASSERT_TRUE(w1.leased()) << w1.reason();
@@ -295,7 +293,7 @@ TEST_F(HostPoolTest, ClosingReleaseOpensNewConnectionForFirstWaiter) {
 
 TEST_F(HostPoolTest, ClosingReleaseWithoutWaitersJustFreesCapacity) {
   Slot* a = Busy("a");
-  Release(a, false, CloseReason::kAborted);
+  Release(a, ExchangeEnd::kAborted);
   EXPECT_EQ(pool().SlotCount(), 0u);
   EXPECT_TRUE(pool().Empty());
   EXPECT_EQ(pool().counters().closed_aborted_total, 1u);
@@ -307,10 +305,10 @@ TEST_F(HostPoolTest, ReleaseOfConnectingSlotIsHandled) {
   Slot* a = Lease1("a");
   Slot* b = Lease1("b");
   Outcome& w = Acquire("w");
-  Release(a, false, CloseReason::kError);
+  Release(a, ExchangeEnd::kFailed);
   ASSERT_TRUE(w.leased());
   EXPECT_TRUE(w.fresh());
-  Release(b, false, CloseReason::kAborted);
+  Release(b, ExchangeEnd::kAborted);
   EXPECT_EQ(pool().SlotCount(), 1u);
 }
 
@@ -412,7 +410,7 @@ TEST_F(HostPoolTest, CancelAfterHandOffReturnsFalse) {
   Slot* a = Busy("a");
   Busy("b");
   Outcome& w = Acquire("w");
-  Release(a, true);
+  Release(a, ExchangeEnd::kComplete);
   ASSERT_TRUE(w.leased());
   EXPECT_FALSE(Cancel(w));
   EXPECT_EQ(w.calls, 1);
@@ -434,7 +432,7 @@ TEST_F(HostPoolTest, Lesson1a_ExpireThenRelease) {
   OnTimer();
   EXPECT_EQ(a.reason(), "WAIT_TIMEOUT");
   EXPECT_EQ(pool().waiter_count(), 1u);
-  Release(s1, true);
+  Release(s1, ExchangeEnd::kComplete);
   ASSERT_TRUE(b.leased()) << b.reason();
   EXPECT_EQ(b.slot(), s1);
   EXPECT_EQ(pool().idle_count(), 0u);
@@ -450,7 +448,7 @@ TEST_F(HostPoolTest, Lesson1b_ReleaseThenExpire_SkipsDeadWaiter) {
   Outcome& a = Acquire("A", absl::Milliseconds(10));
   Outcome& b = Acquire("B", absl::Seconds(5));
   Advance(absl::Milliseconds(15));  // A is dead, no OnTimer yet
-  Release(s1, true);
+  Release(s1, ExchangeEnd::kComplete);
   EXPECT_EQ(a.reason(), "WAIT_TIMEOUT");
   EXPECT_EQ(a.message(), "waited 15ms for a connection to http://h:80 (2 busy, 2 waiting)");
   ASSERT_TRUE(b.leased()) << b.reason();
@@ -472,7 +470,7 @@ TEST_F(HostPoolTest, Lesson1b_ReleaseThenExpire_NoLiveWaiterSlotGoesIdle) {
   Busy("s2");
   Outcome& a = Acquire("A", absl::Milliseconds(10));
   Advance(absl::Milliseconds(10));  // exactly at the deadline: dead
-  Release(s1, true);
+  Release(s1, ExchangeEnd::kComplete);
   EXPECT_EQ(a.reason(), "WAIT_TIMEOUT");
   EXPECT_EQ(s1->state(), Slot::State::kIdle);
   EXPECT_EQ(pool().idle_count(), 1u);
@@ -491,7 +489,7 @@ TEST_F(HostPoolTest, Lesson1b_ClosingReleaseSkipsDeadWaiters) {
   Outcome& a = Acquire("A", absl::Milliseconds(10));
   Outcome& b = Acquire("B", absl::Seconds(5));
   Advance(absl::Milliseconds(10));
-  Release(s1, false, CloseReason::kError);
+  Release(s1, ExchangeEnd::kFailed);
   EXPECT_EQ(a.reason(), "WAIT_TIMEOUT");
   ASSERT_TRUE(b.leased());
   EXPECT_TRUE(b.fresh());
@@ -499,7 +497,7 @@ TEST_F(HostPoolTest, Lesson1b_ClosingReleaseSkipsDeadWaiters) {
   // All dead: the capacity is freed, no connection opened for nobody.
   Outcome& c = Acquire("C", absl::Milliseconds(5));
   Advance(absl::Milliseconds(6));
-  Release(s2, false, CloseReason::kError);
+  Release(s2, ExchangeEnd::kFailed);
   EXPECT_EQ(c.reason(), "WAIT_TIMEOUT");
   EXPECT_EQ(transport_.opened(), 3u);
   EXPECT_EQ(pool().SlotCount(), 1u);
@@ -518,12 +516,12 @@ TEST_F(HostPoolTest, Lesson1c_LeaseCallbackCancelsAnotherWaiter) {
   });
   b = &Acquire("B");
   Outcome& c = Acquire("C");
-  Release(s1, true);
+  Release(s1, ExchangeEnd::kComplete);
   EXPECT_TRUE(a.leased());
   EXPECT_EQ(b->reason(), "CANCELLED");
   EXPECT_FALSE(c.done());
   EXPECT_EQ(pool().waiter_count(), 1u);
-  Release(a.slot(), true);
+  Release(a.slot(), ExchangeEnd::kComplete);
   EXPECT_TRUE(c.leased());
 }
 
@@ -533,15 +531,15 @@ TEST_F(HostPoolTest, Lesson1c_LeaseCallbackReleasesAtOnce) {
   Slot* s1 = Busy("s1");
   Busy("s2");
   Outcome& a = Acquire("A", absl::Seconds(5), [&](Outcome& self) {
-    pool().Release(self.slot(), /*reusable=*/true);
+    pool().Release(self.slot(), ExchangeEnd::kComplete);
     EXPECT_INVARIANTS(pool(), "Release inside A's lease callback");
   });
   Outcome& b = Acquire("B", absl::Seconds(5), [&](Outcome& self) {
-    pool().Release(self.slot(), /*reusable=*/false, CloseReason::kAborted);
+    pool().Release(self.slot(), ExchangeEnd::kAborted);
     EXPECT_INVARIANTS(pool(), "closing Release inside B's lease callback");
   });
   Outcome& c = Acquire("C");
-  Release(s1, true);
+  Release(s1, ExchangeEnd::kComplete);
   EXPECT_TRUE(a.leased());
   EXPECT_TRUE(b.leased());
   EXPECT_EQ(b.slot(), s1);
@@ -566,7 +564,7 @@ TEST_F(HostPoolTest, Lesson1c_ExpiringWaiterCancelsTheOneBeingServed) {
   });
   b = &Acquire("B");
   Advance(absl::Milliseconds(10));
-  Release(s1, true);
+  Release(s1, ExchangeEnd::kComplete);
   EXPECT_EQ(a.reason(), "WAIT_TIMEOUT");
   EXPECT_FALSE(cancel_result);
   ASSERT_TRUE(b->leased());
@@ -585,13 +583,13 @@ TEST_F(HostPoolTest, Lesson1c_TimeoutCallbackReacquires) {
   });
   Outcome& b = Acquire("B");
   Advance(absl::Milliseconds(10));
-  Release(s1, true);
+  Release(s1, ExchangeEnd::kComplete);
   EXPECT_EQ(a.reason(), "WAIT_TIMEOUT");
   EXPECT_TRUE(b.leased());
   ASSERT_NE(retry, nullptr);
   EXPECT_FALSE(retry->done());
   EXPECT_EQ(pool().waiter_count(), 1u);
-  Release(b.slot(), true);
+  Release(b.slot(), ExchangeEnd::kComplete);
   EXPECT_TRUE(retry->leased());
 }
 
@@ -606,7 +604,7 @@ TEST_F(HostPoolTest, Lesson1d_ReleaseWithAllWaitersDead) {
   }
   Advance(absl::Milliseconds(20));
   const uint64_t conn = FakeTransport::IdOf(*s1);
-  Release(s1, true);
+  Release(s1, ExchangeEnd::kComplete);
   for (Outcome* w : waiters) EXPECT_EQ(w->reason(), "WAIT_TIMEOUT") << w->name;
   EXPECT_EQ(pool().waiter_count(), 0u);
   EXPECT_EQ(pool().idle_count(), 1u);
@@ -628,10 +626,10 @@ TEST_F(HostPoolTest, IdleTimeoutClosesIdleConnectionsFromOnTimer) {
   Slot* b = Busy("b");
   const uint64_t ca = FakeTransport::IdOf(*a);
   const uint64_t cb = FakeTransport::IdOf(*b);
-  Release(a, true);
+  Release(a, ExchangeEnd::kComplete);
   const absl::Time a_idle = Now();
   Advance(absl::Seconds(10));
-  Release(b, true);
+  Release(b, ExchangeEnd::kComplete);
   EXPECT_EQ(pool().NextDeadline(), a_idle + absl::Seconds(30));
   Advance(absl::Seconds(20) - absl::Nanoseconds(1));
   OnTimer();
@@ -659,18 +657,18 @@ TEST_F(HostPoolTest, IdleTimeoutClosesIdleConnectionsFromOnTimer) {
 TEST_F(HostPoolTest, TimeWaitEstimateCountsLocalClosesForSixtySeconds) {
   Slot* a = Busy("a");
   Slot* b = Busy("b");
-  Release(a, false, CloseReason::kAborted);  // we close first
+  Release(a, ExchangeEnd::kAborted);  // we close first
   EXPECT_EQ(Snap().time_wait_estimate, 1u);
   Advance(absl::Seconds(30));
   transport_.MarkPeerClosed(*b);
-  Release(b, false, CloseReason::kUpstream);  // the origin closed first
+  Release(b, ExchangeEnd::kCompleteClosed);  // the origin closed first
   HostPoolStatsSnapshot s = Snap();
   EXPECT_EQ(s.time_wait_estimate, 1u) << "a peer-closed-first close leaves no TIME_WAIT here";
   EXPECT_EQ(s.local_closes_total, 1u);
   EXPECT_EQ(s.connections_closed_total, 2u);
   EXPECT_EQ(s.closed_upstream_total, 1u);
   Slot* c = Busy("c");
-  Release(c, false, CloseReason::kError);
+  Release(c, ExchangeEnd::kFailed);
   EXPECT_EQ(Snap().time_wait_estimate, 2u);
   Advance(absl::Seconds(30) - absl::Nanoseconds(1));
   EXPECT_EQ(Snap().time_wait_estimate, 2u);
@@ -698,9 +696,9 @@ TEST_F(HostPoolTest, StaleIdleConnectionIsClosedAndNextOneUsed) {
   Slot* a = Busy("a");
   Slot* b = Busy("b");
   Slot* c = Busy("c");
-  Release(a, true);
-  Release(b, true);
-  Release(c, true);  // idle list: c, b, a
+  Release(a, ExchangeEnd::kComplete);
+  Release(b, ExchangeEnd::kComplete);
+  Release(c, ExchangeEnd::kComplete);  // idle list: c, b, a
   const uint64_t cc = FakeTransport::IdOf(*c);
   const uint64_t cb = FakeTransport::IdOf(*b);
   transport_.MarkDead(*c);
@@ -732,13 +730,13 @@ TEST_F(HostPoolTest, IdleCapClosesOverflowOnRelease) {
   Slot* b = Busy("b");
   Slot* c = Busy("c");
   const uint64_t cb = FakeTransport::IdOf(*b);
-  Release(a, true);
+  Release(a, ExchangeEnd::kComplete);
   EXPECT_EQ(pool().idle_count(), 1u);
-  Release(b, true);
+  Release(b, ExchangeEnd::kComplete);
   EXPECT_EQ(pool().idle_count(), 1u);
   EXPECT_TRUE(transport_.Info(cb).closed);
   EXPECT_THAT(transport_.Info(cb).set_idle_calls, IsEmpty());
-  Release(c, true);
+  Release(c, ExchangeEnd::kComplete);
   EXPECT_EQ(pool().idle_count(), 1u);
   EXPECT_EQ(pool().SlotCount(), 1u);
   HostPoolStatsSnapshot s = Snap();
@@ -754,9 +752,9 @@ TEST_F(HostPoolTest, IdleCapDefaultsToConnectionCap) {
   Slot* a = Busy("a");
   Slot* b = Busy("b");
   Slot* c = Busy("c");
-  Release(a, true);
-  Release(b, true);
-  Release(c, true);
+  Release(a, ExchangeEnd::kComplete);
+  Release(b, ExchangeEnd::kComplete);
+  Release(c, ExchangeEnd::kComplete);
   EXPECT_EQ(pool().idle_count(), 3u);
   EXPECT_EQ(Snap().max_idle_connections, 3u);
 }
@@ -809,11 +807,11 @@ TEST_F(HostPoolTest, NextDeadlineTracksEarliestWork) {
   EXPECT_EQ(pool().NextDeadline(), Now() + absl::Seconds(1));
   EXPECT_TRUE(Cancel(w2));
   EXPECT_EQ(pool().NextDeadline(), Now() + absl::Seconds(3));
-  Release(a, true);
+  Release(a, ExchangeEnd::kComplete);
   ASSERT_TRUE(w1.leased());
   EXPECT_EQ(pool().NextDeadline(), absl::InfiniteFuture());
   Advance(absl::Seconds(1));
-  Release(b, true);
+  Release(b, ExchangeEnd::kComplete);
   EXPECT_EQ(pool().NextDeadline(), Now() + absl::Seconds(30));
   // The deadline it announces is exactly when OnTimer has work.
   Advance(pool().NextDeadline() - Now() - absl::Nanoseconds(1));
@@ -826,14 +824,14 @@ TEST_F(HostPoolTest, NextDeadlineTracksEarliestWork) {
 }
 
 // ---------------------------------------------------------------------------
-// AcquireOptions::fresh and max_connection_lifetime
+// AcquireOptions::replay and max_connection_lifetime
 
 TEST_F(HostPoolTest, FreshAcquireOpensNewConnectionBelowTheCap) {
   Slot* a = Idle("a");
   Outcome& r = recorder_.New("replay");
-  HostPool::AcquireOptions fresh;
-  fresh.fresh = true;
-  STEP(r.id = pool().Acquire(Now() + absl::Seconds(1), recorder_.CallbackFor(r), fresh));
+  HostPool::AcquireOptions replay;
+  replay.replay = true;
+  STEP(r.id = pool().Acquire(Now() + absl::Seconds(1), recorder_.CallbackFor(r), replay));
   ASSERT_TRUE(r.leased());
   EXPECT_TRUE(r.fresh());
   EXPECT_NE(r.slot(), a);
@@ -845,13 +843,13 @@ TEST_F(HostPoolTest, FreshAcquireAtTheCapReplacesOldestIdle) {
   Slot* a = Busy("a");
   Slot* b = Busy("b");
   const uint64_t ca = FakeTransport::IdOf(*a);
-  Release(a, true);
+  Release(a, ExchangeEnd::kComplete);
   Advance(absl::Milliseconds(1));
-  Release(b, true);
+  Release(b, ExchangeEnd::kComplete);
   Outcome& r = recorder_.New("replay");
-  HostPool::AcquireOptions fresh;
-  fresh.fresh = true;
-  STEP(r.id = pool().Acquire(Now() + absl::Seconds(1), recorder_.CallbackFor(r), fresh));
+  HostPool::AcquireOptions replay;
+  replay.replay = true;
+  STEP(r.id = pool().Acquire(Now() + absl::Seconds(1), recorder_.CallbackFor(r), replay));
   ASSERT_TRUE(r.leased());
   EXPECT_TRUE(r.fresh());
   EXPECT_TRUE(transport_.Info(ca).closed) << "the oldest idle connection makes room";
@@ -860,7 +858,7 @@ TEST_F(HostPoolTest, FreshAcquireAtTheCapReplacesOldestIdle) {
   // Nothing idle and at the cap: it queues like anyone else.
   Busy("c");
   Outcome& q = recorder_.New("replay2");
-  STEP(q.id = pool().Acquire(Now() + absl::Seconds(1), recorder_.CallbackFor(q), fresh));
+  STEP(q.id = pool().Acquire(Now() + absl::Seconds(1), recorder_.CallbackFor(q), replay));
   EXPECT_FALSE(q.done());
   EXPECT_EQ(pool().waiter_count(), 1u);
 }
@@ -874,10 +872,10 @@ TEST_F(HostPoolTest, MaxLifetimeClosesOldConnectionsOnReleaseAndReuse) {
   Slot* a = Busy("a");
   Slot* b = Busy("b");
   const uint64_t cb = FakeTransport::IdOf(*b);
-  Release(b, true);
+  Release(b, ExchangeEnd::kComplete);
   Outcome& w = Acquire("w0");  // takes b back
   ASSERT_TRUE(w.leased());
-  Release(w.slot(), true);
+  Release(w.slot(), ExchangeEnd::kComplete);
   Advance(absl::Seconds(10));
   // Reuse: b is past its lifetime, so it is closed and a new one opened.
   Outcome& x = Acquire("x");
@@ -887,7 +885,7 @@ TEST_F(HostPoolTest, MaxLifetimeClosesOldConnectionsOnReleaseAndReuse) {
   // Release: a is past its lifetime, so a waiter gets a new connection.
   Outcome& y = Acquire("y");
   EXPECT_FALSE(y.done());
-  Release(a, true);
+  Release(a, ExchangeEnd::kComplete);
   ASSERT_TRUE(y.leased());
   EXPECT_TRUE(y.fresh());
   EXPECT_EQ(pool().counters().closed_max_lifetime_total, 2u);
@@ -912,7 +910,7 @@ TEST_F(HostPoolTest, MarkConnectedMovesConnectingToBusy) {
 TEST_F(HostPoolTest, IdleConnectionLostIsClosedAsUpstream) {
   Slot* a = Busy("a");
   Slot* b = Busy("b");
-  Release(a, true);
+  Release(a, ExchangeEnd::kComplete);
   const uint64_t ca = FakeTransport::IdOf(*a);
   transport_.MarkPeerClosed(*a);
   STEP(pool().OnIdleConnectionLost(a));
@@ -948,8 +946,8 @@ TEST_F(HostPoolTest, CloseAllIdleClosesOnlyIdle) {
   Slot* a = Busy("a");
   Slot* b = Busy("b");
   Slot* c = Busy("c");
-  Release(a, true);
-  Release(c, true);
+  Release(a, ExchangeEnd::kComplete);
+  Release(c, ExchangeEnd::kComplete);
   EXPECT_EQ(pool().idle_count(), 2u);
   STEP(pool().CloseAllIdle(CloseReason::kShutdown));
   EXPECT_EQ(pool().idle_count(), 0u);
@@ -980,8 +978,8 @@ TEST_F(HostPoolTest, DestructorClosesIdleConnections) {
   Slot* a = Busy("a");
   Slot* b = Busy("b");
   transport_.MarkPeerClosed(*b);
-  Release(a, true);
-  Release(b, true);
+  Release(a, ExchangeEnd::kComplete);
+  Release(b, ExchangeEnd::kComplete);
   EXPECT_EQ(pool().idle_count(), 2u);
   DestroyPool();
   EXPECT_EQ(transport_.open_now(), 0u);
@@ -1001,7 +999,7 @@ TEST_F(HostPoolTest, SnapshotReportsGaugesAndCounters) {
   Slot* i = Busy("idle");
   Busy("busy");
   Lease1("connecting");
-  Release(i, true);
+  Release(i, ExchangeEnd::kComplete);
   HostPoolStatsSnapshot s = Snap();
   EXPECT_EQ(s.host, kKey);
   EXPECT_EQ(s.max_connections, 3u);

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "pool/host_pool.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 
 namespace fetchpool {
 

@@ -70,8 +70,8 @@ class FetchSessionTest : public SessionTest {};
 // not be lost (the call would then wait 60 s).
 TEST_F(FetchSessionTest, CancelBeforeOrAfterTheIdIsKnownEndsTheFetch) {
   EngineConfig config = DefaultConfig();
-  config.defaults.max_connections = 1;
-  config.defaults.wait_timeout = absl::Seconds(60);
+  config.defaults.pool.max_connections = 1;
+  config.defaults.pool.wait_timeout = absl::Seconds(60);
   StartEngine(config);
   std::promise<absl::StatusOr<FetchResult>> blocker_done;
   FetchSpec blocker;

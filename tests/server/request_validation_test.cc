@@ -6,7 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 
 namespace fetchpool {
 namespace {

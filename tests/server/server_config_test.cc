@@ -35,8 +35,8 @@ TEST(BuildServerConfigTest, EmbeddedDefaults) {
   EXPECT_EQ(config->listen, "0.0.0.0:50051");
   EXPECT_EQ(config->metrics_listen, "0.0.0.0:9464");
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(10));
-  EXPECT_EQ(config->engine.defaults.max_connections, HostPoolConfig().max_connections);
-  EXPECT_EQ(config->engine.defaults.idle_timeout, HostPoolConfig().idle_timeout);
+  EXPECT_EQ(config->engine.defaults.pool.max_connections, HostPoolConfig().max_connections);
+  EXPECT_EQ(config->engine.defaults.pool.idle_timeout, HostPoolConfig().idle_timeout);
   EXPECT_EQ(config->engine.max_pools, EngineConfig().max_pools);
   EXPECT_TRUE(config->engine.per_host.empty());
   EXPECT_TRUE(config->engine.allow_cidrs.empty());
@@ -71,26 +71,26 @@ TEST(BuildServerConfigTest, FileOverridesDefaults) {
   EXPECT_EQ(config->engine.max_pools, 50u);
   EXPECT_EQ(config->engine.evict_empty_pool_after, absl::Minutes(5));
   EXPECT_EQ(config->engine.allow_cidrs, (std::vector<std::string>{"127.0.0.0/8", "::1"}));
-  const HostPoolConfig& d = config->engine.defaults;
-  EXPECT_EQ(d.max_connections, 32u);
-  EXPECT_EQ(d.max_idle_connections, 16u);
-  EXPECT_EQ(d.max_waiters, 100u);
-  EXPECT_EQ(d.wait_timeout, absl::Milliseconds(250));
-  EXPECT_EQ(d.idle_timeout, absl::Seconds(20));
-  EXPECT_EQ(d.connect_timeout, absl::Milliseconds(1500));
-  EXPECT_EQ(d.max_response_bytes, 1000u);
-  EXPECT_EQ(d.on_deadline, OnDeadline::kAbort);
-  EXPECT_EQ(d.drain_max_bytes, 10u);
-  EXPECT_EQ(d.drain_timeout, absl::Milliseconds(100));
-  EXPECT_FALSE(d.learn_keep_alive);
-  EXPECT_EQ(d.max_connection_lifetime, absl::Minutes(10));
+  const HostConfig& d = config->engine.defaults;
+  EXPECT_EQ(d.pool.max_connections, 32u);
+  EXPECT_EQ(d.pool.max_idle_connections, 16u);
+  EXPECT_EQ(d.pool.max_waiters, 100u);
+  EXPECT_EQ(d.pool.wait_timeout, absl::Milliseconds(250));
+  EXPECT_EQ(d.pool.idle_timeout, absl::Seconds(20));
+  EXPECT_EQ(d.fetch.connect_timeout, absl::Milliseconds(1500));
+  EXPECT_EQ(d.fetch.max_response_bytes, 1000u);
+  EXPECT_EQ(d.fetch.on_deadline, OnDeadline::kAbort);
+  EXPECT_EQ(d.fetch.drain_max_bytes, 10u);
+  EXPECT_EQ(d.fetch.drain_timeout, absl::Milliseconds(100));
+  EXPECT_FALSE(d.pool.learn_keep_alive);
+  EXPECT_EQ(d.pool.max_connection_lifetime, absl::Minutes(10));
 }
 
 TEST(BuildServerConfigTest, ExplicitFlagsOverrideFileOthersDoNot) {
   ServerConfig flags;
-  flags.engine.defaults.idle_timeout = absl::Seconds(10);    // given on the command line
-  flags.engine.defaults.max_connections = 999;               // a flag default: not given
-  flags.engine.defaults.wait_timeout = HostPoolConfig().wait_timeout;  // given, = default
+  flags.engine.defaults.pool.idle_timeout = absl::Seconds(10);    // given on the command line
+  flags.engine.defaults.pool.max_connections = 999;               // a flag default: not given
+  flags.engine.defaults.pool.wait_timeout = HostPoolConfig().wait_timeout;  // given, = default
   flags.listen = "127.0.0.1:1";                              // not given
   flags.engine.allow_cidrs = {"10.0.0.0/8"};                 // given
   absl::StatusOr<ServerConfig> config =
@@ -101,32 +101,32 @@ TEST(BuildServerConfigTest, ExplicitFlagsOverrideFileOthersDoNot) {
         allow_cidrs: "127.0.0.0/8"
       )pb");
   ASSERT_TRUE(config.ok()) << config.status();
-  const HostPoolConfig& d = config->engine.defaults;
-  EXPECT_EQ(d.idle_timeout, absl::Seconds(10));  // flag > file
-  EXPECT_EQ(d.max_connections, 32u);             // file > unset flag's value
+  const HostConfig& d = config->engine.defaults;
+  EXPECT_EQ(d.pool.idle_timeout, absl::Seconds(10));  // flag > file
+  EXPECT_EQ(d.pool.max_connections, 32u);             // file > unset flag's value
   // A flag given with the default's value still wins: it was said explicitly.
-  EXPECT_EQ(d.wait_timeout, HostPoolConfig().wait_timeout);
+  EXPECT_EQ(d.pool.wait_timeout, HostPoolConfig().wait_timeout);
   EXPECT_EQ(config->listen, "0.0.0.0:50051");  // neither file nor explicit flag
   EXPECT_EQ(config->engine.allow_cidrs, (std::vector<std::string>{"10.0.0.0/8"}));
 }
 
 TEST(BuildServerConfigTest, FlagsWithoutFile) {
   ServerConfig flags;
-  flags.engine.defaults.on_deadline = OnDeadline::kAbort;
+  flags.engine.defaults.fetch.on_deadline = OnDeadline::kAbort;
   flags.engine.max_pools = 7;
   flags.shutdown_grace = absl::ZeroDuration();  // 0 is allowed: stop at once
   absl::StatusOr<ServerConfig> config =
       Build(flags, {"on_deadline", "max_pools", "shutdown_grace"});
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->engine.defaults.on_deadline, OnDeadline::kAbort);
+  EXPECT_EQ(config->engine.defaults.fetch.on_deadline, OnDeadline::kAbort);
   EXPECT_EQ(config->engine.max_pools, 7u);
   EXPECT_EQ(config->shutdown_grace, absl::ZeroDuration());
 }
 
 TEST(BuildServerConfigTest, HostOverridesInheritServiceWideValues) {
   ServerConfig flags;
-  flags.engine.defaults.wait_timeout = absl::Seconds(2);
-  flags.engine.defaults.max_connections = 100;
+  flags.engine.defaults.pool.wait_timeout = absl::Seconds(2);
+  flags.engine.defaults.pool.max_connections = 100;
   absl::StatusOr<ServerConfig> config =
       Build(flags, {"wait_timeout", "max_connections_per_host"}, R"pb(
         max_connections_per_host: 32
@@ -143,22 +143,22 @@ TEST(BuildServerConfigTest, HostOverridesInheritServiceWideValues) {
       )pb");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->engine.per_host.size(), 2u);
-  const HostPoolConfig& api = config->engine.per_host.at("http://api:80");
-  EXPECT_EQ(api.max_connections, 8u);                   // its own
-  EXPECT_EQ(api.on_deadline, OnDeadline::kAbort);       // its own
-  EXPECT_EQ(api.idle_timeout, absl::Seconds(20));       // from the file's service-wide value
-  EXPECT_EQ(api.wait_timeout, absl::Seconds(2));        // from the explicit flag
-  EXPECT_EQ(api.connect_timeout, HostPoolConfig().connect_timeout);  // embedded default
+  const HostConfig& api = config->engine.per_host.at("http://api:80");
+  EXPECT_EQ(api.pool.max_connections, 8u);                   // its own
+  EXPECT_EQ(api.fetch.on_deadline, OnDeadline::kAbort);       // its own
+  EXPECT_EQ(api.pool.idle_timeout, absl::Seconds(20));       // from the file's service-wide value
+  EXPECT_EQ(api.pool.wait_timeout, absl::Seconds(2));        // from the explicit flag
+  EXPECT_EQ(api.fetch.connect_timeout, FetchConfig().connect_timeout);  // embedded default
   // Keys are normalized like FetchSpec.pool_key.
-  const HostPoolConfig& search = config->engine.per_host.at("https://search.example:443");
-  EXPECT_EQ(search.wait_timeout, absl::Milliseconds(100));
-  EXPECT_EQ(search.max_connections, 100u);  // the flag beat the file's 32 service-wide
-  EXPECT_EQ(config->engine.defaults.max_connections, 100u);
+  const HostConfig& search = config->engine.per_host.at("https://search.example:443");
+  EXPECT_EQ(search.pool.wait_timeout, absl::Milliseconds(100));
+  EXPECT_EQ(search.pool.max_connections, 100u);  // the flag beat the file's 32 service-wide
+  EXPECT_EQ(config->engine.defaults.pool.max_connections, 100u);
 }
 
 TEST(BuildServerConfigTest, SubMillisecondIdleTimeoutFromAFlag) {
   ServerConfig flags;
-  flags.engine.defaults.idle_timeout = absl::Nanoseconds(30);  // --idle_timeout=30ns
+  flags.engine.defaults.pool.idle_timeout = absl::Nanoseconds(30);  // --idle_timeout=30ns
   std::string error = ErrorOf(flags, {"idle_timeout"});
   EXPECT_THAT(error, HasSubstr("idle_timeout is 30ns; it must be at least 1ms"));
   EXPECT_THAT(error, HasSubstr("(set by --idle_timeout)"));
@@ -184,7 +184,7 @@ host {
 
 TEST(BuildServerConfigTest, BadFlagValueNamesTheFlag) {
   ServerConfig flags;
-  flags.engine.defaults.max_connections = 0;
+  flags.engine.defaults.pool.max_connections = 0;
   std::string error = ErrorOf(flags, {"max_connections_per_host"});
   EXPECT_THAT(error, HasSubstr("max_connections_per_host is 0"));
   EXPECT_THAT(error, HasSubstr("--max_connections_per_host"));
@@ -268,8 +268,8 @@ TEST(BuildServerConfigTest, ZeroMaxConnectionLifetimeMeansNoLimit) {
     host { pool_key: "http://api" max_connection_lifetime: "0" }
   )pb");
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->engine.defaults.max_connection_lifetime, absl::Minutes(5));
-  EXPECT_EQ(config->engine.per_host.at("http://api:80").max_connection_lifetime,
+  EXPECT_EQ(config->engine.defaults.pool.max_connection_lifetime, absl::Minutes(5));
+  EXPECT_EQ(config->engine.per_host.at("http://api:80").pool.max_connection_lifetime,
             absl::ZeroDuration());
 }
 
@@ -291,7 +291,7 @@ TEST(BuildServerConfigTest, UnknownFlagNameIsRefused) {
 TEST(ValidateServerConfigTest, ChecksDefaultsAndHosts) {
   ServerConfig config;
   EXPECT_TRUE(ValidateServerConfig(config).ok());
-  config.engine.per_host["http://a:80"].idle_timeout = absl::Nanoseconds(30);
+  config.engine.per_host["http://a:80"].pool.idle_timeout = absl::Nanoseconds(30);
   absl::Status s = ValidateServerConfig(config);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("host http://a:80: idle_timeout is 30ns"));

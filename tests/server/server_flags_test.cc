@@ -36,14 +36,14 @@ TEST(LoadServerConfigFromFlagsTest, CommandLineBeatsFileBeatsDefaults) {
   std::remove(path.c_str());
   rmdir(dir_template);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->engine.defaults.idle_timeout, absl::Seconds(10));  // flag > file
-  EXPECT_EQ(config->engine.defaults.max_connections, 32u);            // file > default
-  EXPECT_EQ(config->engine.defaults.on_deadline, OnDeadline::kAbort);
-  EXPECT_EQ(config->engine.defaults.wait_timeout, HostPoolConfig().wait_timeout);
+  EXPECT_EQ(config->engine.defaults.pool.idle_timeout, absl::Seconds(10));  // flag > file
+  EXPECT_EQ(config->engine.defaults.pool.max_connections, 32u);            // file > default
+  EXPECT_EQ(config->engine.defaults.fetch.on_deadline, OnDeadline::kAbort);
+  EXPECT_EQ(config->engine.defaults.pool.wait_timeout, HostPoolConfig().wait_timeout);
   EXPECT_EQ(config->engine.allow_cidrs, (std::vector<std::string>{"127.0.0.0/8", "::1"}));
   ASSERT_EQ(config->engine.per_host.count("http://api:80"), 1u);
-  EXPECT_EQ(config->engine.per_host.at("http://api:80").max_connections, 8u);
-  EXPECT_EQ(config->engine.per_host.at("http://api:80").idle_timeout, absl::Seconds(10));
+  EXPECT_EQ(config->engine.per_host.at("http://api:80").pool.max_connections, 8u);
+  EXPECT_EQ(config->engine.per_host.at("http://api:80").pool.idle_timeout, absl::Seconds(10));
   EXPECT_EQ(config->listen, ServerConfig().listen);
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "engine/engine_test_peer.h"
 
 namespace fetchpool::testing {
 
@@ -180,7 +181,7 @@ void SessionTest::SetUp() { ASSERT_TRUE(origin_.Start().ok()); }
 
 void SessionTest::TearDown() {
   if (engine_ != nullptr) {
-    const absl::Status invariants = engine_->CheckInvariants();
+    const absl::Status invariants = EngineTestPeer::CheckInvariants(*engine_);
     EXPECT_TRUE(invariants.ok()) << invariants;
     engine_->Shutdown(absl::ZeroDuration());
     engine_.reset();
@@ -190,9 +191,9 @@ void SessionTest::TearDown() {
 
 EngineConfig SessionTest::DefaultConfig() {
   EngineConfig config;
-  config.defaults.max_connections = 8;
-  config.defaults.wait_timeout = absl::Seconds(30);
-  config.defaults.on_deadline = OnDeadline::kAbort;
+  config.defaults.pool.max_connections = 8;
+  config.defaults.pool.wait_timeout = absl::Seconds(30);
+  config.defaults.fetch.on_deadline = OnDeadline::kAbort;
   return config;
 }
 

@@ -15,8 +15,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/optional.h"
-#include "pool/reason.h"
+#include "common/reason.h"
 #include "tests/server/session_test_util.h"
+#include "engine/engine_test_peer.h"
 
 namespace fetchpool::testing {
 namespace {
@@ -104,7 +105,7 @@ bool Freed(const std::weak_ptr<WatchStatsSession>& session, Engine* engine,
   const absl::Time give_up = absl::Now() + timeout;
   while (!session.expired()) {
     if (absl::Now() > give_up) return false;
-    if (engine != nullptr) engine->RunOnLoopAndWait([] {});
+    if (engine != nullptr) EngineTestPeer::RunOnEveryLoopAndWait(*engine, [] {});
     absl::SleepFor(absl::Microseconds(200));
   }
   return true;

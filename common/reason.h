@@ -1,5 +1,5 @@
-#ifndef FETCHPOOL_POOL_REASON_H_
-#define FETCHPOOL_POOL_REASON_H_
+#ifndef FETCHPOOL_COMMON_REASON_H_
+#define FETCHPOOL_COMMON_REASON_H_
 
 #include <string>
 
@@ -59,4 +59,4 @@ std::string ReasonOf(const absl::Status& status);
 
 }  // namespace fetchpool
 
-#endif  // FETCHPOOL_POOL_REASON_H_
+#endif  // FETCHPOOL_COMMON_REASON_H_

@@ -1,4 +1,4 @@
-#include "pool/reason.h"
+#include "common/reason.h"
 
 #include "absl/types/optional.h"
 

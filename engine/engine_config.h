@@ -1,0 +1,50 @@
+#ifndef FETCHPOOL_ENGINE_ENGINE_CONFIG_H_
+#define FETCHPOOL_ENGINE_ENGINE_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "engine/fetch_config.h"
+
+namespace fetchpool {
+
+struct EngineConfig {
+  HostConfig defaults;
+  // Per-host overrides, keyed by pool key ("http://api:80").
+  absl::flat_hash_map<std::string, HostConfig> per_host;
+  std::vector<std::string> allow_cidrs;
+  // An empty pool (no connections, no waiters) is dropped after this long.
+  absl::Duration evict_empty_pool_after = absl::Minutes(2);
+  // Most pools kept at once, over every loop; a fetch to a new host beyond
+  // it is refused (RESOURCE_EXHAUSTED / QUEUE_FULL) until empty pools are
+  // evicted.
+  uint32_t max_pools = 100000;
+  // Event-loop threads. Each host's pool lives on one of them, chosen by a
+  // hash of its pool key. 0: as many as the CPUs this process may use
+  // (UsableCpuCount()).
+  uint32_t event_loops = 0;
+  // Notable engine events (pool created, pool evicted), for the service's
+  // structured log; called on a loop thread, from any loop. Unset: not reported.
+  std::function<void(const std::string& event,
+                     const std::vector<std::pair<std::string, std::string>>& fields)>
+      log_event;
+
+  const HostConfig& ForHost(const std::string& pool_key) const;
+};
+
+// The most loops an engine runs (ids carry the loop in their low byte).
+inline constexpr uint32_t kMaxEventLoops = 256;
+
+// CPUs this process may run on: its affinity mask, lowered by a cgroup v2
+// CPU quota (cpu.max) when one is set, at least 1.
+uint32_t UsableCpuCount();
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_ENGINE_ENGINE_CONFIG_H_

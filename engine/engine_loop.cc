@@ -1,0 +1,128 @@
+#include "engine/engine_loop.h"
+
+#include <pthread.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "common/reason.h"
+
+namespace fetchpool {
+namespace {
+
+// How old the kernel's TIME_WAIT count in Stats may be.
+constexpr absl::Duration kTimeWaitRecount = absl::Seconds(1);
+
+}  // namespace
+
+EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
+                       const DestinationPolicy& policy, LoopRouter& router,
+                       std::atomic<uint32_t>& pools_in_engine, TimeWaitCache& time_wait)
+    : index_(index),
+      policy_(policy),
+      time_wait_(time_wait),
+      loop_(MonotonicClock::Get()),
+      pools_(config, loop_, *this, pools_in_engine),
+      fetches_(loop_, pools_, router) {
+  thread_ = std::thread([this] {
+    pools_.StartEvictionSweep();
+    loop_.Run();
+  });
+  // At most 15 characters: "fp-loop-255".
+  pthread_setname_np(thread_.native_handle(), absl::StrCat("fp-loop-", index_).c_str());
+}
+
+EngineLoop::~EngineLoop() { StopAndJoin(); }
+
+void EngineLoop::AssertOnLoop() const {
+  if (!loop_.InLoopThread()) {
+    std::fprintf(stderr, "fetchpool: loop %u used off its thread\n", index_);
+    std::abort();
+  }
+}
+
+void EngineLoop::RunAndWait(absl::AnyInvocable<void()> fn) {
+  if (loop_.InLoopThread()) {
+    fn();
+    return;
+  }
+  // std::promise rather than absl::Notification: see EventLoop::post_mu_.
+  std::promise<void> finished;
+  loop_.Post([&] {
+    fn();
+    finished.set_value();
+  });
+  finished.get_future().wait();
+}
+
+FetchRunner& EngineLoop::fetches() {
+  AssertOnLoop();
+  return fetches_;
+}
+
+LoopStats EngineLoop::CollectStats(const std::string& pool_key) {
+  AssertOnLoop();
+  LoopStats out;
+  out.pool_count = static_cast<uint32_t>(pools_.size());
+  if (pools_.size() == 0) return out;
+  // One netlink dump serves every pool of every loop (TimeWaitCache).
+  std::shared_ptr<const TimeWaitCounts> time_wait = time_wait_.Get(loop_.clock().Now());
+  // Snapshots are large (two histograms each): no regrowth copies with 10,000 pools.
+  if (pool_key.empty()) out.pools.reserve(pools_.size());
+  pools_.Snapshot(pool_key, time_wait.get(), &out.pools, &out.totals);
+  return out;
+}
+
+void EngineLoop::StopTakingFetches() {
+  AssertOnLoop();
+  fetches_.StopTakingFetches();
+}
+
+bool EngineLoop::Idle() const {
+  AssertOnLoop();
+  return fetches_.idle();
+}
+
+void EngineLoop::TearDown() {
+  AssertOnLoop();
+  fetches_.StopTakingFetches();
+  const absl::Status shutting_down =
+      MakeError(Reason::kShuttingDown, "fetchpool is shutting down");
+  // Waiters first, so aborting a transfer below cannot hand its freed
+  // capacity to a waiter and start a new transfer.
+  pools_.FailAllWaiters(shutting_down);
+  fetches_.AbortAll(shutting_down);
+  pools_.Clear();
+}
+
+void EngineLoop::StopAndJoin() {
+  if (joined_.exchange(true)) return;
+  loop_.Stop();
+  thread_.join();
+}
+
+absl::Status EngineLoop::CheckInvariants() const {
+  AssertOnLoop();
+  return pools_.CheckInvariants();
+}
+
+std::unique_ptr<Connection> EngineLoop::NewConnection(Slot& slot) {
+  return std::make_unique<CurlConnection>(*this, slot);
+}
+
+void EngineLoop::OnConnected(CurlConnection& conn) {
+  Slot& slot = conn.slot();
+  if (slot.state() == Slot::State::kConnecting) slot.pool().MarkConnected(&slot);
+}
+
+void EngineLoop::OnTransferDone(CurlConnection& conn, CURLcode code) {
+  fetches_.OnTransferDone(conn, code);
+}
+
+void EngineLoop::OnIdleConnectionLost(CurlConnection& conn) {
+  conn.slot().pool().OnIdleConnectionLost(&conn.slot());  // destroys conn
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,46 @@
+#ifndef FETCHPOOL_ENGINE_FETCH_CONFIG_H_
+#define FETCHPOOL_ENGINE_FETCH_CONFIG_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "pool/pool_config.h"
+
+namespace fetchpool {
+
+// What happens to a transfer whose caller stopped waiting (deadline passed,
+// or the body outgrew the caller's size limit).
+enum class OnDeadline {
+  // Close the connection now. We close first, so the socket sits in
+  // TIME_WAIT here for 60 s and a new connection replaces it.
+  kAbort,
+  // Answer the caller at once, let the response finish in the background
+  // within the drain budget, and keep the connection if it ends cleanly.
+  kDrain,
+};
+
+// How fetches to one host use their connection: the engine's settings, not
+// the pool's (the pool only hands connections out).
+struct FetchConfig {
+  absl::Duration connect_timeout = absl::Seconds(5);
+  uint64_t max_response_bytes = 4000000;  // fits gRPC's default 4 MiB message cap
+  OnDeadline on_deadline = OnDeadline::kDrain;
+  // Budget for draining a response after its caller left (kDrain).
+  uint64_t drain_max_bytes = 1 << 20;
+  absl::Duration drain_timeout = absl::Seconds(2);
+
+  absl::Status Validate() const;
+};
+
+// Everything one host is run with: its pool's limits and its fetches' settings.
+struct HostConfig {
+  HostPoolConfig pool;
+  FetchConfig fetch;
+
+  absl::Status Validate() const;
+};
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_ENGINE_FETCH_CONFIG_H_

@@ -1,0 +1,71 @@
+#ifndef FETCHPOOL_ENGINE_FETCH_DECISIONS_H_
+#define FETCHPOOL_ENGINE_FETCH_DECISIONS_H_
+
+// The engine's decisions about a fetch, as pure functions over plain
+// structs: whether to replay, where a redirect goes, what becomes of the
+// connection. No curl and no loop here, so each is unit-tested directly
+// (tests/engine/fetch_decisions_test.cc); the curl code only carries them out.
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "engine/fetch_types.h"
+#include "pool/host_pool.h"
+
+namespace fetchpool {
+
+// What one attempt's transfer left behind, as far as the decisions care.
+struct AttemptOutcome {
+  bool ok = false;                 // curl finished the transfer (CURLE_OK)
+  bool stale_error = false;        // send/recv error or empty reply (IsStaleConnectionError)
+  bool died_after_request = false; // a reused connection died after the request went out
+  bool reused = false;             // ran on a connection opened for an earlier request
+  bool any_response_byte = false;
+  bool socket_open = false;        // the connection is still open afterwards
+  bool too_large = false;          // ended by the body limit
+  bool replayable = false;         // the request is safe to send again
+  uint32_t attempts = 1;           // this one included
+};
+
+// A request that failed on a reused connection before any response byte
+// (the origin closed it while our request was on the way: the hyper reset)
+// is replayed once, on a fresh connection, when it is safe to replay.
+bool ShouldReplay(const AttemptOutcome& attempt);
+
+// What becomes of the connection after an attempt. `draining`: the caller
+// was already answered and the response was being read to keep the
+// connection.
+ExchangeEnd ConnectionEnd(const AttemptOutcome& attempt, bool draining);
+
+// 301, 302, 303, 307, 308.
+bool IsRedirect(int status);
+
+// The next request of a redirect, or why there is none.
+struct RedirectStep {
+  enum class Kind {
+    kFollow,     // request `url` (pool `pool_key`) with `method` and `body`
+    kAnswer,     // no Location: the 3xx is the answer
+    kError,      // `error`: too many redirects, or an unusable Location
+  };
+  Kind kind = Kind::kAnswer;
+  std::string url;
+  std::string pool_key;
+  std::string method;
+  bool drop_body = false;
+  absl::Status error;
+};
+// `spec`: the request that got `status` with `headers` after `redirects`
+// redirects already followed.
+RedirectStep DecideRedirect(const FetchSpec& spec, int status, const HeaderList& headers,
+                            uint32_t redirects);
+
+// "timeout=5, max=100" -> 5 s; nullopt without a usable timeout.
+absl::optional<absl::Duration> ParseKeepAliveTimeout(absl::string_view value);
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_ENGINE_FETCH_DECISIONS_H_

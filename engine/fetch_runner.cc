@@ -1,0 +1,379 @@
+#include "engine/fetch_runner.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/reason.h"
+#include "engine/curl_errors.h"
+#include "engine/fetch_decisions.h"
+#include "engine/http_exchange.h"
+
+namespace fetchpool {
+
+bool FetchOp::OnBodyOverLimit() { return runner->RefuseOversizedBody(this); }
+
+FetchRunner::~FetchRunner() {
+  // Whatever is left (a loop that stopped) is answered by ~FetchOp; the
+  // connections were closed with the pools.
+  for (auto& [id, op] : ops_) op->conn = nullptr;
+}
+
+void FetchRunner::AssertOnLoop() const {
+  if (!loop_.InLoopThread()) {
+    std::fprintf(stderr, "fetchpool: FetchRunner used off its loop thread\n");
+    std::abort();
+  }
+}
+
+FetchOp* FetchRunner::Find(uint64_t id) {
+  auto it = ops_.find(id);
+  return it == ops_.end() ? nullptr : it->second.get();
+}
+
+OnDeadline FetchRunner::PolicyFor(const FetchOp& op) const {
+  return op.spec.on_deadline.value_or(op.pool->fetch->on_deadline);
+}
+
+EventLoop::TimerId FetchRunner::TimerFor(uint64_t id, absl::Time when,
+                                         void (FetchRunner::*fn)(FetchOp*)) {
+  return loop_.AddTimer(when, [this, id, fn] {
+    FetchOp* op = Find(id);
+    if (op == nullptr) return;
+    op->deadline_timer = 0;
+    (this->*fn)(op);
+  });
+}
+
+void FetchRunner::Start(std::unique_ptr<FetchOp> owned) {
+  owned->result.id = owned->spec.id;
+  Admit(std::move(owned));
+}
+
+void FetchRunner::Adopt(std::unique_ptr<FetchOp> owned) { Admit(std::move(owned)); }
+
+void FetchRunner::Admit(std::unique_ptr<FetchOp> owned) {
+  AssertOnLoop();
+  FetchOp* op = owned.get();
+  op->runner = this;
+  ops_.emplace(op->id, std::move(owned));
+  if (!taking_fetches_) {
+    Answer(op, MakeError(Reason::kShuttingDown, "fetchpool is shutting down"));
+    Finish(op);
+    return;
+  }
+  AcquireConnection(op);
+}
+
+void FetchRunner::AcquireConnection(FetchOp* op, bool replay) {
+  absl::Status error;
+  PoolEntry* entry = pools_.FindOrCreate(op->spec.pool_key, &error);
+  if (entry == nullptr) {
+    Answer(op, error);
+    Finish(op);
+    return;
+  }
+  op->pool = entry;
+  HostPool& pool = *entry->pool;
+  const absl::Time now = loop_.clock().Now();
+  const absl::Duration wait = op->spec.wait_timeout.value_or(pool.config().wait_timeout);
+  const absl::Time wait_deadline = std::min(op->spec.deadline, now + wait);
+  HostPool::AcquireOptions options;
+  options.replay = replay;
+  const HostPool::WaiterId waiter = pool.Acquire(
+      wait_deadline,
+      [this, id = op->id](absl::StatusOr<Lease> lease) { OnLease(id, std::move(lease)); },
+      options);
+  // A non-zero id means the callback has not run, so `op` is still alive.
+  if (waiter != 0) op->waiter = waiter;
+}
+
+void FetchRunner::OnLease(uint64_t id, absl::StatusOr<Lease> lease) {
+  FetchOp* op = Find(id);
+  if (op == nullptr) {
+    // Cannot happen (a fetch ends only after its lease callback ran); a
+    // lease nobody will use must not strand its slot all the same.
+    if (lease.ok()) lease->slot->pool().Release(lease->slot, ExchangeEnd::kAborted);
+    return;
+  }
+  op->waiter = 0;
+  if (!lease.ok()) {
+    Answer(op, lease.status());
+    Finish(op);
+    return;
+  }
+  op->conn = static_cast<CurlConnection*>(&lease->slot->connection());
+  op->fresh_connection = lease->fresh;
+  op->result.timing.queue_wait += lease->waited;
+  op->leased_at = loop_.clock().Now();
+  StartTransfer(op);
+}
+
+void FetchRunner::StartTransfer(FetchOp* op) {
+  const FetchConfig& cfg = *op->pool->fetch;
+  const FetchSpec& spec = op->spec;
+  op->EnterPhase(FetchOp::Phase::kTransferring);
+  op->result.pool = spec.pool_key;
+  op->result.effective_url = spec.url;
+  ExchangeState& exchange = op->exchange;
+  exchange.result = &op->result;
+  exchange.oversize = op;
+  exchange.body_limit = spec.max_response_bytes == 0
+                            ? cfg.max_response_bytes
+                            : std::min<uint64_t>(spec.max_response_bytes, cfg.max_response_bytes);
+  op->conn->set_fetch_id(op->id);
+  ConfigureExchange(*op->conn, spec, cfg, &exchange, &op->header_list);
+
+  // The transfer ends by the call's deadline, and by request_timeout after
+  // the lease when the caller set one. Our own timer enforces it so the
+  // abort-or-drain policy decides what happens to the connection.
+  op->transfer_deadline = spec.deadline;
+  if (spec.request_timeout.has_value()) {
+    op->transfer_deadline = std::min(op->transfer_deadline, op->leased_at + *spec.request_timeout);
+  }
+  if (op->transfer_deadline != absl::InfiniteFuture()) {
+    op->deadline_timer =
+        TimerFor(op->id, op->transfer_deadline, &FetchRunner::OnTransferDeadline);
+  }
+  absl::Status started = op->conn->StartTransfer();
+  if (!started.ok()) {
+    Answer(op, MakeError(Reason::kInternal, started.message()));
+    Release(op, ExchangeEnd::kFailed);
+    Finish(op);
+  }
+}
+
+void FetchRunner::OnTransferDone(CurlConnection& conn, CURLcode code) {
+  AssertOnLoop();
+  FetchOp* op = Find(conn.fetch_id());
+  if (op == nullptr || op->conn != &conn) {
+    std::fprintf(stderr, "fetchpool: a transfer ended with no fetch on its connection\n");
+    std::abort();
+  }
+  CancelDeadlineTimer(op);
+  ExchangeReport report = ExamineExchange(conn, code, op->exchange, op->spec,
+                                          op->fresh_connection, op->attempts);
+  HostPool& pool = *op->pool->pool;
+  if (report.connection_replaced) pool.ConnectionReplaced(&conn.slot());
+  if (!op->exchange.keep_alive_header.empty()) {
+    if (auto hint = ParseKeepAliveTimeout(op->exchange.keep_alive_header)) {
+      pool.ApplyKeepAliveHint(*hint);
+    }
+  }
+  FetchTimings& t = op->result.timing;
+  t.dns = report.timings.dns;
+  t.connect = report.timings.connect;
+  t.tls = report.timings.tls;
+  t.first_byte = report.timings.first_byte;
+  op->result.remote_address = report.remote_address;
+  op->result.connection_reused = report.attempt.reused;
+  pools_.NoteRemote(op->pool, report.remote_address);
+  conn.FinishTransfer();
+  AttemptOutcome& attempt = report.attempt;
+  attempt.socket_open = conn.has_socket();
+
+  if (op->phase() == FetchOp::Phase::kDraining) {
+    Release(op, ConnectionEnd(attempt, /*draining=*/true));
+    Finish(op);
+    return;
+  }
+  if (ShouldReplay(attempt)) {
+    Release(op, ExchangeEnd::kStale);
+    ++op->attempts;
+    op->ResetForNextAttempt();
+    op->EnterPhase(FetchOp::Phase::kWaiting);
+    AcquireConnection(op, /*replay=*/true);
+    return;
+  }
+  Release(op, ConnectionEnd(attempt, /*draining=*/false));
+  if (!attempt.ok) {
+    Answer(op, TransferFailureToStatus(report.failure));
+    Finish(op);
+    return;
+  }
+  if (op->spec.follow_redirects && IsRedirect(op->result.status)) {
+    FollowRedirect(op);
+    return;
+  }
+  Answer(op, std::move(op->result));
+  Finish(op);
+}
+
+void FetchRunner::FollowRedirect(FetchOp* op) {
+  RedirectStep step =
+      DecideRedirect(op->spec, op->result.status, op->result.headers, op->result.redirects);
+  switch (step.kind) {
+    case RedirectStep::Kind::kAnswer:  // a 3xx without Location is just a response
+      Answer(op, std::move(op->result));
+      Finish(op);
+      return;
+    case RedirectStep::Kind::kError:
+      Answer(op, step.error);
+      Finish(op);
+      return;
+    case RedirectStep::Kind::kFollow:
+      break;
+  }
+  op->spec.url = std::move(step.url);
+  op->spec.pool_key = std::move(step.pool_key);
+  op->spec.method = std::move(step.method);
+  if (step.drop_body) op->spec.body.clear();
+  op->ResetForNextAttempt();
+  ++op->result.redirects;
+  op->EnterPhase(FetchOp::Phase::kWaiting);
+  const uint32_t owner = router_.LoopFor(op->spec.pool_key);
+  if (owner == router_.self()) {
+    AcquireConnection(op);
+    return;
+  }
+  // The new host's pool lives on another loop: the fetch goes there, with
+  // no lease, no timer and no pool of this loop.
+  auto it = ops_.find(op->id);
+  std::unique_ptr<FetchOp> owned = std::move(it->second);
+  ops_.erase(it);
+  op->pool = nullptr;
+  op->moved = true;
+  moved_to_[op->id] = owner;
+  router_.Migrate(owner, std::move(owned));
+}
+
+void FetchRunner::OnTransferDeadline(FetchOp* op) {
+  if (op->phase() != FetchOp::Phase::kTransferring) return;
+  const bool call_deadline = op->transfer_deadline >= op->spec.deadline;
+  absl::Status why = MakeError(
+      Reason::kDeadlineExceeded,
+      absl::StrCat(call_deadline ? "the call's deadline" : "request_timeout",
+                   " passed while fetching ", op->spec.url, " after ",
+                   op->exchange.bytes_received, " body bytes (",
+                   op->exchange.any_response_byte ? "response started" : "no response yet", ")"));
+  if (PolicyFor(*op) == OnDeadline::kAbort) {
+    Answer(op, why);
+    AbortTransfer(op);
+    return;
+  }
+  BeginDrain(op, why);
+}
+
+void FetchRunner::BeginDrain(FetchOp* op, absl::Status answer) {
+  CancelDeadlineTimer(op);
+  Answer(op, std::move(answer));
+  op->EnterPhase(FetchOp::Phase::kDraining);
+  const FetchConfig& cfg = *op->pool->fetch;
+  // The body seen so far no longer matters; what is left must fit the budget.
+  op->exchange.draining = true;
+  op->exchange.body_limit = op->exchange.bytes_received + cfg.drain_max_bytes;
+  op->result.body.clear();
+  op->deadline_timer = TimerFor(op->id, loop_.clock().Now() + cfg.drain_timeout,
+                                &FetchRunner::AbortTransfer);
+}
+
+bool FetchRunner::RefuseOversizedBody(FetchOp* op) {
+  const FetchConfig& cfg = *op->pool->fetch;
+  const ExchangeState& x = op->exchange;
+  const uint64_t left = x.declared_length > x.bytes_received ? x.declared_length - x.bytes_received : 0;
+  // Draining keeps the connection (no TIME_WAIT, no new handshake) when the
+  // rest of the body is cheap enough to read and throw away.
+  if (PolicyFor(*op) == OnDeadline::kDrain && left <= cfg.drain_max_bytes) {
+    BeginDrain(op, MakeError(Reason::kResponseTooLarge,
+                             absl::StrCat("response from ", op->spec.url, " exceeds the limit of ",
+                                          x.body_limit, " bytes")));
+    return true;
+  }
+  return false;  // curl aborts the transfer; OnTransferDone answers
+}
+
+void FetchRunner::AbortTransfer(FetchOp* op) {
+  CancelDeadlineTimer(op);
+  if (op->conn != nullptr) {
+    op->conn->FinishTransfer();  // mid-transfer: curl closes the connection
+    Release(op, ExchangeEnd::kAborted);
+  }
+  Finish(op);
+}
+
+void FetchRunner::Release(FetchOp* op, ExchangeEnd end) {
+  if (op->conn == nullptr) return;
+  Slot* slot = &op->conn->slot();
+  op->conn->set_fetch_id(0);
+  op->conn = nullptr;
+  slot->pool().Release(slot, end);
+}
+
+void FetchRunner::Cancel(uint64_t id) {
+  AssertOnLoop();
+  FetchOp* op = Find(id);
+  if (op == nullptr) {
+    auto moved = moved_to_.find(id);
+    if (moved != moved_to_.end()) router_.ForwardCancel(moved->second, id);
+    return;
+  }
+  // gRPC cancels a call whose deadline passed, often before our own
+  // deadline timer fires: that is a deadline, not a caller's cancel.
+  const bool deadline_passed = op->spec.deadline <= loop_.clock().Now();
+  absl::Status cancelled =
+      deadline_passed
+          ? MakeError(Reason::kDeadlineExceeded,
+                      absl::StrCat("the call's deadline passed while fetching ", op->spec.url))
+          : MakeError(Reason::kCancelled, "the call was cancelled by the caller");
+  switch (op->phase()) {
+    case FetchOp::Phase::kWaiting:
+      // Runs OnLease with CANCELLED, which finishes op.
+      if (op->waiter != 0) op->pool->pool->Cancel(op->waiter);
+      return;
+    case FetchOp::Phase::kTransferring:
+      if (PolicyFor(*op) == OnDeadline::kAbort) {
+        Answer(op, cancelled);
+        AbortTransfer(op);
+      } else {
+        BeginDrain(op, cancelled);
+      }
+      return;
+    case FetchOp::Phase::kDraining:
+    case FetchOp::Phase::kDone:
+      return;  // already answered
+  }
+}
+
+void FetchRunner::AbortAll(const absl::Status& why) {
+  AssertOnLoop();
+  std::vector<uint64_t> ids;
+  ids.reserve(ops_.size());
+  for (auto& [id, op] : ops_) ids.push_back(id);
+  for (uint64_t id : ids) {
+    FetchOp* op = Find(id);
+    if (op == nullptr) continue;
+    Answer(op, why);
+    AbortTransfer(op);
+  }
+}
+
+void FetchRunner::Answer(FetchOp* op, absl::StatusOr<FetchResult> result) {
+  if (op->answered) return;
+  op->answered = true;
+  const absl::Duration took = loop_.clock().Now() - op->arrived;
+  if (op->pool != nullptr) op->pool->pool->RecordFetchEnd(took, result.status());
+  if (result.ok()) {
+    result->timing.total = took;
+    result->attempts = op->attempts;
+  }
+  FetchCallback done = std::move(op->done);
+  done(std::move(result));
+}
+
+void FetchRunner::CancelDeadlineTimer(FetchOp* op) {
+  if (op->deadline_timer == 0) return;
+  loop_.CancelTimer(op->deadline_timer);
+  op->deadline_timer = 0;
+}
+
+void FetchRunner::Finish(FetchOp* op) {
+  CancelDeadlineTimer(op);
+  op->EnterPhase(FetchOp::Phase::kDone);
+  const uint64_t id = op->id;
+  const bool moved = op->moved;
+  ops_.erase(id);  // destroys op
+  if (moved) router_.ForgetMoved(id);
+}
+
+}  // namespace fetchpool

@@ -1,0 +1,79 @@
+#ifndef FETCHPOOL_ENGINE_HTTP_EXCHANGE_H_
+#define FETCHPOOL_ENGINE_HTTP_EXCHANGE_H_
+
+// One HTTP exchange on a pooled curl connection: the curl options of a
+// request, the header and body callbacks that receive its response, and
+// the post-mortem that turns what curl says into plain structs for the
+// decisions (engine/fetch_decisions.h). Loop thread only.
+
+#include <curl/curl.h>
+
+#include <cstdint>
+#include <string>
+
+#include "engine/curl_connection.h"
+#include "engine/curl_errors.h"
+#include "engine/fetch_config.h"
+#include "engine/fetch_decisions.h"
+#include "engine/fetch_types.h"
+
+namespace fetchpool {
+
+// Told, from inside curl's body callback, that the response outgrew the
+// caller's limit. True: keep reading and throw the rest away (a drain, the
+// caller answered already); false: let curl abort the transfer.
+class OversizeHandler {
+ public:
+  virtual bool OnBodyOverLimit() = 0;
+
+ protected:
+  ~OversizeHandler() = default;
+};
+
+// The response of one attempt, as it arrives.
+struct ExchangeState {
+  OversizeHandler* oversize = nullptr;
+  FetchResult* result = nullptr;  // status, headers, body, http version
+  uint64_t body_limit = 0;        // the caller's limit; the drain budget while draining
+  bool draining = false;          // the caller was answered; bytes are thrown away
+  uint64_t bytes_received = 0;    // body bytes, kept or discarded
+  bool any_response_byte = false;
+  bool too_large = false;
+  uint64_t declared_length = 0;   // Content-Length of the final response, if any
+  std::string keep_alive_header;
+
+  // Forgets what an attempt received (before a replay or a redirect).
+  void Reset() {
+    bytes_received = 0;
+    any_response_byte = false;
+    too_large = false;
+    declared_length = 0;
+    keep_alive_header.clear();
+    draining = false;
+  }
+};
+
+// Sets `conn`'s options for `spec` (its method, headers, body, callbacks
+// into `state`). `header_list` keeps curl's copy of the headers across
+// attempts of one fetch; the caller frees it.
+void ConfigureExchange(CurlConnection& conn, const FetchSpec& spec, const FetchConfig& config,
+                       ExchangeState* state, curl_slist** header_list);
+
+// What a finished transfer left behind.
+struct ExchangeReport {
+  AttemptOutcome attempt;
+  // curl dialled again inside a slot whose cached connection it found dead.
+  bool connection_replaced = false;
+  TransferFailure failure;  // set when !attempt.ok
+  FetchTimings timings;     // dns, connect, tls, first_byte of this attempt
+  std::string remote_address;  // "1.2.3.4:80", "[::1]:443"
+};
+// Reads `conn` after its transfer ended with `code` (before FinishTransfer).
+// attempt.socket_open is left for the caller to read after FinishTransfer,
+// when curl has closed a connection it will not keep.
+ExchangeReport ExamineExchange(CurlConnection& conn, CURLcode code, const ExchangeState& state,
+                               const FetchSpec& spec, bool lease_was_fresh, uint32_t attempts);
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_ENGINE_HTTP_EXCHANGE_H_

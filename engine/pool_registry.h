@@ -1,0 +1,75 @@
+#ifndef FETCHPOOL_ENGINE_POOL_REGISTRY_H_
+#define FETCHPOOL_ENGINE_POOL_REGISTRY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "engine/engine_config.h"
+#include "engine/event_loop.h"
+#include "engine/time_wait_counter.h"
+#include "pool/host_pool.h"
+#include "pool/pool_timer.h"
+
+namespace fetchpool {
+
+// A host's pool and what the engine keeps beside it.
+struct PoolEntry {
+  std::unique_ptr<HostPool> pool;
+  const FetchConfig* fetch = nullptr;  // the host's fetch settings (in the EngineConfig)
+  // Addresses this pool connected to, for the kernel's TIME_WAIT count.
+  absl::flat_hash_set<std::string> remotes;
+};
+
+// One event loop's pools: created on demand, woken by loop timers that the
+// pools arm themselves, evicted when empty for a while, snapshotted for
+// Stats. The pool count across every loop is bounded by one shared counter
+// (EngineConfig::max_pools). Loop thread only.
+class PoolRegistry final : private TimerFactory {
+ public:
+  PoolRegistry(const EngineConfig& config, EventLoop& loop, Transport& transport,
+               std::atomic<uint32_t>& pools_in_engine);
+  ~PoolRegistry() override;
+  PoolRegistry(const PoolRegistry&) = delete;
+  PoolRegistry& operator=(const PoolRegistry&) = delete;
+
+  // The pool keyed `key`, created if needed; null with QUEUE_FULL in
+  // `error` when the engine holds max_pools pools none of which can go.
+  PoolEntry* FindOrCreate(const std::string& key, absl::Status* error);
+  // Remembers that `entry`'s pool connected to `address` (bounded).
+  void NoteRemote(PoolEntry* entry, const std::string& address);
+
+  // Starts the periodic sweep that evicts empty pools.
+  void StartEvictionSweep();
+  void EvictIdlePools();
+
+  // Snapshots of this loop's pools (all, or the one keyed `pool_key`), with
+  // the kernel's TIME_WAIT counts by remote added in; `totals` sums them all.
+  void Snapshot(const std::string& pool_key, const TimeWaitCounts* time_wait,
+                std::vector<HostPoolStatsSnapshot>* pools, HostPoolStatsSnapshot* totals);
+
+  void FailAllWaiters(const absl::Status& status);
+  // Destroys every pool (closing their connections).
+  void Clear();
+  size_t size() const { return pools_.size(); }
+  absl::Status CheckInvariants() const;
+
+ private:
+  std::unique_ptr<PoolTimer> CreateTimer(absl::AnyInvocable<void()> on_fire) override;
+  void Erase(absl::flat_hash_map<std::string, std::unique_ptr<PoolEntry>>::iterator it);
+
+  const EngineConfig& config_;
+  EventLoop& loop_;
+  Transport& transport_;
+  std::atomic<uint32_t>& pools_in_engine_;
+  absl::flat_hash_map<std::string, std::unique_ptr<PoolEntry>> pools_;
+};
+
+}  // namespace fetchpool
+
+#endif  // FETCHPOOL_ENGINE_POOL_REGISTRY_H_
