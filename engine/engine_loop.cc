@@ -10,13 +10,6 @@
 #include "common/reason.h"
 
 namespace fetchpool {
-namespace {
-
-// How old the kernel's TIME_WAIT count in Stats may be.
-constexpr absl::Duration kTimeWaitRecount = absl::Seconds(1);
-
-}  // namespace
-
 EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
                        const DestinationPolicy& policy, LoopRouter& router,
                        std::atomic<uint32_t>& pools_in_engine, TimeWaitCache& time_wait)
