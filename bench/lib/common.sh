@@ -11,6 +11,25 @@ die() { log "error: $*"; exit 1; }
 
 track_pid() { BENCH_PIDS+=("$1"); }
 
+# untrack_pid PID: forget a process the harness has already ended and waited
+# for, so that cleanup never signals a pid the system may have reused.
+untrack_pid() {
+  local keep=() p
+  for p in "${BENCH_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  BENCH_PIDS=("${keep[@]}")
+}
+
+# stop_pid PID [GRACE_S]: SIGTERM, up to GRACE_S (10) seconds, then SIGKILL;
+# waits for it and untracks it. PID must be a child of this shell.
+stop_pid() {
+  local pid=$1 deadline=$((SECONDS + ${2:-10}))
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  untrack_pid "$pid"
+}
+
 # Ends the tracked processes: SIGTERM, up to 5 s of grace, then SIGKILL.
 cleanup_tracked() {
   local pid alive deadline
