@@ -3,13 +3,20 @@
 # (`./dev.sh bench` runs it). Everything listens on 127.0.0.1 only; every
 # process it starts is ended when it exits, however it exits.
 #
-#   bench/run.sh [--quick] [--no-build] [--no-ghz] [--perf]
+#   bench/run.sh [--quick] [--no-build] [--no-ghz] [--perf] [--no-loops]
+#                [--no-callgrind]
 #
 #   --quick     1 round, 3 s runs: checks the harness, not the numbers
+#               (callgrind: 500 fetches per batch)
 #   --no-build  use the binaries already in build-bench/
 #   --no-ghz    skip the ghz cross-check (it needs Go to install ghz)
 #   --perf      afterwards, profile fetchpoold under scenario E with perf
 #               (bench/results/perf-E.txt)
+#   --no-loops  skip the --event_loops=1 / =2 rows (run only when fetchpoold
+#               has that flag; ~40 s)
+#   --no-callgrind
+#               skip the callgrind phase (instructions per fetch of E, S and
+#               the nginx proxy B, ~60 s; bench/callgrind/run.sh runs it alone)
 #
 # One origin nginx (1 worker, 100-byte body, keep-alive), one nginx proxy
 # (1 worker, upstream keepalive 64), one fetchpoold (Release build,
@@ -23,12 +30,21 @@
 # The sequence A B C E S runs BENCH_ROUNDS times (interleaved, so drift hits
 # all alike); then each scenario runs open loop at half its peak, followed by
 # A at the same rate, for the added latency. Medians go to the table.
+# Every E and S run also splits fetchpoold's CPU between its event-loop
+# threads and the rest (gRPC's threads), from /proc/PID/task/*/stat.
+# When fetchpoold has --event_loops, E (fetch_load) and S run once more with
+# --event_loops=1 and with --event_loops=2. Last, the callgrind phase
+# (bench/lib/callgrind.sh): instructions per fetch, counted, not timed.
 #
 # Environment: BENCH_DURATION (s per throughput run, default 8),
 # BENCH_LAT_DURATION (s per latency run, default 4), BENCH_ROUNDS (default 2),
 # BENCH_BUILD_DIR (default build-bench), BENCH_GHZ_VERSION (default latest),
 # BENCH_FETCHPOOLD (measure this fetchpoold binary instead of the one built,
-# e.g. one built from a patched tree; the report says so).
+# e.g. one built from a patched tree; the report says so; the callgrind
+# phase measures it too), BENCH_CG_COMPARE ("LABEL=BINARY ...": more
+# fetchpoold builds for the callgrind phase, measured before this one, e.g.
+# BENCH_CG_COMPARE=before=/tmp/fetchpoold.old), BENCH_CG_FETCHES,
+# BENCH_CG_WARMUP, BENCH_CG_REPS, BENCH_CG_FP_FLAGS (see bench/lib/callgrind.sh).
 # Output: the table on stdout and in bench/results/latest.md; raw values in
 # bench/results/runs.tsv; every tool's output in bench/results/raw/.
 set -euo pipefail
@@ -41,6 +57,8 @@ source "$BENCH_DIR/lib/common.sh"
 source "$BENCH_DIR/lib/nginx.sh"
 # shellcheck source=lib/report.sh
 source "$BENCH_DIR/lib/report.sh"
+# shellcheck source=lib/callgrind.sh
+source "$BENCH_DIR/lib/callgrind.sh"
 
 DURATION=${BENCH_DURATION:-8}
 LAT_DURATION=${BENCH_LAT_DURATION:-4}
@@ -51,15 +69,20 @@ CONCURRENCY=64
 BUILD=1
 GHZ=1
 PERF=0
+LOOPS=1
+CALLGRIND=1
+QUICK=0
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --quick) DURATION=3; LAT_DURATION=2; ROUNDS=1 ;;
+    --quick) DURATION=3; LAT_DURATION=2; ROUNDS=1; QUICK=1 ;;
     --no-build) BUILD=0 ;;
     --no-ghz) GHZ=0 ;;
     --perf) PERF=1 ;;
+    --no-loops) LOOPS=0 ;;
+    --no-callgrind) CALLGRIND=0 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -97,6 +120,23 @@ HTTP_OPEN_LOOP=$BUILD_DIR/bench/http_open_loop
 for bin in "$FETCHPOOLD" "$FETCH_LOAD" "$STREAM_LOAD" "$HTTP_OPEN_LOOP"; do
   [[ -x $bin ]] || die "$bin is missing (run without --no-build)"
 done
+# --event_loops=N (N loop threads, named fp-loop-0, fp-loop-1, ...): only
+# newer builds have it.
+FP_HAS_LOOPS=0
+if { "$FETCHPOOLD" --helpfull 2>&1 || true; } | grep -q 'event_loops'; then FP_HAS_LOOPS=1; fi
+CG_SPECS=()
+if ((CALLGRIND)); then
+  read -r -a CG_SPECS <<<"${BENCH_CG_COMPARE:-}"
+  for spec in "${CG_SPECS[@]}"; do
+    [[ $spec == ?*=?* && -x ${spec#*=} ]] || die "BENCH_CG_COMPARE: $spec is not LABEL=EXECUTABLE"
+  done
+  CG_SPECS+=("$([[ -n ${BENCH_FETCHPOOLD:-} ]] && echo BENCH_FETCHPOOLD || echo this-tree)=$FETCHPOOLD")
+  if ! cg_ensure_tools; then
+    log "valgrind is missing and could not be installed: skipping the callgrind phase"
+    CALLGRIND=0
+    CG_SKIPPED="valgrind is missing (apt-get install valgrind)"
+  fi
+fi
 
 GHZ_BIN=$BENCH_DIR/.tools/bin/ghz
 if ((GHZ)) && [[ ! -x $GHZ_BIN ]]; then
@@ -169,16 +209,23 @@ done
 log "origin nginx :$ORIGIN_PORT (pids $ORIGIN_PIDS), proxy nginx :$PROXY_PORT (pids $PROXY_PIDS)"
 
 FP_STARTS=0
+FP_FLAGS=()  # extra flags (the --event_loops rows)
 start_fetchpoold() {
   FP_STARTS=$((FP_STARTS + 1))
   "$FETCHPOOLD" --listen="$FP_TARGET" --metrics_listen="127.0.0.1:$METRICS_PORT" \
-    --allow_cidrs=127.0.0.0/8 --max_connections_per_host="$CONCURRENCY" \
+    --allow_cidrs=127.0.0.0/8 --max_connections_per_host="$CONCURRENCY" ${FP_FLAGS[@]+"${FP_FLAGS[@]}"} \
     >>"$BENCH_TMP/fetchpoold.log" 2>&1 </dev/null &
   FP_PID=$!
   track_pid "$FP_PID"
   wait_for 15 "$STREAM_LOAD" --mode=stats --target="$FP_TARGET" ||
     die "fetchpoold did not come up (log: $(tail -n 5 "$BENCH_TMP/fetchpoold.log"))"
-  log "fetchpoold $FP_TARGET (pid $FP_PID)"
+  log "fetchpoold $FP_TARGET (pid $FP_PID${FP_FLAGS[*]:+, ${FP_FLAGS[*]}}; threads: $(fp_thread_names))"
+}
+
+# fp_thread_names: fetchpoold's threads by name, "name×count, ...".
+fp_thread_names() {
+  cat /proc/"$FP_PID"/task/*/comm 2>/dev/null | sort | uniq -c |
+    awk '{ c = $1; $1 = ""; sub(/^ /, ""); s = s (s == "" ? "" : ", ") $0 "×" c } END { print s }'
 }
 
 # A fetchpoold that stops answering Stats is hung: every later gRPC run would
@@ -227,12 +274,16 @@ TOOL_TIMEOUT=$((DURATION * 3 + 15))
 
 # run_measured NAME MID_PIDS COMMAND...: runs COMMAND (bounded by timeout),
 # its stdout in $RAW/NAME.rROUND.out; sets OUT, MID_TICKS, MID_SWITCHES,
-# ORIGIN_TICKS, RC.
+# ORIGIN_TICKS, RC, and THREAD_SNAP (when the middle hop is fetchpoold:
+# per-thread CPU before and after, in THREAD_SNAP.0 and THREAD_SNAP.1).
 run_measured() {
   local name=$1 mid=$2
   shift 2
   OUT=$RAW/$name.r$ROUND.out
+  THREAD_SNAP=""
+  [[ $mid == "${FP_PID:-}" ]] && THREAD_SNAP=$RAW/$name.r$ROUND.threads
   local o0 m0 c0
+  [[ -n $THREAD_SNAP ]] && thread_ticks "$mid" >"$THREAD_SNAP.0"
   o0=$(cpu_ticks $ORIGIN_PIDS)
   m0=$(cpu_ticks $mid)
   c0=$(ctx_switches $mid)
@@ -241,6 +292,7 @@ run_measured() {
   ORIGIN_TICKS=$(($(cpu_ticks $ORIGIN_PIDS) - o0))
   MID_TICKS=$(($(cpu_ticks $mid) - m0))
   MID_SWITCHES=$(($(ctx_switches $mid) - c0))
+  [[ -n $THREAD_SNAP ]] && thread_ticks "$mid" >"$THREAD_SNAP.1"
   ((RC == 0)) || note "round $ROUND $name: $1 exited $RC (see bench/results/raw/$name.r$ROUND.out.err)"
 }
 
@@ -251,8 +303,24 @@ record_cpu() {
   if [[ ${3:-} == mid ]]; then
     record "$1.cpu_mid" "$(ticks_to_us_per_req "$MID_TICKS" "$2")"
     record "$1.cs_mid" "$(awk -v c="$MID_SWITCHES" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", c / n; else print "nan" }')"
+    [[ -n ${THREAD_SNAP:-} && -s $THREAD_SNAP.1 ]] && record_thread_split "$1" "$2"
   fi
   return 0
+}
+
+# record_thread_split PREFIX REQUESTS: fetchpoold's CPU per fetch on its
+# loop thread(s) and on the rest (gRPC's threads), see thread_split.
+record_thread_split() {
+  local split
+  split=$(thread_split "$THREAD_SNAP.0" "$THREAD_SNAP.1" "$FP_PID" "$MID_TICKS" "$2")
+  printf '%s\n' "$split" >"$THREAD_SNAP.split"
+  record "$1.loops" "$(kv loops <<<"$split")"
+  record "$1.cpu_loop" "$(kv loop_us <<<"$split")"
+  record "$1.cpu_per_loop" "$(kv per_loop <<<"$split")"
+  record "$1.cpu_rest" "$(kv rest_us <<<"$split")"
+  record "$1.rest_share" "$(kv rest_share <<<"$split")"
+  record "$1.loop_naming" "$(kv naming <<<"$split")"
+  record "$1.cpu_by_name" "$(kv by_name <<<"$split")"
 }
 
 # fetchpoold's own books: failures_total (CANCELLED excluded) must not move.
@@ -334,24 +402,26 @@ h2load_scenario() {
 
 # fetch_load takes a request count, not a duration: size it from the last
 # rate it measured (or h2load's) so that the run lasts about DURATION.
+# fetch_load_scenario [KEY]: KEY defaults to E_fetch_load.
 E_FETCH_LOAD_RPS=""
 fetch_load_scenario() {
+  local key=${1:-E_fetch_load}
   local guess=${E_FETCH_LOAD_RPS:-$(median E_h2load.rps)}
   [[ $guess =~ ^[0-9.]+$ ]] || guess=3000
   local n
   n=$(awk -v r="$guess" -v d="$DURATION" 'BEGIN { n = int(r * d); print (n < 1000 ? 1000 : n) }')
-  grpc_run E_fetch_load "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
+  grpc_run "$key" "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
     --requests="$n" --concurrency="$CONCURRENCY" --channels=4 --timeout=10s --json || return 0
   local json rps ok
   json=$(cat "$OUT")
   rps=$(json_get rps <<<"$json")
   ok=$(json_get ok <<<"$json")
-  [[ $rps =~ ^[0-9.]+$ ]] && E_FETCH_LOAD_RPS=$rps
-  record E_fetch_load.rps "${rps:-nan}"
-  record E_fetch_load.errors \
+  [[ $key == E_fetch_load && $rps =~ ^[0-9.]+$ ]] && E_FETCH_LOAD_RPS=$rps
+  record "$key.rps" "${rps:-nan}"
+  record "$key.errors" \
     "$(($(json_int http_errors <<<"$json") + $(json_int rpc_errors <<<"$json") + FP_NEW_FAILURES))"
-  record_cpu E_fetch_load "${ok:-0}" mid
-  log "E_fetch_load: ${rps:-?} req/s ($n calls)"
+  record_cpu "$key" "${ok:-0}" mid
+  log "$key: ${rps:-?} req/s ($n calls)"
 }
 
 # stream_load_scenario KEY MODE: S (FetchStream) or C_grpc (Health/Check with
@@ -537,6 +607,51 @@ if ((PERF)); then
   else
     note "--perf: perf is not installed (Debian package linux-perf)"
   fi
+fi
+
+# ---- --event_loops rows ---------------------------------------------------------------------
+
+# restart_fetchpoold_with FLAGS...: a fresh fetchpoold with these extra flags.
+restart_fetchpoold_with() {
+  stop_pid "$FP_PID"
+  FP_FLAGS=("$@")
+  start_fetchpoold
+}
+
+LOOPS_STATUS="skipped (--no-loops)"
+if ((LOOPS)); then
+  if ((FP_HAS_LOOPS)); then
+    LOOPS_STATUS=measured
+    for n in 1 2; do
+      ROUND=loops$n
+      log "--event_loops=$n: E (fetch_load) and S, ${DURATION} s each"
+      restart_fetchpoold_with --event_loops="$n"
+      named=$(cat /proc/"$FP_PID"/task/*/comm 2>/dev/null | grep -c '^fp-loop-[0-9]*$' || true)
+      if ((named == 0)); then
+        note "--event_loops=$n: no thread is named fp-loop-N; the CPU split takes the busiest thread named like the process as the one loop (threads: $(fp_thread_names))"
+      elif ((named != n)); then
+        note "--event_loops=$n: $named threads named fp-loop-N, not $n (threads: $(fp_thread_names))"
+      fi
+      fetch_load_scenario "E_loops$n"
+      stream_load_scenario "S_loops$n" stream
+    done
+    # Back to the defaults, for anything that follows.
+    restart_fetchpoold_with
+  else
+    LOOPS_STATUS="skipped: this fetchpoold has no --event_loops flag (\`$FETCHPOOLD --helpfull\` does not mention it)"
+    log "--event_loops rows $LOOPS_STATUS"
+  fi
+fi
+
+# ---- callgrind: instructions per fetch -------------------------------------------------------
+
+CG_DONE=0
+if ((CALLGRIND)); then
+  ROUND=callgrind
+  if ((QUICK)); then cg_init 500 100; else cg_init; fi
+  log "callgrind: E and S of ${CG_SPECS[*]}, then the nginx proxy B; $CG_FETCHES requests per batch, $CG_REPS batches each"
+  cg_run_all "${CG_SPECS[@]}"
+  CG_DONE=1
 fi
 
 # ---- report --------------------------------------------------------------------------------

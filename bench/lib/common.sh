@@ -11,6 +11,25 @@ die() { log "error: $*"; exit 1; }
 
 track_pid() { BENCH_PIDS+=("$1"); }
 
+# untrack_pid PID: forget a process the harness has already ended and waited
+# for, so that cleanup never signals a pid the system may have reused.
+untrack_pid() {
+  local keep=() p
+  for p in "${BENCH_PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  BENCH_PIDS=("${keep[@]}")
+}
+
+# stop_pid PID [GRACE_S]: SIGTERM, up to GRACE_S (10) seconds, then SIGKILL;
+# waits for it and untracks it. PID must be a child of this shell.
+stop_pid() {
+  local pid=$1 deadline=$((SECONDS + ${2:-10}))
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  untrack_pid "$pid"
+}
+
 # Ends the tracked processes: SIGTERM, up to 5 s of grace, then SIGKILL.
 cleanup_tracked() {
   local pid alive deadline
@@ -86,6 +105,70 @@ ctx_switches() {
     cat /proc/"$pid"/task/*/status 2>/dev/null || true
   done | awk '/^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print s + 0 }'
 }
+
+# thread_ticks PID: one line per live thread of PID, "tid<TAB>comm<TAB>ticks"
+# (utime + stime from /proc/PID/task/TID/stat; the tid is its first field,
+# the thread name sits between its parentheses).
+thread_ticks() {
+  cat /proc/"$1"/task/*/stat 2>/dev/null | awk '{
+    tid = $1
+    comm = $0; sub(/^[^(]*\(/, "", comm); sub(/\) [^)]*$/, "", comm)
+    rest = $0; sub(/^.*\) /, "", rest); split(rest, f, " ")
+    gsub(/[ \t]/, "_", comm)
+    printf "%s\t%s\t%d\n", tid, comm, f[12] + f[13]
+  }'
+}
+
+# thread_split BEFORE AFTER PID PROCESS_TICKS FETCHES [PROCESS_NAME]: splits a run's CPU
+# between the event-loop threads and the rest, from two thread_ticks
+# snapshots (files) and the process's own tick delta (which also counts the
+# threads that ended during the run). Loop threads are those named
+# fp-loop-N; a fetchpoold without them runs one loop on an unnamed thread
+# (named like the process): the one of those, the main thread excepted, that
+# used the most CPU during the run. Prints one line of key=value fields:
+#   loops=N  loop_us (all loop threads, µs per fetch)
+#   per_loop (name:µs per fetch, comma-separated)  rest_us (every other
+#   thread, gRPC's above all)  rest_share (rest / process, %)  naming
+#   (fp-loop | unnamed)  by_name (the other threads by name, µs per fetch).
+thread_split() {
+  local before=$1 after=$2 pid=$3 total=$4 n=$5 pcomm=${6:-}
+  [[ -n $pcomm ]] || pcomm=$(cat /proc/"$pid"/comm 2>/dev/null || echo '?')
+  awk -F'\t' -v pid="$pid" -v pcomm="$pcomm" -v total="$total" -v n="$n" -v hz="$CLK_TCK" '
+    function us(t) { return (n > 0) ? sprintf("%.1f", t * 1e6 / hz / n) : "nan" }
+    FNR == NR { t0[$1] = $3; next }
+    {
+      d = $3 - (($1 in t0) ? t0[$1] : 0)
+      tid[++k] = $1; name[k] = $2; delta[k] = d
+      if ($2 ~ /^fp-loop-[0-9]+$/) named++
+    }
+    END {
+      if (named) {
+        naming = "fp-loop"
+        for (i = 1; i <= k; i++) if (name[i] ~ /^fp-loop-[0-9]+$/) loop[i] = 1
+      } else {
+        naming = "unnamed"; best = 0
+        for (i = 1; i <= k; i++)
+          if (tid[i] != pid && name[i] == pcomm && (!best || delta[i] > delta[best])) best = i
+        if (best) loop[best] = 1
+      }
+      lsum = 0; loops = 0; per = ""
+      for (i = 1; i <= k; i++) if (i in loop) {
+        loops++; lsum += delta[i]
+        per = per (per == "" ? "" : ",") (naming == "fp-loop" ? name[i] : "loop") ":" us(delta[i])
+      }
+      rest = total - lsum; if (rest < 0) rest = 0
+      for (i = 1; i <= k; i++) if (!(i in loop)) byname[name[i] == pcomm ? "unnamed" : name[i]] += delta[i]
+      seen = 0; for (i = 1; i <= k; i++) seen += delta[i]
+      if (total > seen) byname["ended-threads"] += total - seen
+      bn = ""; for (m in byname) if (byname[m] > 0) bn = bn (bn == "" ? "" : ",") m ":" us(byname[m])
+      share = (total > 0) ? sprintf("%.0f", 100 * rest / total) : "nan"
+      printf "loops=%d loop_us=%s per_loop=%s rest_us=%s rest_share=%s naming=%s by_name=%s\n",
+        loops, us(lsum), (per == "" ? "none" : per), us(rest), share, naming, (bn == "" ? "none" : bn)
+    }' "$before" "$after"
+}
+
+# kv FIELD <<<"a=1 b=2": the value of one field of a thread_split line.
+kv() { tr ' ' '\n' | sed -n "s/^$1=//p" | head -n1; }
 
 # ticks_to_us_per_req TICKS REQUESTS
 ticks_to_us_per_req() {

@@ -97,6 +97,76 @@ latency_row() {
     "$errors"
 }
 
+# last KEY: the value of KEY's last record (strings).
+last() {
+  awk -F'\t' -v k="$1" '$2 == k { v = $3 } END { print (v == "" ? "n/a" : v) }' "$RUNS_TSV"
+}
+
+# thread_row LABEL PREFIX: fetchpoold's CPU per fetch by thread group.
+thread_row() {
+  local label=$1 p=$2 naming loops
+  [[ $(median "$p.cpu_loop") == n/a ]] && return 0
+  naming=$(last "$p.loop_naming")
+  loops=$(last "$p.loops")
+  [[ $naming == unnamed ]] && loops="1 (unnamed)"
+  printf '| %s | %s | %s | %s | %s | %s | %s%% (%s) | %s |\n' "$label" "$loops" \
+    "$(median "$p.cpu_mid")" "$(median "$p.cpu_loop")" \
+    "$(runs "$p.cpu_per_loop" | sed 's/,/, /g')" "$(median "$p.cpu_rest")" \
+    "$(fmt0 "$(median "$p.rest_share")")" "$(runs "$p.rest_share")" \
+    "$(last "$p.cpu_by_name" | sed 's/,/, /g')"
+}
+
+# thread_rows: the rows of the runs that have a split (no blank lines).
+thread_rows() {
+  thread_row "E unary Fetch (h2load)" E_h2load
+  thread_row "E unary Fetch (fetch_load)" E_fetch_load
+  thread_row "E unary Fetch (ghz)" E_ghz
+  thread_row "S FetchStream (stream_load)" S
+  thread_row "E fetch_load, --event_loops=1" E_loops1
+  thread_row "S, --event_loops=1" S_loops1
+  thread_row "E fetch_load, --event_loops=2" E_loops2
+  thread_row "S, --event_loops=2" S_loops2
+}
+
+# loops_row LABEL E_PREFIX S_PREFIX
+loops_row() {
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" \
+    "$(fmt0 "$(median "$2.rps")")" "$(median "$2.cpu_mid")" "$(median "$2.cpu_loop")" \
+    "$(runs "$2.cpu_per_loop" | sed 's/,/, /g')" \
+    "$(fmt0 "$(median "$3.rps")")" "$(median "$3.cpu_mid")" "$(median "$3.cpu_loop")" \
+    "$(runs "$3.cpu_per_loop" | sed 's/,/, /g')"
+}
+
+write_thread_report() {
+  cat <<EOF
+
+### fetchpoold's CPU per fetch by thread group
+
+| Run | loop threads | fetchpoold CPU µs/fetch | loop threads µs/fetch (sum) | each loop thread µs/fetch (per round) | gRPC's and other threads µs/fetch | share of fetchpoold's CPU outside the loops, which no second loop can take (per round) | other threads by name, µs/fetch (last round) |
+| --- | --- | ---: | ---: | --- | ---: | ---: | --- |
+$(thread_rows)
+
+- utime + stime of each thread (/proc/PID/task/TID/stat) before and after the run, divided by the fetches answered; medians over rounds. Loop threads: those named fp-loop-N; a fetchpoold without them runs its one loop on a thread named like the process ("1 (unnamed)"): the one of those, the main thread excepted, that used the most CPU in the run. "gRPC's and other threads" is the process's total minus the loops (threads that ended during the run count there): gRPC's nexting_thread, default-executor, event_engine and timer threads, plus the idle main, Stats and metrics threads.
+- One loop thread uses at most one core, so with one loop, throughput ≤ 10⁶ / (its µs per fetch). More loops split the loop work; the share outside the loops stays on gRPC's threads whatever the number of loops.
+
+### --event_loops scaling
+
+EOF
+  if [[ $LOOPS_STATUS != measured ]]; then
+    echo "Rows with --event_loops=1 and =2: $LOOPS_STATUS."
+    return 0
+  fi
+  cat <<EOF
+| fetchpoold | E req/s (fetch_load) | E CPU µs/req | E loop threads µs/req | E each loop | S req/s | S CPU µs/req | S loop threads µs/req | S each loop |
+| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |
+$(loops_row "default flags (rounds above, median)" E_fetch_load S)
+$(loops_row "--event_loops=1 (one run)" E_loops1 S_loops1)
+$(loops_row "--event_loops=2 (one run)" E_loops2 S_loops2)
+
+- One ${DURATION} s closed-loop run each, after the rounds, on a fresh fetchpoold; throughput on these 2 shared cores moves by ±30%, the CPU split much less.
+EOF
+}
+
 write_report() {
   local b e_h2 e_fl s c cpu_b cpu_e cpu_efl cpu_s cpu_c
   b=$(median B.rps)
@@ -167,6 +237,13 @@ $(latency_row "S: FetchStream (stream_load --rate)" S)
 | CPU/req S vs B | $(ratio "$cpu_s" "$cpu_b") × ($cpu_s vs $cpu_b µs) | |
 | CPU/req C (gRPC alone) vs B | $(ratio "$cpu_c" "$cpu_b") × ($cpu_c vs $cpu_b µs) | |
 EOF
+  write_thread_report
+  echo
+  if ((CG_DONE)); then
+    cg_report "${CG_SPECS[@]}"
+  else
+    printf '### Instructions per fetch (callgrind)\n\nSkipped: %s.\n' "${CG_SKIPPED:---no-callgrind}"
+  fi
   if [[ -s $NOTES_FILE ]]; then
     printf '\n### Notes from this run\n\n'
     sed 's/^/- /' "$NOTES_FILE"
