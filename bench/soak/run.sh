@@ -122,11 +122,12 @@ log "origins on 127.0.0.1: normal :$NORMAL, idle-close (1 s) :$IDLE, slow (+20 m
 CONFIG=$RAW/fetchpoold.textproto
 cat >"$CONFIG" <<EOF
 # bench/soak: a cap of 32 by default; the slow origin's pool is small so it queues
-# (and its waiters time out); the plain origin's pool has an idle cap and a
-# connection lifetime, so those closes happen too.
+# (and its waiters time out); the plain origin's pool has a low idle cap and a
+# short connection lifetime, so those closes happen too (its faulty routes end
+# most connections within seconds).
 max_connections_per_host: 32
 host { pool_key: "http://127.0.0.1:$SLOW" max_connections_per_host: 4 max_waiters_per_host: 48 wait_timeout: "600ms" }
-host { pool_key: "http://127.0.0.1:$NORMAL" max_idle_connections_per_host: 16 max_connection_lifetime: "20s" }
+host { pool_key: "http://127.0.0.1:$NORMAL" max_idle_connections_per_host: 6 max_connection_lifetime: "5s" }
 EOF
 
 start fetchpoold "$BUILD_DIR/server/fetchpoold" --config="$CONFIG" --listen=127.0.0.1:0 --metrics_listen= \
@@ -141,7 +142,7 @@ log "fetchpoold pid $FP_PID on 127.0.0.1:$GRPC_PORT; load for ${DURATION}s (watc
 # ---- the soak ------------------------------------------------------------------
 
 SETUP="fetchpoold on 127.0.0.1 (default cap 32; small pool: cap 4, 48 waiters, wait_timeout 600ms; \
-plain pool: idle cap 16, lifetime 20s); origins: plain, idle-close after 1 s, +20 ms per answer, refused port."
+plain pool: idle cap 6, lifetime 5s); origins: plain, idle-close after 1 s, +20 ms per answer, refused port."
 rc=0
 # shellcheck disable=SC2086
 timeout -k 10 $((DURATION + 90)) "$BUILD_DIR/bench/soak_driver" \

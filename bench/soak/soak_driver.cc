@@ -980,6 +980,22 @@ WindowAvg Average(const std::vector<Sample>& v, double from, double to) {
   return a;
 }
 
+// Least-squares slope of RSS (MiB per minute) over the samples from `from` s on.
+double RssSlopePerMinute(const std::vector<Sample>& v, double from, double to) {
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const Sample& s : v) {
+    if (s.t < from || s.t > to || s.rss_kb < 0) continue;
+    const double x = s.t / 60.0, y = s.rss_kb / 1024.0;
+    n += 1;
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
+  }
+  const double d = n * sxx - sx * sx;
+  return n >= 3 && d > 0 ? (n * sxy - sx * sy) / d : 0;
+}
+
 std::string Pct(double from, double to) {
   if (from <= 0) return "n/a";
   return absl::StrFormat("%+.1f%%", 100.0 * (to - from) / from);
@@ -1414,6 +1430,9 @@ int main(int argc, char** argv) {
     peak_thr = std::max(peak_thr, s.threads);
     peak_wait = std::max(peak_wait, s.waiting);
   }
+  line(absl::StrFormat("\nRSS trend after the warm-up (least squares, t = %.0f-%.0f s): %+.2f MiB per minute; "
+                       "from the first to the last window: %+.2f MiB.",
+                       warm_s, dur_s, RssSlopePerMinute(samples, warm_s, dur_s), lastw.rss_mib - first.rss_mib));
   line(absl::StrFormat("\nPeaks: RSS %.1f MiB, %d descriptors, %d threads, %d callers waiting. After the load "
                        "settled: RSS %.1f MiB, %d descriptors, %d threads. Samples per window: %d and %d.",
                        peak_rss / 1024.0, peak_fds, peak_thr, peak_wait, final_sample.rss_kb / 1024.0,
