@@ -1376,7 +1376,9 @@ int main(int argc, char** argv) {
   line("|---|---:|---:|---:|---:|");
   for (int k = 0; k < kNumKinds; ++k) {
     line(absl::StrCat("| ", kKindNames[k], " | ", ledger->started_[k], " | ", ledger->answered_[k], " | ",
-                      outstanding[k], " | ", ledger->cancels_[k], " |"));
+                      outstanding[k], " | ",
+                      k == kStreamFetch ? std::string("(with their stream)") : absl::StrCat(ledger->cancels_[k]),
+                      " |"));
   }
   if (ledger->skipped_[kUnary] > 0) {
     line(absl::StrCat("\n", ledger->skipped_[kUnary], " unary calls were not started: ", max_unary,
