@@ -69,6 +69,13 @@ trap 'log "interrupted"; exit 1' TERM INT HUP
   wait "$s" && { echo "[soak] time limit ${LIMIT}s reached" >&2; kill -TERM $$; } ) &
 WATCHDOG=$!
 
+# forget_pid PID: after it was reaped, so the exit trap cannot signal a reused pid.
+forget_pid() {
+  local kept=() p
+  for p in "${BENCH_PIDS[@]}"; do [[ $p == "$1" ]] || kept+=("$p"); done
+  BENCH_PIDS=("${kept[@]}")
+}
+
 # start NAME CMD...: CMD in the background, output in $RAW/NAME.out/.err; sets PID.
 start() {
   local name=$1
@@ -144,13 +151,25 @@ log "fetchpoold pid $FP_PID on 127.0.0.1:$GRPC_PORT; load for ${DURATION}s (watc
 SETUP="fetchpoold on 127.0.0.1 (default cap 32; small pool: cap 4, 48 waiters, wait_timeout 600ms; \
 plain pool: idle cap 6, lifetime 5s); origins: plain, idle-close after 1 s, +20 ms per answer, refused port."
 rc=0
+# In the background with `wait`, so that a signal to this script is handled at
+# once (the exit trap ends the driver too); its progress lines go to stderr.
 # shellcheck disable=SC2086
 timeout -k 10 $((DURATION + 90)) "$BUILD_DIR/bench/soak_driver" \
   --target="127.0.0.1:$GRPC_PORT" --pid="$FP_PID" \
   --normal_origin="http://127.0.0.1:$NORMAL" --idle_origin="http://127.0.0.1:$IDLE" \
   --slow_origin="http://127.0.0.1:$SLOW" --refused_origin="http://127.0.0.1:$REFUSED" \
   --duration="${DURATION}s" --report="$RAW/report.md" --samples="$RAW/samples.tsv" \
-  --setup="$SETUP" ${SOAK_DRIVER_ARGS:-} 2>"$RAW/soak_driver.err" | tee "$RAW/report.stdout" || rc=$?
+  --setup="$SETUP" ${SOAK_DRIVER_ARGS:-} >"$RAW/report.stdout" 2>"$RAW/soak_driver.err" &
+DRIVER=$!
+track_pid "$DRIVER"
+tail -n +1 --pid="$DRIVER" -f "$RAW/soak_driver.err" >&2 &
+TAIL=$!
+track_pid "$TAIL"
+wait "$DRIVER" || rc=$?
+wait "$TAIL" 2>/dev/null || true
+forget_pid "$DRIVER"
+forget_pid "$TAIL"
+cat "$RAW/report.stdout"
 [[ -f $RAW/report.md ]] || { tail -20 "$RAW/soak_driver.err" >&2; die "soak_driver wrote no report (exit $rc)"; }
 case $rc in
   0 | 1) ;;
@@ -175,10 +194,7 @@ else
   else
     fp_rc=0
     wait "$FP_PID" || fp_rc=$?
-    # Reaped: forget it, so the exit trap cannot signal a reused pid.
-    kept=()
-    for p in "${BENCH_PIDS[@]}"; do [[ $p == "$FP_PID" ]] || kept+=("$p"); done
-    BENCH_PIDS=("${kept[@]}")
+    forget_pid "$FP_PID"
     if [[ $fp_rc -eq 0 ]]; then
       stop_note="fetchpoold exited 0 within $((SECONDS - t0 + 1)) s of SIGTERM."
     else
