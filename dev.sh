@@ -11,6 +11,8 @@
 #   ./dev.sh fuzz SECONDS               build-fuzz/ (clang, -DFETCHPOOL_FUZZ=ON), run each
 #                                       *_fuzz target for SECONDS on tests/fuzz/corpus/
 #   ./dev.sh bench [args...]            run bench/run.sh, if it exists
+#   ./dev.sh soak [SECONDS]             build, then bench/soak/run.sh: soak of the real
+#                                       fetchpoold for SECONDS (default 600; CI runs 60)
 #
 # Environment: FETCHPOOL_JOBS (build and ctest parallelism, default 2),
 # FETCHPOOL_BUILD_TYPE (default RelWithDebInfo), FETCHPOOL_TEST_TIMEOUT (seconds
@@ -302,6 +304,14 @@ cmd_bench() {
   exec bash bench/run.sh "$@"
 }
 
+cmd_soak() {
+  local secs=${1:-600}
+  [[ $secs =~ ^[0-9]+$ && $secs -ge 20 ]] || die "usage: ./dev.sh soak [SECONDS] (at least 20)"
+  cmd_build
+  step "bench/soak/run.sh --duration $secs"
+  FETCHPOOL_JOBS=$JOBS exec bash bench/soak/run.sh --duration "$secs" --no-build
+}
+
 main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
@@ -313,6 +323,7 @@ main() {
     sanitize) cmd_sanitize "$@" ;;
     fuzz) cmd_fuzz "$@" ;;
     bench) cmd_bench "$@" ;;
+    soak) cmd_soak "$@" ;;
     -h | --help | help) usage ;;
     *) usage >&2; exit 2 ;;
   esac
