@@ -3,6 +3,7 @@
 #include <google/protobuf/arena.h>
 
 #include "server/call_deadline.h"
+#include "server/fetch_response.h"
 #include "server/fetch_session.h"
 #include "server/fetch_stream_reactor.h"
 #include "server/grpc_status.h"
@@ -44,7 +45,7 @@ class FetchReactor final : public grpc::ServerUnaryReactor, private FetchCallPor
 // the arena. Saves ~25 malloc/free pairs per call (-3.8% Ir per fetch).
 class ArenaFetchMessages final : public grpc::MessageHolder<v1::FetchRequest, v1::FetchResponse> {
  public:
-  ArenaFetchMessages() : arena_(Options(initial_block_)) {
+  ArenaFetchMessages() : arena_(ArenaOptionsWithFirstBlock(initial_block_, kInitialBlockBytes)) {
     set_request(google::protobuf::Arena::CreateMessage<v1::FetchRequest>(&arena_));
     set_response(google::protobuf::Arena::CreateMessage<v1::FetchResponse>(&arena_));
   }
@@ -52,12 +53,6 @@ class ArenaFetchMessages final : public grpc::MessageHolder<v1::FetchRequest, v1
 
  private:
   static constexpr size_t kInitialBlockBytes = 2048;
-  static google::protobuf::ArenaOptions Options(char* block) {
-    google::protobuf::ArenaOptions options;
-    options.initial_block = block;
-    options.initial_block_size = kInitialBlockBytes;
-    return options;
-  }
 
   alignas(8) char initial_block_[kInitialBlockBytes];
   google::protobuf::Arena arena_;
