@@ -35,8 +35,9 @@ void FetchStreamSession::OnReadDone(bool ok) {
     FinishIfReady(lock);
     return;
   }
-  // request_ is ours until the next StartRead, which only this call makes.
-  absl::StatusOr<FetchSpec> spec = ValidateFetchRequest(request_);
+  // request_ is ours until the next StartRead, which only this call makes;
+  // its body moves into the fetch (its id stays for the lines below).
+  absl::StatusOr<FetchSpec> spec = ValidateFetchRequestTakingBody(&request_);
   if (!spec.ok()) {
     auto answer = std::make_unique<Answer>();
     answer->response().set_id(request_.id());
