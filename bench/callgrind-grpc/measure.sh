@@ -5,13 +5,16 @@
 # is ended by pid when it exits.
 #
 #   bench/callgrind-grpc/measure.sh [--mode=fetch|stream] [--fetches=N]
-#       [--native-fetches=N] [--label=NAME] [--no-native] [--no-callgrind]
+#       [--native-fetches=N] [--cg-concurrency=N] [--label=NAME] [--no-native]
+#       [--no-callgrind]
 #       [-- extra fetchpoold flags...]
 #
 #   --mode=fetch   unary Fetch, driven by fetch_load (concurrency 16)
 #   --mode=stream  FetchStream, driven by stream_load (4 streams x 16)
 #   --fetches      fetches measured under callgrind (default 2000; stream mode
 #                  runs for a time and counts fetches from Stats)
+#   --cg-concurrency  fetch_load calls in flight under callgrind (default 16;
+#                  1 gives the least run-to-run spread, no batching)
 #   --native-fetches  fetches of the run without valgrind that counts context
 #                  switches and CPU (default 20000, concurrency 64)
 #
@@ -40,6 +43,7 @@ source "$BENCH_DIR/lib/nginx.sh"
 
 MODE=fetch
 FETCHES=2000
+CG_CONCURRENCY=16
 NATIVE_FETCHES=20000
 LABEL=run
 NATIVE=1
@@ -49,6 +53,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --mode=*) MODE=${1#*=} ;;
     --fetches=*) FETCHES=${1#*=} ;;
+    --cg-concurrency=*) CG_CONCURRENCY=${1#*=} ;;
     --native-fetches=*) NATIVE_FETCHES=${1#*=} ;;
     --label=*) LABEL=${1#*=} ;;
     --no-native) NATIVE=0 ;;
@@ -169,7 +174,7 @@ if ((CALLGRIND)); then
   r0=$(requests_total)
   callgrind_control -z "$FP_PID" >/dev/null
   callgrind_control -i on "$FP_PID" >/dev/null
-  if [[ $MODE == fetch ]]; then drive "$FETCHES" 16; else drive 0 0 $((FETCHES / 200)); fi
+  if [[ $MODE == fetch ]]; then drive "$FETCHES" "$CG_CONCURRENCY"; else drive 0 0 $((FETCHES / 200)); fi
   callgrind_control -i off "$FP_PID" >/dev/null
   callgrind_control -d "$FP_PID" >/dev/null
   r1=$(requests_total)
