@@ -1,7 +1,7 @@
 // fetch_load: an async gRPC load client for fetchpoold.
 //
 //   fetch_load --target=127.0.0.1:50051 --url=http://127.0.0.1:8080/echo \
-//              --requests=1000 --concurrency=64 [--rate=0] [--json]
+//              --requests=1000 --concurrency=64 [--rate=0] [--body_bytes=0] [--json]
 //
 // Closed loop by default (`concurrency` calls in flight); with --rate=N it is
 // open loop: calls start on a fixed schedule and latency is measured from
@@ -33,6 +33,7 @@ ABSL_FLAG(double, rate, 0, "calls per second (open loop); 0 = closed loop");
 ABSL_FLAG(int, channels, 1, "gRPC channels to spread calls over");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30), "per-call deadline");
 ABSL_FLAG(bool, json, false, "print one JSON object instead of text");
+ABSL_FLAG(int, body_bytes, 0, "with N > 0, every call is a POST with an N-byte body");
 
 namespace {
 
@@ -134,6 +135,10 @@ int main(int argc, char** argv) {
   }
   FetchRequest request;
   request.set_url(url);
+  if (const int body_bytes = absl::GetFlag(FLAGS_body_bytes); body_bytes > 0) {
+    request.set_method("POST");
+    request.set_body(std::string(static_cast<size_t>(body_bytes), 'b'));
+  }
   Load load(std::move(stubs), request, total);
   const double rate = absl::GetFlag(FLAGS_rate);
   const absl::Time start = absl::Now();

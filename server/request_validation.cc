@@ -259,7 +259,11 @@ bool IsReplayableMethod(absl::string_view method) {
 
 }  // namespace
 
-absl::StatusOr<FetchSpec> ValidateFetchRequest(const fetchpool::v1::FetchRequest& request) {
+namespace {
+
+// `body_source`: null to copy the body, or the request's own body to move it.
+absl::StatusOr<FetchSpec> Validate(const fetchpool::v1::FetchRequest& request,
+                                   std::string* body_source) {
   FetchSpec spec;
   absl::StatusOr<std::string> method = ValidateMethod(request.method());
   if (!method.ok()) return method.status();
@@ -272,11 +276,26 @@ absl::StatusOr<FetchSpec> ValidateFetchRequest(const fetchpool::v1::FetchRequest
 
   if (absl::Status s = ValidateHeaders(request, &spec.headers); !s.ok()) return s;
   if (absl::Status s = ValidateBody(spec.method, request.body()); !s.ok()) return s;
-  spec.body = request.body();
   if (absl::Status s = ValidateOptions(request, &spec); !s.ok()) return s;
+  if (body_source != nullptr) {
+    spec.body = std::move(*body_source);
+  } else {
+    spec.body = request.body();
+  }
 
   spec.replayable = IsReplayableMethod(spec.method) || request.idempotent();
   return spec;
+}
+
+}  // namespace
+
+absl::StatusOr<FetchSpec> ValidateFetchRequest(const fetchpool::v1::FetchRequest& request) {
+  return Validate(request, nullptr);
+}
+
+absl::StatusOr<FetchSpec> ValidateFetchRequestTakingBody(fetchpool::v1::FetchRequest* request) {
+  // mutable_body() would allocate an empty string for an unset body.
+  return Validate(*request, request->body().empty() ? nullptr : request->mutable_body());
 }
 
 absl::StatusOr<std::string> NormalizePoolKey(absl::string_view pool_key) {

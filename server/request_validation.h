@@ -18,6 +18,11 @@ namespace fetchpool {
 // InfiniteFuture: the gRPC layer sets it from the call.
 absl::StatusOr<FetchSpec> ValidateFetchRequest(const fetchpool::v1::FetchRequest& request);
 
+// The same, but a valid request's body is moved into the FetchSpec instead of
+// copied (request->body() is then moved-from); every other field of
+// `request`, and the body of an invalid request, is left as it was.
+absl::StatusOr<FetchSpec> ValidateFetchRequestTakingBody(fetchpool::v1::FetchRequest* request);
+
 // Canonical form of a pool key written by a person (config file, Stats
 // filter): "HTTP://API" -> "http://api:80". INVALID_URL / UNSUPPORTED_SCHEME
 // for anything that is not scheme://host[:port] with an optional "/" path.

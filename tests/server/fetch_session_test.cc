@@ -34,7 +34,8 @@ class FakeUnaryCall final : public FakeCall, private FetchCallPort {
            absl::Duration timeout, bool cancel_first = false) {
     if (cancel_after) ScheduleCancel(*cancel_after, [this] { session_->OnCancel(); });
     if (cancel_first) React([this] { session_->OnCancel(); });
-    React([&] { session_->Start(request, MonotonicClock::Get().Now() + absl::Seconds(60)); });
+    v1::FetchRequest own = request;  // Start takes its body
+    React([&] { session_->Start(&own, MonotonicClock::Get().Now() + absl::Seconds(60)); });
     if (!WaitForDone(timeout)) AbortUnfinished(timeout, "Fetch call");
     session_.reset();
   }

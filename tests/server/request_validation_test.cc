@@ -320,6 +320,30 @@ TEST(ValidateFetchRequestTest, CopiesEverythingSet) {
   EXPECT_FALSE(spec->replayable);  // PATCH, not marked idempotent
 }
 
+TEST(ValidateFetchRequestTest, TakingBodyMovesOnlyAValidRequestsBody) {
+  FetchRequest r = Base();
+  r.set_method("POST");
+  r.set_body(std::string(100000, 'b'));
+  r.set_id("keep-me");
+  absl::StatusOr<FetchSpec> spec = ValidateFetchRequestTakingBody(&r);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->body, std::string(100000, 'b'));
+  EXPECT_EQ(spec->method, "POST");
+  EXPECT_EQ(spec->id, "keep-me");
+  EXPECT_EQ(r.id(), "keep-me");  // the rest of the request stays
+
+  FetchRequest bad = Base();
+  bad.set_method("HEAD");
+  bad.set_body("x");
+  EXPECT_FALSE(ValidateFetchRequestTakingBody(&bad).ok());
+  EXPECT_EQ(bad.body(), "x");
+
+  FetchRequest empty = Base();
+  absl::StatusOr<FetchSpec> no_body = ValidateFetchRequestTakingBody(&empty);
+  ASSERT_TRUE(no_body.ok()) << no_body.status();
+  EXPECT_EQ(no_body->body, "");
+}
+
 TEST(ValidateFetchRequestTest, DeadlinePolicies) {
   FetchRequest r = Base();
   r.set_deadline_policy(fetchpool::v1::DEADLINE_POLICY_DRAIN);
