@@ -19,6 +19,7 @@ EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
       loop_(MonotonicClock::Get()),
       pools_(config, loop_, *this, pools_in_engine),
       fetches_(loop_, pools_, router) {
+  loop_.SetBeforeSleepHook([this] { fetches_.DeliverAnswers(); });
   thread_ = std::thread([this] {
     pools_.StartEvictionSweep();
     loop_.Run();

@@ -202,6 +202,7 @@ void EventLoop::Run() {
     }
   }
   RunPostedTasks();
+  if (before_sleep_) before_sleep_();  // what the last tasks left for it
 }
 
 }  // namespace fetchpool

@@ -15,9 +15,20 @@ namespace fetchpool {
 bool FetchOp::OnBodyOverLimit() { return runner->RefuseOversizedBody(this); }
 
 FetchRunner::~FetchRunner() {
-  // Whatever is left (a loop that stopped) is answered by ~FetchOp; the
-  // connections were closed with the pools.
+  // Whatever is left (a loop that stopped) is answered, here or by
+  // ~FetchOp; the connections were closed with the pools.
   for (auto& [id, op] : ops_) op->conn = nullptr;
+  for (auto& [done, result] : answers_) done(std::move(result));
+}
+
+void FetchRunner::DeliverAnswers() {
+  // A callback may start fetches that answer at once (a refusal), adding
+  // to the list: swap it out first, and loop until it stays empty.
+  while (!answers_.empty()) {
+    std::vector<std::pair<FetchCallback, absl::StatusOr<FetchResult>>> batch;
+    batch.swap(answers_);
+    for (auto& [done, result] : batch) done(std::move(result));
+  }
 }
 
 void FetchRunner::AssertOnLoop() const {
@@ -357,8 +368,8 @@ void FetchRunner::Answer(FetchOp* op, absl::StatusOr<FetchResult> result) {
     result->timing.total = took;
     result->attempts = op->attempts;
   }
-  FetchCallback done = std::move(op->done);
-  done(std::move(result));
+  // Delivered together at the end of this loop iteration (DeliverAnswers).
+  answers_.emplace_back(std::move(op->done), std::move(result));
 }
 
 void FetchRunner::CancelDeadlineTimer(FetchOp* op) {

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -62,6 +64,11 @@ class FetchRunner {
   // The transfer on `conn` ended with `code` (from the curl multi).
   void OnTransferDone(CurlConnection& conn, CURLcode code);
 
+  // Runs the answers given during this loop iteration (the loop calls it
+  // before it sleeps): finishing gRPC calls together rather than one at a
+  // time as each transfer ends.
+  void DeliverAnswers();
+
   // From now on new fetches are refused with SHUTTING_DOWN.
   void StopTakingFetches() { taking_fetches_ = false; }
   bool idle() const { return ops_.empty(); }
@@ -101,6 +108,8 @@ class FetchRunner {
   LoopRouter& router_;
   bool taking_fetches_ = true;
   absl::flat_hash_map<uint64_t, std::unique_ptr<FetchOp>> ops_;
+  // Answers waiting for the end of the loop iteration (DeliverAnswers).
+  std::vector<std::pair<FetchCallback, absl::StatusOr<FetchResult>>> answers_;
   // Fetches that moved from this loop to another, so a cancel can follow.
   absl::flat_hash_map<uint64_t, uint32_t> moved_to_;
 };
