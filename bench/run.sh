@@ -165,20 +165,7 @@ if [[ -n ${BENCH_FETCHPOOLD:-} ]]; then
   note "fetchpoold under test is BENCH_FETCHPOOLD=$BENCH_FETCHPOOLD, not this tree's build"
 fi
 
-BENCH_TMP=$(mktemp -d /tmp/fetchpool-bench.XXXXXX)
-chmod 755 "$BENCH_TMP"  # nginx workers run as another user
-on_exit() {
-  local rc=$?
-  trap - EXIT INT TERM
-  cleanup_tracked
-  # Logs are worth keeping; the configs and temp dirs are not.
-  cp "$BENCH_TMP"/*.log "$RAW/" 2>/dev/null || true
-  rm -rf "$BENCH_TMP"
-  exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp_dir fetchpool-bench "$RAW"
 
 # ---- servers -------------------------------------------------------------------
 

@@ -84,20 +84,8 @@ RESULTS=$BENCH_DIR/results
 RAW=$RESULTS/raw
 mkdir -p "$RAW"
 rm -rf "$RAW/callgrind"
-BENCH_TMP=$(mktemp -d /tmp/fetchpool-callgrind.XXXXXX)
-chmod 755 "$BENCH_TMP"
 cg_init
-on_exit() {
-  local rc=$?
-  trap - EXIT INT TERM
-  cleanup_tracked
-  cp "$BENCH_TMP"/*.log "$CG_DIR/" 2>/dev/null || true
-  rm -rf "$BENCH_TMP"
-  exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmp_dir fetchpool-callgrind "$CG_DIR"
 
 ORIGIN_PORT=$(free_port)
 ORIGIN_URL=http://127.0.0.1:$ORIGIN_PORT/

@@ -55,6 +55,27 @@ cleanup_tracked() {
   BENCH_PIDS=()
 }
 
+# bench_tmp_dir PREFIX LOGS_DIR: makes $BENCH_TMP (readable by nginx's
+# workers, which run as another user) and arranges that on any exit every
+# tracked process is ended, the logs in $BENCH_TMP are kept in LOGS_DIR and
+# the rest (configs, temp dirs) is removed.
+bench_tmp_dir() {
+  BENCH_TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+  chmod 755 "$BENCH_TMP"
+  BENCH_LOGS_DIR=$2
+  trap bench_on_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+bench_on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  cleanup_tracked
+  cp "$BENCH_TMP"/*.log "$BENCH_LOGS_DIR/" 2>/dev/null || true
+  rm -rf "$BENCH_TMP"
+  exit "$rc"
+}
+
 # A free TCP port on 127.0.0.1 (not listening now, and not handed out before
 # by this harness).
 BENCH_PORTS_TAKEN=" "
