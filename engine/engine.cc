@@ -151,12 +151,6 @@ class EngineImpl final : public LoopRouter {
   uint32_t LoopFor(const std::string& pool_key) const override {
     return loops_.size() == 1 ? 0 : static_cast<uint32_t>(StableHash(pool_key) % loops_.size());
   }
-  uint32_t self() const override {
-    for (const auto& loop : loops_) {
-      if (loop->loop().InLoopThread()) return loop->index();
-    }
-    return 0;
-  }
   void Migrate(uint32_t to, std::unique_ptr<FetchOp> op) override {
     EngineLoop* target = loops_[to].get();
     target->Post([target, op = std::move(op)]() mutable { target->fetches().Adopt(std::move(op)); });

@@ -18,7 +18,7 @@ EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
       time_wait_(time_wait),
       loop_(MonotonicClock::Get()),
       pools_(config, loop_, *this, pools_in_engine),
-      fetches_(loop_, pools_, router) {
+      fetches_(index, loop_, pools_, router) {
   loop_.SetBeforeSleepHook([this] { fetches_.DeliverAnswers(); });
   thread_ = std::thread([this] {
     pools_.StartEvictionSweep();

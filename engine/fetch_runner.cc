@@ -234,7 +234,7 @@ void FetchRunner::FollowRedirect(FetchOp* op) {
   ++op->result.redirects;
   op->EnterPhase(FetchOp::Phase::kWaiting);
   const uint32_t owner = router_.LoopFor(op->spec.pool_key);
-  if (owner == router_.self()) {
+  if (owner == index_) {
     AcquireConnection(op);
     return;
   }

@@ -23,9 +23,8 @@ namespace fetchpool {
 // engine; called on the runner's loop thread).
 class LoopRouter {
  public:
-  // The loop that owns `pool_key`'s pool, and this runner's own.
+  // The loop that owns `pool_key`'s pool.
   virtual uint32_t LoopFor(const std::string& pool_key) const = 0;
-  virtual uint32_t self() const = 0;
   // Hands `op` (no lease, no timer) to loop `to`, which goes on with it.
   virtual void Migrate(uint32_t to, std::unique_ptr<FetchOp> op) = 0;
   // Cancels `id` on loop `to`, where it moved.
@@ -44,8 +43,9 @@ class LoopRouter {
 // thread only; every entry point checks it.
 class FetchRunner {
  public:
-  FetchRunner(EventLoop& loop, PoolRegistry& pools, LoopRouter& router)
-      : loop_(loop), pools_(pools), router_(router) {}
+  // `index`: this runner's loop, as LoopRouter numbers them.
+  FetchRunner(uint32_t index, EventLoop& loop, PoolRegistry& pools, LoopRouter& router)
+      : index_(index), loop_(loop), pools_(pools), router_(router) {}
   ~FetchRunner();
   FetchRunner(const FetchRunner&) = delete;
   FetchRunner& operator=(const FetchRunner&) = delete;
@@ -103,6 +103,7 @@ class FetchRunner {
   OnDeadline PolicyFor(const FetchOp& op) const;
   void AssertOnLoop() const;
 
+  const uint32_t index_;
   EventLoop& loop_;
   PoolRegistry& pools_;
   LoopRouter& router_;

@@ -231,9 +231,14 @@ TEST_F(EngineLoopsTest, StatsAnswersKeepTheOrderOfTheRequests) {
     engine_->GetStats("", [&, i](Engine::StatsResult r) {
       EXPECT_EQ(r.pool_count, static_cast<uint32_t>(kOrigins));
       EXPECT_EQ(r.pools.size(), static_cast<size_t>(kOrigins));
-      std::lock_guard<std::mutex> lock(mu);
-      order.push_back(i);
-      if (order.size() == kRequests) all.set_value();
+      bool last;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back(i);
+        last = order.size() == kRequests;
+      }
+      // Outside the lock: once woken, the test returns and `mu` is gone.
+      if (last) all.set_value();
     });
   }
   all.get_future().wait();
