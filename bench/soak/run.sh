@@ -151,6 +151,10 @@ log "fetchpoold pid $FP_PID on 127.0.0.1:$GRPC_PORT; load for ${DURATION}s (watc
 SETUP="fetchpoold on 127.0.0.1 (default cap 32; small pool: cap 4, 48 waiters, wait_timeout 600ms; \
 plain pool: idle cap 6, lifetime 5s); origins: plain, idle-close after 1 s, +20 ms per answer, refused port."
 rc=0
+# The first and last windows of a short run hold too few 2-second samples to
+# judge flatness: sample every second below a minute.
+SAMPLING=()
+((DURATION < 60)) && SAMPLING=(--sample_interval=1s)
 # In the background with `wait`, so that a signal to this script is handled at
 # once (the exit trap ends the driver too); its progress lines go to stderr.
 # shellcheck disable=SC2086
@@ -159,7 +163,7 @@ timeout -k 10 $((DURATION + 90)) "$BUILD_DIR/bench/soak_driver" \
   --normal_origin="http://127.0.0.1:$NORMAL" --idle_origin="http://127.0.0.1:$IDLE" \
   --slow_origin="http://127.0.0.1:$SLOW" --refused_origin="http://127.0.0.1:$REFUSED" \
   --duration="${DURATION}s" --report="$RAW/report.md" --samples="$RAW/samples.tsv" \
-  --setup="$SETUP" ${SOAK_DRIVER_ARGS:-} >"$RAW/report.stdout" 2>"$RAW/soak_driver.err" &
+  --setup="$SETUP" "${SAMPLING[@]}" ${SOAK_DRIVER_ARGS:-} >"$RAW/report.stdout" 2>"$RAW/soak_driver.err" &
 DRIVER=$!
 track_pid "$DRIVER"
 tail -n +1 --pid="$DRIVER" -f "$RAW/soak_driver.err" >&2 &
