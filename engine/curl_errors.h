@@ -24,7 +24,7 @@ struct TransferFailure {
   bool too_large = false;
 };
 
-// Maps a failed transfer to a status with a stable reason (pool/reason.h):
+// Maps a failed transfer to a status with a stable reason (common/reason.h):
 // refused/reset/DNS/truncated are UNAVAILABLE, size limit RESOURCE_EXHAUSTED,
 // policy PERMISSION_DENIED, request timeout DEADLINE_EXCEEDED.
 absl::Status TransferFailureToStatus(const TransferFailure& failure);

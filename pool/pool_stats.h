@@ -21,7 +21,7 @@ struct HostPoolStatsSnapshot {
 #define FETCHPOOL_STATS_MEMBER(name, type, kind, help) type name = 0;
   FETCHPOOL_HOST_POOL_STATS(FETCHPOOL_STATS_MEMBER)
 #undef FETCHPOOL_STATS_MEMBER
-  // Failures by stable reason (pool/reason.h).
+  // Failures by stable reason (common/reason.h).
   std::map<std::string, uint64_t> errors_by_reason;
   LatencyHistogram queue_wait;  // time waiting for a connection
   LatencyHistogram fetch_time;  // arrival to last byte

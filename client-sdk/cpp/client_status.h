@@ -16,7 +16,7 @@ namespace client {
 inline constexpr absl::string_view kReasonTrailerKey = "fetchpool-reason";
 
 // Payload URL under which the reason travels on an absl::Status. It is the
-// same URL the server uses internally (pool/reason.cc), so a status coming
+// same URL the server uses internally (common/reason.cc), so a status coming
 // out of the client reads the same way as one made inside fetchpool.
 inline constexpr absl::string_view kReasonPayloadUrl = "fetchpool.dev/reason";
 
