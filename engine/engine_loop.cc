@@ -2,8 +2,6 @@
 
 #include <pthread.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -13,8 +11,7 @@ namespace fetchpool {
 EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
                        const DestinationPolicy& policy, LoopRouter& router,
                        std::atomic<uint32_t>& pools_in_engine, TimeWaitCache& time_wait)
-    : index_(index),
-      policy_(policy),
+    : policy_(policy),
       time_wait_(time_wait),
       loop_(MonotonicClock::Get()),
       pools_(config, loop_, *this, pools_in_engine),
@@ -25,17 +22,10 @@ EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
     loop_.Run();
   });
   // At most 15 characters: "fp-loop-255".
-  pthread_setname_np(thread_.native_handle(), absl::StrCat("fp-loop-", index_).c_str());
+  pthread_setname_np(thread_.native_handle(), absl::StrCat("fp-loop-", index).c_str());
 }
 
 EngineLoop::~EngineLoop() { StopAndJoin(); }
-
-void EngineLoop::AssertOnLoop() const {
-  if (!loop_.InLoopThread()) {
-    std::fprintf(stderr, "fetchpool: loop %u used off its thread\n", index_);
-    std::abort();
-  }
-}
 
 void EngineLoop::RunAndWait(absl::AnyInvocable<void()> fn) {
   if (loop_.InLoopThread()) {
@@ -52,12 +42,12 @@ void EngineLoop::RunAndWait(absl::AnyInvocable<void()> fn) {
 }
 
 FetchRunner& EngineLoop::fetches() {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("EngineLoop");
   return fetches_;
 }
 
 LoopStats EngineLoop::CollectStats(const std::string& pool_key) {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("EngineLoop");
   LoopStats out;
   out.pool_count = static_cast<uint32_t>(pools_.size());
   if (pools_.size() == 0) return out;
@@ -70,17 +60,17 @@ LoopStats EngineLoop::CollectStats(const std::string& pool_key) {
 }
 
 void EngineLoop::StopTakingFetches() {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("EngineLoop");
   fetches_.StopTakingFetches();
 }
 
 bool EngineLoop::Idle() const {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("EngineLoop");
   return fetches_.idle();
 }
 
 void EngineLoop::TearDown() {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("EngineLoop");
   fetches_.StopTakingFetches();
   const absl::Status shutting_down =
       MakeError(Reason::kShuttingDown, "fetchpool is shutting down");
@@ -98,7 +88,7 @@ void EngineLoop::StopAndJoin() {
 }
 
 absl::Status EngineLoop::CheckInvariants() const {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("EngineLoop");
   return pools_.CheckInvariants();
 }
 

@@ -40,8 +40,6 @@ class EngineLoop final : public CurlConnectionOwner, public Transport {
              TimeWaitCache& time_wait);
   ~EngineLoop() override;  // stops and joins the thread if still running
 
-  uint32_t index() const { return index_; }
-
   // Any thread: runs `task` on this loop, in posting order.
   void Post(absl::AnyInvocable<void()> task) { loop_.Post(std::move(task)); }
   // Any thread: runs `fn` on this loop and waits for it.
@@ -71,9 +69,6 @@ class EngineLoop final : public CurlConnectionOwner, public Transport {
   void OnIdleConnectionLost(CurlConnection& conn) override;
 
  private:
-  void AssertOnLoop() const;
-
-  const uint32_t index_;
   const DestinationPolicy& policy_;
   TimeWaitCache& time_wait_;
   EventLoop loop_;

@@ -24,6 +24,12 @@ uint64_t Tag(int fd, uint32_t generation) {
 
 }  // namespace
 
+void EventLoop::AssertInLoopThread(const char* who) const {
+  if (InLoopThread()) return;
+  std::fprintf(stderr, "fetchpool: %s used off its loop thread\n", who);
+  std::abort();
+}
+
 EventLoop::EventLoop(const Clock& clock) : clock_(clock) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) Die("epoll_create1");

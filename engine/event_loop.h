@@ -45,6 +45,9 @@ class EventLoop {
   // Runs `task` on the loop thread soon, in posting order. Thread-safe.
   void Post(absl::AnyInvocable<void()> task);
   bool InLoopThread() const { return std::this_thread::get_id() == loop_thread_.load(); }
+  // Aborts, naming `who`, when called off the loop thread: the check at
+  // the entry points of loop-only code.
+  void AssertInLoopThread(const char* who) const;
 
   // Starts or changes the watch on `fd` (EPOLLIN/EPOLLOUT/EPOLLRDHUP...).
   // Re-watching with the events the kernel already has costs no syscall.
@@ -64,7 +67,8 @@ class EventLoop {
   void CancelTimer(TimerId id);  // no-op for a fired or unknown timer
 
   // Runs on the loop thread after each batch of events and timers, before
-  // it sleeps: the place to batch work such as rescheduling pool timers.
+  // it sleeps: the place to batch work such as delivering the answers the
+  // iteration produced.
   void SetBeforeSleepHook(absl::AnyInvocable<void()> hook) { before_sleep_ = std::move(hook); }
 
   const Clock& clock() const { return clock_; }

@@ -31,13 +31,6 @@ void FetchRunner::DeliverAnswers() {
   }
 }
 
-void FetchRunner::AssertOnLoop() const {
-  if (!loop_.InLoopThread()) {
-    std::fprintf(stderr, "fetchpool: FetchRunner used off its loop thread\n");
-    std::abort();
-  }
-}
-
 FetchOp* FetchRunner::Find(uint64_t id) {
   auto it = ops_.find(id);
   return it == ops_.end() ? nullptr : it->second.get();
@@ -65,7 +58,7 @@ void FetchRunner::Start(std::unique_ptr<FetchOp> owned) {
 void FetchRunner::Adopt(std::unique_ptr<FetchOp> owned) { Admit(std::move(owned)); }
 
 void FetchRunner::Admit(std::unique_ptr<FetchOp> owned) {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("FetchRunner");
   FetchOp* op = owned.get();
   op->runner = this;
   ops_.emplace(op->id, std::move(owned));
@@ -156,7 +149,7 @@ void FetchRunner::StartTransfer(FetchOp* op) {
 }
 
 void FetchRunner::OnTransferDone(CurlConnection& conn, CURLcode code) {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("FetchRunner");
   FetchOp* op = Find(conn.fetch_id());
   if (op == nullptr || op->conn != &conn) {
     std::fprintf(stderr, "fetchpool: a transfer ended with no fetch on its connection\n");
@@ -312,7 +305,7 @@ void FetchRunner::Release(FetchOp* op, ExchangeEnd end) {
 }
 
 void FetchRunner::Cancel(uint64_t id) {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("FetchRunner");
   FetchOp* op = Find(id);
   if (op == nullptr) {
     auto moved = moved_to_.find(id);
@@ -347,7 +340,7 @@ void FetchRunner::Cancel(uint64_t id) {
 }
 
 void FetchRunner::AbortAll(const absl::Status& why) {
-  AssertOnLoop();
+  loop_.AssertInLoopThread("FetchRunner");
   std::vector<uint64_t> ids;
   ids.reserve(ops_.size());
   for (auto& [id, op] : ops_) ids.push_back(id);

@@ -101,7 +101,6 @@ class FetchRunner {
   // Runs `fn` on `id`'s fetch at `when`, if it is still there.
   EventLoop::TimerId TimerFor(uint64_t id, absl::Time when, void (FetchRunner::*fn)(FetchOp*));
   OnDeadline PolicyFor(const FetchOp& op) const;
-  void AssertOnLoop() const;
 
   const uint32_t index_;
   EventLoop& loop_;
