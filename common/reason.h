@@ -19,10 +19,19 @@ namespace fetchpool {
   X(kInvalidHeader, "INVALID_HEADER", kInvalidArgument)                   \
   X(kInvalidOption, "INVALID_OPTION", kInvalidArgument)                   \
   X(kDestinationDenied, "DESTINATION_DENIED", kPermissionDenied)          \
+  X(kInsecureRedirect, "INSECURE_REDIRECT", kInvalidArgument)             \
+  X(kUnauthenticated, "UNAUTHENTICATED", kUnauthenticated)                \
+  X(kProfileDenied, "PROFILE_DENIED", kPermissionDenied)                  \
+  X(kMethodDenied, "METHOD_DENIED", kInvalidArgument)                     \
+  X(kStatsDenied, "STATS_DENIED", kPermissionDenied)                      \
   X(kWaitTimeout, "WAIT_TIMEOUT", kDeadlineExceeded)                      \
   X(kDeadlineExceeded, "DEADLINE_EXCEEDED", kDeadlineExceeded)            \
   X(kQueueFull, "QUEUE_FULL", kResourceExhausted)                         \
   X(kResponseTooLarge, "RESPONSE_TOO_LARGE", kResourceExhausted)          \
+  X(kResponseHeadersTooLarge, "RESPONSE_HEADERS_TOO_LARGE", kResourceExhausted) \
+  X(kCallerQuota, "CALLER_QUOTA_EXCEEDED", kResourceExhausted)            \
+  X(kBufferBudget, "BUFFER_BUDGET_EXCEEDED", kResourceExhausted)          \
+  X(kTooManyStreams, "TOO_MANY_STREAMS", kResourceExhausted)              \
   X(kLocalResources, "LOCAL_RESOURCES", kResourceExhausted)               \
   X(kConnectRefused, "CONNECT_REFUSED", kUnavailable)                     \
   X(kConnectTimeout, "CONNECT_TIMEOUT", kUnavailable)                     \
@@ -33,6 +42,7 @@ namespace fetchpool {
   X(kProtocolError, "PROTOCOL_ERROR", kUnavailable)                       \
   X(kTooManyRedirects, "TOO_MANY_REDIRECTS", kUnavailable)                \
   X(kUpstreamError, "UPSTREAM_ERROR", kUnavailable)                       \
+  X(kUpstreamTooSlow, "UPSTREAM_TOO_SLOW", kUnavailable)                  \
   X(kCancelled, "CANCELLED", kCancelled)                                  \
   X(kShuttingDown, "SHUTTING_DOWN", kUnavailable)                         \
   X(kInternal, "INTERNAL", kInternal)

@@ -35,6 +35,12 @@ struct FetchSpec {
   bool replayable = false;
   absl::optional<OnDeadline> on_deadline;  // unset: the pool's policy
   std::string id;                          // caller's correlation id, echoed
+  // Who asked: the token's name, the client certificate's SAN, or
+  // "anonymous". For per-caller quotas, metrics and logs.
+  std::string caller = "anonymous";
+  // FetchRequest.egress_profile: a stricter profile asked for; empty: none.
+  std::string egress_profile;
+  bool allow_https_downgrade = false;  // with follow_redirects
   // The call's deadline on the engine's clock; InfiniteFuture when none.
   absl::Time deadline = absl::InfiniteFuture();
 };

@@ -26,6 +26,7 @@ constexpr uint64_t kMaxResponseBytes = uint64_t{1} << 30;
 constexpr uint32_t kMaxRedirects = 50;
 constexpr uint32_t kDefaultRedirects = 10;
 constexpr size_t kMaxIdBytes = 128;
+constexpr size_t kMaxProfileNameBytes = 64;
 // Below 1ms a timeout is almost always a unit mistake (fasthttp users wrote
 // MaxIdleConnDuration: 30 meaning seconds and got 30ns); above 1h the caller
 // should not be holding a pooled connection at all.
@@ -247,6 +248,19 @@ absl::Status ValidateOptions(const fetchpool::v1::FetchRequest& request, FetchSp
                                   bad - id.begin(), "; use printable ASCII only"));
   }
   spec->id = id;
+
+  const std::string& profile = request.egress_profile();
+  if (profile.size() > kMaxProfileNameBytes ||
+      !std::all_of(profile.begin(), profile.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      })) {
+    return MakeError(Reason::kInvalidOption,
+                     absl::StrCat("egress_profile ", QuoteForMessage(profile),
+                                  " is not a profile name (letters, digits, '-', '_', '.'; at most ",
+                                  kMaxProfileNameBytes, " bytes)"));
+  }
+  spec->egress_profile = profile;
+  spec->allow_https_downgrade = request.allow_https_downgrade();
   return absl::OkStatus();
 }
 
