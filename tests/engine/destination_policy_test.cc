@@ -321,7 +321,7 @@ TEST(DestinationPolicyTest, ABroadAllowDoesNotOpenADeniedRange) {
   EXPECT_TRUE(Policy({"127.0.0.0/8"}).Allows(Sa(Addr("127.0.0.1"))));
   EXPECT_TRUE(Policy({"127.0.0.1/32"}).Allows(Sa(Addr("127.0.0.1"))));
   EXPECT_TRUE(Policy({"127.0.0.1/32"}).Allows(Sa(Addr("::ffff:127.0.0.1"))));
-  EXPECT_FALSE(Policy({"127.0.0.0/7"}).Allows(Sa(Addr("127.0.0.1"))));  // wider than the deny
+  EXPECT_FALSE(Policy({"126.0.0.0/7"}).Allows(Sa(Addr("127.0.0.1"))));  // wider than the deny
 }
 
 TEST(DestinationPolicyTest, PrivateNetworksAreDeniedOnRequest) {
