@@ -61,7 +61,7 @@ class EgressReuseTest : public ::testing::Test {
 
   FetchSpec Spec(const std::string& caller) const {
     FetchSpec spec;
-    spec.url = absl::StrCat("http://private-origin.test:", origin_.port(), "/");
+    spec.url = absl::StrCat("http://private-origin.test:", origin_.port(), "/echo");
     spec.pool_key = absl::StrCat("http://private-origin.test:", origin_.port());
     spec.caller = caller;
     spec.deadline = MonotonicClock::Get().Now() + absl::Seconds(30);
