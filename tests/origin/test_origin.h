@@ -58,6 +58,9 @@ class TestOrigin {
     int max_requests_per_connection = 0;
     // Added before every response (after the request has been read).
     absl::Duration response_delay = absl::ZeroDuration();
+    // IPv4 address to listen on (another 127.x.y.z, or an address added to
+    // lo inside a network namespace, e.g. 10.0.0.1).
+    std::string bind_address = "127.0.0.1";
   };
 
   TestOrigin();
