@@ -847,10 +847,13 @@ absl::Status TestOrigin::Start() {
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr = {};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, options_.address.c_str(), &addr.sin_addr) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TestOrigin: address \"", options_.address, "\" is not IPv4"));
+  }
   addr.sin_port = htons(static_cast<uint16_t>(options_.port));
   if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return ErrnoStatus(absl::StrCat("bind 127.0.0.1:", options_.port));
+    return ErrnoStatus(absl::StrCat("bind ", options_.address, ":", options_.port));
   }
   if (listen(listen_fd_, kListenBacklog) != 0) return ErrnoStatus("listen");
   socklen_t len = sizeof addr;
@@ -889,7 +892,7 @@ void TestOrigin::Stop() {
 }
 
 std::string TestOrigin::base_url() const {
-  return absl::StrCat("http://127.0.0.1:", port_);
+  return absl::StrCat("http://", options_.address, ":", port_);
 }
 
 void TestOrigin::ResetCounters() {

@@ -58,6 +58,9 @@ class TestOrigin {
     int max_requests_per_connection = 0;
     // Added before every response (after the request has been read).
     absl::Duration response_delay = absl::ZeroDuration();
+    // IPv4 address to listen on, e.g. "10.0.0.1" inside a test network
+    // namespace that has it on lo (the SSRF suite).
+    std::string address = "127.0.0.1";
   };
 
   TestOrigin();
@@ -74,7 +77,7 @@ class TestOrigin {
   void Stop();
 
   int port() const { return port_; }
-  // "http://127.0.0.1:PORT"
+  // "http://ADDRESS:PORT" (ADDRESS is Options::address, 127.0.0.1 by default)
   std::string base_url() const;
 
   int64_t connections_accepted() const { return connections_accepted_.load(); }
