@@ -35,8 +35,9 @@ namespace fetchpool::testing {
 namespace {
 
 constexpr int kPort = 8080;
-// Fixed so that the self rule can be tested whether it is built from the
-// configured or the bound ports.
+// fetchpoold's defaults (0.0.0.0:50051 and 0.0.0.0:9464), fixed so that the
+// self rule is tested whether it is built from the configured or the bound
+// ports.
 constexpr int kSelfGrpcPort = 50051;
 constexpr int kSelfMetricsPort = 9464;
 
@@ -72,8 +73,9 @@ std::vector<std::string> FlagsFor(Daemon d) {
       break;
     case Daemon::kSelf:
       // Loopback allowed, so only the self rule can deny fetchpool's ports.
-      flags = {absl::StrCat("--listen=127.0.0.1:", kSelfGrpcPort),
-               absl::StrCat("--metrics_listen=127.0.0.1:", kSelfMetricsPort),
+      // Wildcard listeners, as deployed: every local address is fetchpool.
+      flags = {absl::StrCat("--listen=0.0.0.0:", kSelfGrpcPort),
+               absl::StrCat("--metrics_listen=0.0.0.0:", kSelfMetricsPort),
                "--shutdown_grace=1s", "--allow_cidrs=127.0.0.0/8"};
       break;
   }
@@ -340,6 +342,11 @@ TEST(SsrfSelf, OwnGrpcPortDenied) {
 }
 TEST(SsrfSelf, OwnMetricsPortDenied) {
   ExpectDenied(Daemon::kSelf, absl::StrCat("http://127.0.0.1:", kSelfMetricsPort, "/metrics"));
+}
+// 10.0.0.1 is allowed (not in the default deny list) and is on lo: the
+// wildcard listener answers there too.
+TEST(SsrfSelf, OwnGrpcPortOnAnotherLocalAddressDenied) {
+  ExpectDenied(Daemon::kSelf, absl::StrCat("http://10.0.0.1:", kSelfGrpcPort, "/"));
 }
 // Control: the same daemon reaches another loopback port, so only the self
 // rule denies the two above.
