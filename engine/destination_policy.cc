@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -160,21 +161,94 @@ bool Cidr::Contains(const sockaddr* sa) const {
   return false;
 }
 
+// Both prefixes as IPv6 (IPv4 in its mapped form), so an IPv4 entry and its
+// mapped IPv6 spelling compare as the same addresses.
+static void AsIpv6(const Cidr& c, uint8_t out[16], int* prefix_len) {
+  if (c.family == AF_INET) {
+    std::memcpy(out, kMappedPrefix, 12);
+    std::memcpy(out + 12, c.addr, 4);
+    *prefix_len = c.prefix_len + 96;
+    return;
+  }
+  std::memcpy(out, c.addr, 16);
+  *prefix_len = c.prefix_len;
+}
+
+bool Cidr::Within(const Cidr& outer) const {
+  uint8_t inner6[16], outer6[16];
+  int inner_len = 0, outer_len = 0;
+  AsIpv6(*this, inner6, &inner_len);
+  AsIpv6(outer, outer6, &outer_len);
+  return outer_len <= inner_len && PrefixMatches(outer6, inner6, outer_len);
+}
+
 std::string Cidr::ToString() const {
   return absl::StrCat(AddressToString(family, addr), "/", prefix_len);
 }
 
-absl::StatusOr<DestinationPolicy> DestinationPolicy::Create(
-    const std::vector<std::string>& allow_cidrs) {
-  DestinationPolicy policy;
-  for (size_t i = 0; i < allow_cidrs.size(); ++i) {
-    absl::StatusOr<Cidr> cidr = Cidr::Parse(absl::StripAsciiWhitespace(allow_cidrs[i]));
+namespace {
+
+absl::Status ParseList(const std::vector<std::string>& texts, absl::string_view setting,
+                       std::vector<Cidr>* out) {
+  for (size_t i = 0; i < texts.size(); ++i) {
+    absl::StatusOr<Cidr> cidr = Cidr::Parse(absl::StripAsciiWhitespace(texts[i]));
     if (!cidr.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "allow_cidrs entry ", i + 1, " is invalid: ", cidr.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat(setting, " entry ", i + 1,
+                                                     " is invalid: ", cidr.status().message()));
     }
-    policy.allow_.push_back(*cidr);
+    out->push_back(*cidr);
   }
+  return absl::OkStatus();
+}
+
+sockaddr_storage Ipv4Sockaddr(const uint8_t* bytes) {
+  sockaddr_storage storage{};
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  std::memcpy(&in.sin_addr, bytes, 4);
+  std::memcpy(&storage, &in, sizeof(in));
+  return storage;
+}
+
+// IPv4 addresses an IPv6 address carries, with how ("NAT64 64:ff9b::/96").
+struct Embedded {
+  uint8_t v4[4];
+  const char* how;
+};
+absl::InlinedVector<Embedded, 2> EmbeddedIpv4(const RawAddress& a) {
+  absl::InlinedVector<Embedded, 2> out;
+  if (a.family != AF_INET6 || IsMapped(a)) return out;  // mapped: Cidr::Contains covers it
+  const uint8_t* b = a.bytes;
+  static constexpr uint8_t kZero[12] = {};
+  static constexpr uint8_t kNat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  static constexpr uint8_t kNat64Local[6] = {0, 0x64, 0xff, 0x9b, 0, 1};
+  auto add = [&](const uint8_t* v4, const char* how, bool flip = false) {
+    Embedded e;
+    for (int i = 0; i < 4; ++i) e.v4[i] = flip ? static_cast<uint8_t>(v4[i] ^ 0xff) : v4[i];
+    e.how = how;
+    out.push_back(e);
+  };
+  if (std::memcmp(b, kZero, 12) == 0) add(b + 12, "IPv4-compatible ::/96");
+  if (std::memcmp(b, kNat64, 12) == 0) add(b + 12, "NAT64 64:ff9b::/96");
+  if (std::memcmp(b, kNat64Local, 6) == 0) add(b + 12, "NAT64 64:ff9b:1::/48");
+  if (b[0] == 0x20 && b[1] == 0x02) add(b + 2, "6to4 2002::/16");
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) {
+    add(b + 4, "Teredo 2001::/32 server");
+    add(b + 12, "Teredo 2001::/32 client", /*flip=*/true);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<DestinationPolicy> DestinationPolicy::Create(
+    const std::vector<std::string>& allow_cidrs, const std::vector<std::string>& deny_cidrs,
+    bool deny_private_networks) {
+  DestinationPolicy policy;
+  policy.deny_private_networks_ = deny_private_networks;
+  if (absl::Status s = ParseList(allow_cidrs, "allow_cidrs", &policy.allow_); !s.ok()) return s;
+  std::vector<Cidr> operator_deny;
+  if (absl::Status s = ParseList(deny_cidrs, "deny_cidrs", &operator_deny); !s.ok()) return s;
   // Mapped IPv4 forms are covered by Cidr::Contains, not listed separately.
   const std::pair<const char*, const char*> kDefaultDeny[] = {
       {"127.0.0.0/8", "loopback"},
@@ -185,24 +259,96 @@ absl::StatusOr<DestinationPolicy> DestinationPolicy::Create(
       {"fe80::/10", "link-local"},
       {"fd00:ec2::254/128", "AWS IPv6 cloud metadata"},
       {"100.100.100.200/32", "Alibaba Cloud metadata"},
+      {"224.0.0.0/4", "multicast"},
+      {"ff00::/8", "multicast"},
+      {"255.255.255.255/32", "broadcast"},
   };
   for (const auto& [text, label] : kDefaultDeny) {
-    policy.deny_.push_back(DenyEntry{MustParse(text), label});
+    policy.deny_.push_back(DenyEntry{MustParse(text), label, DenyKind::kBuiltIn});
+  }
+  if (deny_private_networks) {
+    const std::pair<const char*, const char*> kPrivate[] = {
+        {"10.0.0.0/8", "private network (RFC 1918)"},
+        {"172.16.0.0/12", "private network (RFC 1918)"},
+        {"192.168.0.0/16", "private network (RFC 1918)"},
+        {"fc00::/7", "unique local IPv6"},
+        {"100.64.0.0/10", "carrier-grade NAT"},
+        {"198.18.0.0/15", "benchmarking network"},
+    };
+    for (const auto& [text, label] : kPrivate) {
+      policy.deny_.push_back(DenyEntry{MustParse(text), label, DenyKind::kPrivate});
+    }
+  }
+  for (const Cidr& cidr : operator_deny) {
+    policy.deny_.push_back(DenyEntry{cidr, "deny_cidrs", DenyKind::kOperator});
   }
   return policy;
+}
+
+std::vector<Cidr> DestinationPolicy::operator_deny() const {
+  std::vector<Cidr> out;
+  for (const DenyEntry& e : deny_) {
+    if (e.kind == DenyKind::kOperator) out.push_back(e.cidr);
+  }
+  return out;
+}
+
+const DestinationPolicy::DenyEntry* DestinationPolicy::DenyingEntry(const sockaddr* addr) const {
+  for (const DenyEntry& entry : deny_) {
+    if (!entry.cidr.Contains(addr)) continue;
+    const bool opened = std::any_of(allow_.begin(), allow_.end(), [&](const Cidr& allow) {
+      return allow.Contains(addr) && allow.Within(entry.cidr);
+    });
+    if (!opened) return &entry;
+  }
+  return nullptr;
+}
+
+const DestinationPolicy::DenyEntry* DestinationPolicy::DenyingEmbedded(
+    const sockaddr* addr, sockaddr_storage* embedded, std::string* how) const {
+  RawAddress a;
+  if (!ReadAddress(addr, &a)) return nullptr;
+  for (const Embedded& e : EmbeddedIpv4(a)) {
+    sockaddr_storage v4 = Ipv4Sockaddr(e.v4);
+    if (const DenyEntry* entry = DenyingEntry(reinterpret_cast<const sockaddr*>(&v4))) {
+      *embedded = v4;
+      *how = e.how;
+      return entry;
+    }
+  }
+  return nullptr;
 }
 
 bool DestinationPolicy::Allows(const sockaddr* addr) const {
   RawAddress a;
   // Fail closed: a family we cannot inspect (AF_UNIX, ...) is not allowed.
   if (!ReadAddress(addr, &a)) return false;
-  for (const Cidr& cidr : allow_) {
-    if (cidr.Contains(addr)) return true;
+  if (DenyingEntry(addr) != nullptr) return false;
+  sockaddr_storage embedded;
+  std::string how;
+  return DenyingEmbedded(addr, &embedded, &how) == nullptr;
+}
+
+std::string DestinationPolicy::ExplainEntry(const DenyEntry& entry, const std::string& who,
+                                            const std::string& single) const {
+  const std::string range = entry.cidr.ToString();
+  switch (entry.kind) {
+    case DenyKind::kBuiltIn:
+      // Suggest the exact single-host entry: opening the whole range is a
+      // bigger decision than the person probably means to make.
+      return absl::StrCat(who, " is in the default deny list (", entry.label, " ", range,
+                          "); if fetchpool should reach it, allow it with ",
+                          "--allow_cidrs=", single, " (or the whole range ", range, ")");
+    case DenyKind::kPrivate:
+      return absl::StrCat(who, " is in a private range denied by deny_private_networks (",
+                          entry.label, " ", range, "); allow it with --allow_cidrs=", single,
+                          " (an allow entry inside ", range, ")");
+    case DenyKind::kOperator:
+      return absl::StrCat(who, " is denied by deny_cidrs entry ", range,
+                          "; only an allow_cidrs entry inside it opens it, e.g. --allow_cidrs=",
+                          single);
   }
-  for (const DenyEntry& entry : deny_) {
-    if (entry.cidr.Contains(addr)) return false;
-  }
-  return true;
+  return who;
 }
 
 std::string DestinationPolicy::Explain(const sockaddr* addr) const {
@@ -212,24 +358,25 @@ std::string DestinationPolicy::Explain(const sockaddr* addr) const {
                         " is not IPv4 or IPv6; fetchpool only connects over IP");
   }
   const std::string who = DescribeAddress(a);
+  const bool v4 = a.family == AF_INET || IsMapped(a);
+  const std::string single =
+      v4 ? absl::StrCat(AddressToString(AF_INET, a.family == AF_INET ? a.bytes : a.bytes + 12),
+                        "/32")
+         : absl::StrCat(AddressToString(AF_INET6, a.bytes), "/128");
+  if (const DenyEntry* entry = DenyingEntry(addr)) return ExplainEntry(*entry, who, single);
+  sockaddr_storage embedded;
+  std::string how;
+  if (const DenyEntry* entry = DenyingEmbedded(addr, &embedded, &how)) {
+    RawAddress e;
+    ReadAddress(reinterpret_cast<const sockaddr*>(&embedded), &e);
+    const std::string inner = AddressToString(AF_INET, e.bytes);
+    return absl::StrCat(who, " carries IPv4 ", inner, " (", how, "): ",
+                        ExplainEntry(*entry, inner, absl::StrCat(inner, "/32")));
+  }
   for (const Cidr& cidr : allow_) {
     if (cidr.Contains(addr)) {
       return absl::StrCat(who, " is allowed by --allow_cidrs entry ", cidr.ToString());
     }
-  }
-  for (const DenyEntry& entry : deny_) {
-    if (!entry.cidr.Contains(addr)) continue;
-    // Suggest the exact single-host entry: opening the whole range is a
-    // bigger decision than the person probably means to make.
-    const bool v4 = a.family == AF_INET || IsMapped(a);
-    const std::string single =
-        v4 ? absl::StrCat(AddressToString(AF_INET, a.family == AF_INET ? a.bytes : a.bytes + 12),
-                          "/32")
-           : absl::StrCat(AddressToString(AF_INET6, a.bytes), "/128");
-    return absl::StrCat(who, " is in the default deny list (", entry.label, " ",
-                        entry.cidr.ToString(), "); if fetchpool should reach it, allow it with ",
-                        "--allow_cidrs=", single, " (or the whole range ",
-                        entry.cidr.ToString(), ")");
   }
   return absl::StrCat(who, " is allowed (not in the default deny list)");
 }

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "engine/egress_profile_settings.h"
 #include "engine/fetch_config.h"
 
 namespace fetchpool {
@@ -34,6 +35,22 @@ struct EngineConfig {
   std::function<void(const std::string& event,
                      const std::vector<std::pair<std::string, std::string>>& fields)>
       log_event;
+
+  // ---- Egress profiles (engine/egress_profile.h) ----
+  // The `default` profile, which `anonymous` and every caller without a
+  // binding get, takes its addresses and host patterns from allow_cidrs
+  // (above) and these service-wide settings (flags of the same names).
+  std::vector<std::string> deny_cidrs;
+  bool deny_private_networks = false;
+  std::vector<std::string> allow_hosts;
+  std::vector<std::string> deny_hosts;
+  // Named profiles from the config file. One may be named "default": it
+  // sets the default profile's other dimensions (methods, allow_host_header,
+  // allow_list_only, credential_headers), not its addresses or host
+  // patterns, which have one place only (the settings above).
+  std::vector<EgressProfileSettings> profiles;
+  // Caller name -> profile name; callers not listed get "default".
+  absl::flat_hash_map<std::string, std::string> caller_profiles;
 
   const HostConfig& ForHost(const std::string& pool_key) const;
 };

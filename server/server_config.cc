@@ -15,6 +15,7 @@
 #include "fetchpool/v1/config.pb.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "server/egress_profile_config.h"
 #include "server/request_validation.h"
 
 namespace fetchpool {
@@ -91,6 +92,8 @@ bool CopyServerSetting(absl::string_view name, const ServerConfig& from, ServerC
     to->engine.evict_empty_pool_after = from.engine.evict_empty_pool_after;
   } else if (name == "allow_cidrs") {
     to->engine.allow_cidrs = from.engine.allow_cidrs;
+  } else if (CopyEgressSetting(name, from.engine, &to->engine)) {
+    return true;
   } else {
     return false;
   }
@@ -229,6 +232,10 @@ absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& loc
     v.engine.allow_cidrs.assign(file.allow_cidrs().begin(), file.allow_cidrs().end());
     layer->set["allow_cidrs"] = locator.Line("allow_cidrs", 0);
   }
+  absl::Status egress = ReadEgressProfiles(
+      file, [&](absl::string_view field, int index) { return locator.Line(field, index); },
+      &v.engine, [&](const std::string& name, const std::string& where) { layer->set[name] = where; });
+  if (!egress.ok()) return egress;
   return ReadPoolSettings(file, locator, &v.engine.defaults, &layer->set);
 }
 
@@ -343,6 +350,9 @@ absl::Status ValidateServiceSettings(const ServerConfig& config) {
   }
   absl::StatusOr<DestinationPolicy> policy = DestinationPolicy::Create(config.engine.allow_cidrs);
   if (!policy.ok()) return policy.status();
+  if (absl::Status profiles = ValidateEgressProfiles(config.engine); !profiles.ok()) {
+    return profiles;
+  }
   return config.engine.defaults.Validate();
 }
 

@@ -37,6 +37,18 @@ ABSL_FLAG(absl::Duration, evict_empty_pool_after,
 ABSL_FLAG(std::vector<std::string>, allow_cidrs, fetchpool::EngineConfig().allow_cidrs,
           "Comma-separated CIDRs fetchpool may connect to despite the default deny list "
           "(loopback, link-local, cloud metadata), e.g. 127.0.0.0/8,10.1.2.3");
+ABSL_FLAG(std::vector<std::string>, deny_cidrs, fetchpool::EngineConfig().deny_cidrs,
+          "Comma-separated CIDRs the default egress profile may never connect to; only an "
+          "--allow_cidrs entry inside one opens part of it");
+ABSL_FLAG(bool, deny_private_networks, fetchpool::EngineConfig().deny_private_networks,
+          "Default egress profile: deny private networks (10/8, 172.16/12, 192.168/16, "
+          "fc00::/7, 100.64/10, 198.18/15)");
+ABSL_FLAG(std::vector<std::string>, allow_hosts, fetchpool::EngineConfig().allow_hosts,
+          "Default egress profile: comma-separated URL hosts that beat --deny_hosts "
+          "(api.example.com or *.example.com, which matches subdomains only)");
+ABSL_FLAG(std::vector<std::string>, deny_hosts, fetchpool::EngineConfig().deny_hosts,
+          "Default egress profile: comma-separated URL hosts refused "
+          "(api.example.com or *.example.com)");
 
 ABSL_FLAG(uint32_t, max_connections_per_host, fetchpool::HostPoolConfig().max_connections,
           "Connection cap per host; further fetches wait in the host's queue");
@@ -96,6 +108,10 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_drain_timeout),
       &absl::GetFlagReflectionHandle(FLAGS_learn_keep_alive),
       &absl::GetFlagReflectionHandle(FLAGS_max_connection_lifetime),
+      &absl::GetFlagReflectionHandle(FLAGS_deny_cidrs),
+      &absl::GetFlagReflectionHandle(FLAGS_deny_private_networks),
+      &absl::GetFlagReflectionHandle(FLAGS_allow_hosts),
+      &absl::GetFlagReflectionHandle(FLAGS_deny_hosts),
   };
 }
 
@@ -127,6 +143,10 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   fetch.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   pool.learn_keep_alive = absl::GetFlag(FLAGS_learn_keep_alive);
   pool.max_connection_lifetime = absl::GetFlag(FLAGS_max_connection_lifetime);
+  config.engine.deny_cidrs = absl::GetFlag(FLAGS_deny_cidrs);
+  config.engine.deny_private_networks = absl::GetFlag(FLAGS_deny_private_networks);
+  config.engine.allow_hosts = absl::GetFlag(FLAGS_allow_hosts);
+  config.engine.deny_hosts = absl::GetFlag(FLAGS_deny_hosts);
   return config;
 }
 
