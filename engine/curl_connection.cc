@@ -181,8 +181,16 @@ curl_socket_t CurlConnection::OnOpenSocket(void* clientp, curlsocktype purpose,
   // The policy sees the address actually connected to, after DNS: a name
   // that resolves to a metadata or loopback address is refused here.
   const sockaddr* addr = &address->addr;
-  if (!self->owner_.policy().Allows(addr)) {
-    self->policy_denial_ = self->owner_.policy().Explain(addr);
+  if (self->owner_.self_addresses().Contains(addr)) {
+    self->policy_denial_ = self->owner_.self_addresses().Explain(addr);
+    return CURL_SOCKET_BAD;
+  }
+  if (self->profile_ == nullptr) {
+    self->policy_denial_ = "no egress profile was given for this transfer";
+    return CURL_SOCKET_BAD;
+  }
+  if (!self->profile_->AllowsAddress(addr)) {
+    self->policy_denial_ = self->profile_->Explain(addr);
     return CURL_SOCKET_BAD;
   }
   const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
@@ -194,6 +202,12 @@ curl_socket_t CurlConnection::OnOpenSocket(void* clientp, curlsocktype purpose,
   self->open_fds_.push_back(fd);
   self->fd_ = fd;
   return fd;
+}
+
+bool CurlConnection::remote_address(sockaddr_storage* out) const {
+  if (!has_remote_ || fd_ == CURL_SOCKET_BAD) return false;
+  *out = remote_;
+  return true;
 }
 
 int CurlConnection::OnCloseSocket(void* clientp, curl_socket_t fd) {
@@ -221,6 +235,12 @@ int CurlConnection::OnPrereq(void* clientp, char*, char*, int, int) {
       active != CURL_SOCKET_BAD) {
     self->fd_ = active;
   }
+  // Where this connection goes, for the lease-time check of a later fetch
+  // under another profile (FetchRunner::OnLease).
+  socklen_t len = sizeof(self->remote_);
+  self->has_remote_ =
+      self->fd_ != CURL_SOCKET_BAD &&
+      getpeername(self->fd_, reinterpret_cast<sockaddr*>(&self->remote_), &len) == 0;
   self->owner_.OnConnected(*self);
   return CURL_PREREQFUNC_OK;
 }

@@ -10,7 +10,8 @@
 
 #include "absl/status/status.h"
 #include "engine/curl_multi.h"
-#include "engine/destination_policy.h"
+#include "engine/egress_profile.h"
+#include "engine/self_addresses.h"
 #include "engine/event_loop.h"
 #include "pool/host_pool.h"
 
@@ -25,7 +26,8 @@ class CurlConnectionOwner {
   virtual ~CurlConnectionOwner() = default;
   virtual EventLoop& loop() = 0;
   virtual CurlMulti& multi() = 0;
-  virtual const DestinationPolicy& policy() = 0;
+  // fetchpool's own listening addresses, refused under every profile.
+  virtual const SelfAddresses& self_addresses() = 0;
   // The connection is established and the request is about to be sent.
   virtual void OnConnected(CurlConnection& conn) = 0;
   // The transfer ended (CURLMSG_DONE) with `code`. The handle is still in
@@ -66,6 +68,14 @@ class CurlConnection final : public Connection, public CurlTransfer {
   // that is gone is never dereferenced.
   uint64_t fetch_id() const { return fetch_id_; }
   void set_fetch_id(uint64_t id) { fetch_id_ = id; }
+  // The egress profile of the fetch leasing this connection: a socket it
+  // opens must go to an address the profile allows. Set with the fetch id;
+  // the fetch keeps the profile alive while it holds the lease. nullptr:
+  // every socket is refused (fail closed).
+  void set_profile(const EgressProfile* profile) { profile_ = profile; }
+  // The address the open connection goes to (recorded once connected);
+  // false when there is none.
+  bool remote_address(sockaddr_storage* out) const;
 
   // True while a socket is open (the connection can go back idle).
   bool has_socket() const { return fd_ >= 0; }
@@ -116,6 +126,9 @@ class CurlConnection final : public Connection, public CurlTransfer {
   bool request_started_ = false;  // OnPrereq ran in this transfer
   bool reconnect_refused_ = false;
   std::string policy_denial_;
+  const EgressProfile* profile_ = nullptr;
+  sockaddr_storage remote_{};
+  bool has_remote_ = false;
   int socket_errno_ = 0;
   char error_buffer_[CURL_ERROR_SIZE] = {};
 };

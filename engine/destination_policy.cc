@@ -228,7 +228,13 @@ absl::InlinedVector<Embedded, 2> EmbeddedIpv4(const RawAddress& a) {
     e.how = how;
     out.push_back(e);
   };
-  if (std::memcmp(b, kZero, 12) == 0) add(b + 12, "IPv4-compatible ::/96");
+  // :: and ::1 are not IPv4-compatible addresses (RFC 4291 2.5.5.1); their
+  // own entries (unspecified, loopback) decide for them.
+  const bool unspecified_or_loopback = std::memcmp(b, kZero, 12) == 0 && b[12] == 0 &&
+                                       b[13] == 0 && b[14] == 0 && b[15] <= 1;
+  if (std::memcmp(b, kZero, 12) == 0 && !unspecified_or_loopback) {
+    add(b + 12, "IPv4-compatible ::/96");
+  }
   if (std::memcmp(b, kNat64, 12) == 0) add(b + 12, "NAT64 64:ff9b::/96");
   if (std::memcmp(b, kNat64Local, 6) == 0) add(b + 12, "NAT64 64:ff9b:1::/48");
   if (b[0] == 0x20 && b[1] == 0x02) add(b + 2, "6to4 2002::/16");

@@ -7,7 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/reason.h"
-#include "engine/destination_policy.h"
+#include "engine/egress_profile_set.h"
+#include "engine/self_addresses.h"
 #include "engine/engine_loop.h"
 #include "engine/engine_test_peer.h"
 #include "engine/fetch_op.h"
@@ -40,17 +41,21 @@ uint64_t StableHash(const std::string& s) {
 // (stats gathering, shutdown, fetches that move between loops).
 class EngineImpl final : public LoopRouter {
  public:
-  EngineImpl(EngineConfig config, DestinationPolicy policy)
-      : config_(std::move(config)), policy_(std::move(policy)), time_wait_(kTimeWaitRecount) {
+  EngineImpl(EngineConfig config, EgressProfileSet profiles)
+      : config_(std::move(config)), profiles_(std::move(profiles)), time_wait_(kTimeWaitRecount) {
     const uint32_t n = config_.event_loops == 0 ? UsableCpuCount() : config_.event_loops;
     loops_.reserve(n);
     for (uint32_t i = 0; i < n; ++i) {
       loops_.push_back(
-          std::make_unique<EngineLoop>(i, config_, policy_, *this, pools_in_engine_, time_wait_));
+          std::make_unique<EngineLoop>(i, config_, self_, *this, pools_in_engine_, time_wait_));
     }
   }
 
   ~EngineImpl() { Shutdown(absl::ZeroDuration()); }
+
+  absl::Status SetSelfAddresses(const std::vector<std::string>& listen) {
+    return self_.Set(listen);
+  }
 
   uint32_t loop_count() const { return static_cast<uint32_t>(loops_.size()); }
 
@@ -64,6 +69,16 @@ class EngineImpl final : public LoopRouter {
     op->spec = std::move(spec);
     op->done = std::move(done);
     op->arrived = MonotonicClock::Get().Now();
+    // The profile is settled here, before any pool or connection work; a
+    // refusal is answered on the loop like every other answer.
+    absl::StatusOr<std::shared_ptr<const EgressProfile>> profile =
+        profiles_.Resolve(op->spec.caller, op->spec.egress_profile);
+    if (profile.ok()) op->refused = (*profile)->CheckRequest(op->spec);
+    if (!profile.ok()) {
+      op->refused = profile.status();
+    } else if (op->refused.ok()) {
+      op->profile = *std::move(profile);
+    }
     EngineLoop* target = loops_[loop].get();
     target->Post([target, op = std::move(op)]() mutable { target->fetches().Start(std::move(op)); });
     return id;
@@ -177,7 +192,8 @@ class EngineImpl final : public LoopRouter {
   }
 
   const EngineConfig config_;
-  const DestinationPolicy policy_;
+  const EgressProfileSet profiles_;
+  SelfAddresses self_;  // set by the server once it has bound its ports
   std::atomic<uint32_t> pools_in_engine_{0};
   TimeWaitCache time_wait_;
   TaskThread stats_delivery_;  // merges and delivers GetStats answers
@@ -206,10 +222,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineConfig config) {
     return absl::InvalidArgumentError(absl::StrCat("event_loops is ", config.event_loops,
                                                    "; it must be at most ", kMaxEventLoops));
   }
-  absl::StatusOr<DestinationPolicy> policy = DestinationPolicy::Create(config.allow_cidrs);
-  if (!policy.ok()) return policy.status();
+  absl::StatusOr<EgressProfileSet> profiles = EgressProfileSet::Create(config);
+  if (!profiles.ok()) return profiles.status();
   return std::unique_ptr<Engine>(
-      new Engine(std::make_unique<EngineImpl>(std::move(config), *std::move(policy))));
+      new Engine(std::make_unique<EngineImpl>(std::move(config), *std::move(profiles))));
 }
 
 Engine::Engine(std::unique_ptr<EngineImpl> impl) : impl_(std::move(impl)) {}
@@ -227,6 +243,9 @@ void Engine::RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
   impl_->RunAfter(delay, std::move(fn));
 }
 uint32_t Engine::event_loops() const { return impl_->loop_count(); }
+absl::Status Engine::SetSelfAddresses(const std::vector<std::string>& listen) {
+  return impl_->SetSelfAddresses(listen);
+}
 
 absl::Status EngineTestPeer::CheckInvariants(Engine& engine) {
   return engine.impl_->CheckInvariants();

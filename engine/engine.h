@@ -60,6 +60,12 @@ class Engine {
 
   uint32_t event_loops() const;
 
+  // fetchpool's own listening addresses as bound ("0.0.0.0:50051",
+  // "127.0.0.1:9464"): no fetch may connect to them, under any profile (a
+  // wildcard host means that port on loopback and every local interface).
+  // The server calls it once its ports are bound; thread-safe.
+  absl::Status SetSelfAddresses(const std::vector<std::string>& listen);
+
  private:
   friend class EngineTestPeer;  // tests/engine/engine_test_peer.h
   explicit Engine(std::unique_ptr<EngineImpl> impl);

@@ -9,9 +9,9 @@
 
 namespace fetchpool {
 EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
-                       const DestinationPolicy& policy, LoopRouter& router,
+                       const SelfAddresses& self, LoopRouter& router,
                        std::atomic<uint32_t>& pools_in_engine, TimeWaitCache& time_wait)
-    : policy_(policy),
+    : self_(self),
       time_wait_(time_wait),
       loop_(MonotonicClock::Get()),
       pools_(config, loop_, *this, pools_in_engine),

@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "engine/curl_connection.h"
 #include "engine/curl_multi.h"
-#include "engine/destination_policy.h"
+#include "engine/self_addresses.h"
 #include "engine/engine_config.h"
 #include "engine/event_loop.h"
 #include "engine/fetch_runner.h"
@@ -35,7 +35,7 @@ struct LoopStats {
 // Post. Its thread is named "fp-loop-<index>".
 class EngineLoop final : public CurlConnectionOwner, public Transport {
  public:
-  EngineLoop(uint32_t index, const EngineConfig& config, const DestinationPolicy& policy,
+  EngineLoop(uint32_t index, const EngineConfig& config, const SelfAddresses& self,
              LoopRouter& router, std::atomic<uint32_t>& pools_in_engine,
              TimeWaitCache& time_wait);
   ~EngineLoop() override;  // stops and joins the thread if still running
@@ -62,14 +62,14 @@ class EngineLoop final : public CurlConnectionOwner, public Transport {
   // CurlConnectionOwner / Transport (loop thread).
   EventLoop& loop() override { return loop_; }
   CurlMulti& multi() override { return multi_; }
-  const DestinationPolicy& policy() override { return policy_; }
+  const SelfAddresses& self_addresses() override { return self_; }
   std::unique_ptr<Connection> NewConnection(Slot& slot) override;
   void OnConnected(CurlConnection& conn) override;
   void OnTransferDone(CurlConnection& conn, CURLcode code) override;
   void OnIdleConnectionLost(CurlConnection& conn) override;
 
  private:
-  const DestinationPolicy& policy_;
+  const SelfAddresses& self_;
   TimeWaitCache& time_wait_;
   EventLoop loop_;
   // Every transfer of this loop runs here. Declared before the pools, so it

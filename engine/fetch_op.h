@@ -4,11 +4,13 @@
 #include <curl/curl.h>
 
 #include <cstdint>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 
 #include "absl/time/time.h"
 #include "common/reason.h"
+#include "engine/egress_profile.h"
 #include "engine/event_loop.h"
 #include "engine/fetch_types.h"
 #include "engine/http_exchange.h"
@@ -38,6 +40,11 @@ struct FetchOp final : OversizeHandler {
   FetchSpec spec;
   FetchCallback done;
   absl::Time arrived;
+  // The egress profile this fetch runs under (EgressProfileSet::Resolve),
+  // for every hop and every connection it uses; when the engine refused the
+  // fetch before it started, `refused` says why and `profile` is null.
+  std::shared_ptr<const EgressProfile> profile;
+  absl::Status refused;
 
   PoolEntry* pool = nullptr;       // the pool of the current attempt
   HostPool::WaiterId waiter = 0;   // while queued

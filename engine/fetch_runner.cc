@@ -67,6 +67,11 @@ void FetchRunner::Admit(std::unique_ptr<FetchOp> owned) {
     Finish(op);
     return;
   }
+  if (!op->refused.ok()) {  // its egress profile refused it (Engine::Fetch)
+    Answer(op, op->refused);
+    Finish(op);
+    return;
+  }
   AcquireConnection(op);
 }
 
@@ -107,11 +112,43 @@ void FetchRunner::OnLease(uint64_t id, absl::StatusOr<Lease> lease) {
     Finish(op);
     return;
   }
-  op->conn = static_cast<CurlConnection*>(&lease->slot->connection());
+  CurlConnection* conn = static_cast<CurlConnection*>(&lease->slot->connection());
+  if (!lease->fresh) {
+    absl::Status denied = CheckReusedConnection(*op, *conn);
+    if (!denied.ok()) {
+      Answer(op, denied);
+      lease->slot->pool().ReturnUnused(lease->slot);
+      Finish(op);
+      return;
+    }
+  }
+  op->conn = conn;
   op->fresh_connection = lease->fresh;
   op->result.timing.queue_wait += lease->waited;
   op->leased_at = loop_.clock().Now();
   StartTransfer(op);
+}
+
+// Pooled connections are checked when leased, not kept apart by profile
+// (the pool key stays scheme://host:port): one pool per origin keeps the
+// connection cap, FIFO queue and stats per host exact, and callers under
+// different profiles share warm connections whenever their profiles allow
+// the address. The check costs one comparison per reuse; a denied fetch
+// fails DESTINATION_DENIED (the name resolved, when the connection was
+// opened, to an address this caller may not reach) and the connection goes
+// back untouched, never a byte written on it.
+absl::Status FetchRunner::CheckReusedConnection(const FetchOp& op,
+                                                const CurlConnection& conn) const {
+  sockaddr_storage remote;
+  // No open socket: the transfer connects anew, checked in OnOpenSocket.
+  if (!conn.remote_address(&remote)) return absl::OkStatus();
+  const sockaddr* addr = reinterpret_cast<const sockaddr*>(&remote);
+  if (op.profile != nullptr && op.profile->AllowsAddress(addr)) return absl::OkStatus();
+  return MakeError(Reason::kDestinationDenied,
+                   absl::StrCat("connection to ", op.spec.pool_key, " refused by policy: ",
+                                op.profile != nullptr ? op.profile->Explain(addr)
+                                                      : "no egress profile",
+                                " (a pooled connection opened for another caller)"));
 }
 
 void FetchRunner::StartTransfer(FetchOp* op) {
@@ -127,6 +164,7 @@ void FetchRunner::StartTransfer(FetchOp* op) {
                             ? cfg.max_response_bytes
                             : std::min<uint64_t>(spec.max_response_bytes, cfg.max_response_bytes);
   op->conn->set_fetch_id(op->id);
+  op->conn->set_profile(op->profile.get());
   ConfigureExchange(*op->conn, spec, cfg, &exchange, &op->header_list);
 
   // The transfer ends by the call's deadline, and by request_timeout after
@@ -219,6 +257,18 @@ void FetchRunner::FollowRedirect(FetchOp* op) {
     case RedirectStep::Kind::kFollow:
       break;
   }
+  // Each hop's host goes through the profile's host patterns again; its
+  // address is checked when the hop connects (or leases a pooled connection).
+  if (op->profile != nullptr) {
+    absl::Status host_ok = op->profile->CheckHost(HostOfPoolKey(step.pool_key));
+    if (!host_ok.ok()) {
+      Answer(op, MakeError(Reason::kDestinationDenied,
+                           absl::StrCat("redirect to ", step.url, " refused: ",
+                                        host_ok.message())));
+      Finish(op);
+      return;
+    }
+  }
   op->spec.url = std::move(step.url);
   op->spec.pool_key = std::move(step.pool_key);
   op->spec.method = std::move(step.method);
@@ -300,6 +350,7 @@ void FetchRunner::Release(FetchOp* op, ExchangeEnd end) {
   if (op->conn == nullptr) return;
   Slot* slot = &op->conn->slot();
   op->conn->set_fetch_id(0);
+  op->conn->set_profile(nullptr);
   op->conn = nullptr;
   slot->pool().Release(slot, end);
 }

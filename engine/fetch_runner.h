@@ -86,6 +86,9 @@ class FetchRunner {
   void AcquireConnection(FetchOp* op, bool replay = false);
   void OnLease(uint64_t id, absl::StatusOr<Lease> lease);
   void StartTransfer(FetchOp* op);
+  // OK when `op`'s egress profile allows the address a reused connection
+  // is open to; DESTINATION_DENIED otherwise.
+  absl::Status CheckReusedConnection(const FetchOp& op, const CurlConnection& conn) const;
   // The transfer deadline (call deadline or request_timeout) passed.
   void OnTransferDeadline(FetchOp* op);
   void BeginDrain(FetchOp* op, absl::Status answer);

@@ -309,6 +309,14 @@ void HostPool::Release(Slot* slot, ExchangeEnd end) {
   RunCompletions(done);
 }
 
+void HostPool::ReturnUnused(Slot* slot) {
+  RearmOnExit rearm(this);
+  Completions done;
+  if (slot->uses_ > 0) --slot->uses_;
+  if (!HandOff(slot, done)) MoveTo(slot, Slot::State::kIdle);
+  RunCompletions(done);
+}
+
 void HostPool::ConnectionReplaced(Slot* slot) {
   // The dead connection's close and the new one's open, in one place so
   // opened - closed still equals the slots.

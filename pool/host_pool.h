@@ -172,6 +172,11 @@ class HostPool {
   // opened for the first of them. A complete exchange on a reused lease
   // counts in reused_requests_total.
   void Release(Slot* slot, ExchangeEnd end);
+  // Hands back a reused lease that carried no request (the fetch was
+  // refused after the lease, e.g. its egress profile denies the address the
+  // connection is open to): the untouched connection goes to the next
+  // waiter or back idle, and nothing counts as a use or a request.
+  void ReturnUnused(Slot* slot);
 
   // The transport found the leased slot's connection dead when the exchange
   // began and connected again inside the slot: one close (stale) and one

@@ -31,6 +31,12 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
   if (!engine.ok()) return engine.status();
   self->engine_ = *std::move(engine);
   self->service_ = std::make_unique<FetchService>(*self->engine_);
+  // No fetch may reach fetchpool itself: the configured addresses now (a
+  // fixed port is known before binding, so no call is served unprotected),
+  // the ports actually bound below.
+  std::vector<std::string> self_listen = {config.listen};
+  if (!config.metrics_listen.empty()) self_listen.push_back(config.metrics_listen);
+  if (absl::Status s = self->engine_->SetSelfAddresses(self_listen); !s.ok()) return s;
 
   // grpc.health.v1.Health: for load balancers and Kubernetes gRPC probes,
   // and the no-op RPC that measures gRPC's own cost in bench/.
@@ -56,6 +62,14 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
     if (!metrics.ok()) return metrics.status();
     self->metrics_ = *std::move(metrics);
   }
+  auto with_port = [](const std::string& listen, int port) {
+    return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+  };
+  self_listen = {with_port(config.listen, self->port_)};
+  if (self->metrics_ != nullptr) {
+    self_listen.push_back(with_port(config.metrics_listen, self->metrics_->port()));
+  }
+  if (absl::Status s = self->engine_->SetSelfAddresses(self_listen); !s.ok()) return s;
   return self;
 }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "server/egress_profile_config.h"
 #include "server/fetchpool_server.h"
 #include "server/json_log.h"
 #include "server/server_config.h"
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
        {"max_response_bytes", absl::StrCat(f.max_response_bytes)},
        {"on_deadline", fetchpool::OnDeadlineName(f.on_deadline)},
        {"allow_cidrs", absl::StrJoin(config->engine.allow_cidrs, ",")},
-       {"host_overrides", absl::StrCat(config->engine.per_host.size())}});
+       {"host_overrides", absl::StrCat(config->engine.per_host.size())},
+       {"egress_profiles", fetchpool::DescribeDefaultProfile(config->engine)}});
 
   absl::StatusOr<std::unique_ptr<fetchpool::FetchPoolServer>> server =
       fetchpool::FetchPoolServer::Start(*config);

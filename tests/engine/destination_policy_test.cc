@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "engine/self_addresses.h"
 
 namespace fetchpool {
 namespace {
@@ -182,7 +183,8 @@ TEST(DestinationPolicyTest, AllowsPublicAndPrivateAddresses) {
        {"1.1.1.1", "8.8.8.8", "93.184.216.34", "10.0.0.1", "192.168.1.1", "172.16.0.1",
         "128.0.0.1", "126.255.255.255", "1.0.0.0", "169.255.0.1", "169.253.255.255",
         "100.100.100.199", "100.100.100.201", "2606:4700::1111", "2001:db8::1", "fec0::1",
-        "fd00:ec2::253", "fd00:ec2::255", "::2", "::ffff:8.8.8.8"}) {
+        "fd00:ec2::253", "fd00:ec2::255", "::ffff:8.8.8.8", "::808:808",
+        "64:ff9b::808:808", "2002:808:808::1", "2001:db8::1"}) {
     sockaddr_storage addr = Addr(address);
     EXPECT_TRUE(policy.Allows(Sa(addr))) << address;
     EXPECT_THAT(policy.Explain(Sa(addr)), HasSubstr("is allowed")) << address;
@@ -252,4 +254,135 @@ TEST(SockaddrToStringTest, FormatsBothFamilies) {
 }
 
 }  // namespace
+// ---- Issue 11: the wider built-in list, embedded IPv4, private networks,
+// operator denies and how allow entries open them.
+
+DestinationPolicy Full(const std::vector<std::string>& allow, const std::vector<std::string>& deny,
+                       bool deny_private) {
+  absl::StatusOr<DestinationPolicy> policy = DestinationPolicy::Create(allow, deny, deny_private);
+  EXPECT_TRUE(policy.ok()) << policy.status();
+  return *policy;
+}
+
+TEST(DestinationPolicyTest, DeniesMulticastAndBroadcast) {
+  DestinationPolicy policy = Policy();
+  for (const char* address : {"224.0.0.1", "239.255.255.250", "ff02::1", "ff05::1:3",
+                              "255.255.255.255", "::ffff:224.0.0.251"}) {
+    EXPECT_FALSE(policy.Allows(Sa(Addr(address)))) << address;
+    EXPECT_THAT(policy.Explain(Sa(Addr(address))), HasSubstr("default deny list")) << address;
+  }
+  EXPECT_TRUE(policy.Allows(Sa(Addr("223.255.255.255"))));
+  EXPECT_TRUE(policy.Allows(Sa(Addr("255.255.255.254"))));
+}
+
+TEST(DestinationPolicyTest, DeniesIpv4EmbeddedInIpv6ByTheEmbeddedAddress) {
+  DestinationPolicy policy = Policy();
+  struct Case {
+    const char* address;
+    const char* how;
+  };
+  // 169.254.169.254 is a9fe:a9fe; XOR 0xff (Teredo client) is 5601:5601.
+  for (const Case& c : std::vector<Case>{
+           {"64:ff9b::a9fe:a9fe", "NAT64 64:ff9b::/96"},
+           {"64:ff9b::7f00:1", "NAT64 64:ff9b::/96"},
+           {"64:ff9b:1::a9fe:a9fe", "NAT64 64:ff9b:1::/48"},
+           {"2002:a9fe:a9fe::", "6to4"},
+           {"2002:7f00:1::1", "6to4"},
+           {"2001:0:a9fe:a9fe::1", "Teredo 2001::/32 server"},
+           {"2001:0:808:808::5601:5601", "Teredo 2001::/32 client"},
+           {"::a9fe:a9fe", "IPv4-compatible"},
+           {"::7f00:1", "IPv4-compatible"},
+       }) {
+    EXPECT_FALSE(policy.Allows(Sa(Addr(c.address)))) << c.address;
+    const std::string why = policy.Explain(Sa(Addr(c.address)));
+    EXPECT_THAT(why, HasSubstr(c.how)) << c.address;
+    EXPECT_THAT(why, HasSubstr("--allow_cidrs=")) << c.address;
+  }
+  EXPECT_THAT(policy.Explain(Sa(Addr("64:ff9b::a9fe:a9fe"))),
+              HasSubstr("carries IPv4 169.254.169.254"));
+  // Public IPv4 inside the same prefixes is fine.
+  for (const char* address : {"64:ff9b::808:808", "2002:808:808::", "2001:0:808:808::f7f7:f7f7"}) {
+    EXPECT_TRUE(policy.Allows(Sa(Addr(address)))) << address;
+  }
+  // Allowing the IPv4 address allows its embedded forms too.
+  DestinationPolicy metadata = Policy({"169.254.169.254/32"});
+  EXPECT_TRUE(metadata.Allows(Sa(Addr("64:ff9b::a9fe:a9fe"))));
+}
+
+TEST(DestinationPolicyTest, ABroadAllowDoesNotOpenADeniedRange) {
+  DestinationPolicy everything = Policy({"::/0", "0.0.0.0/0"});
+  EXPECT_FALSE(everything.Allows(Sa(Addr("::ffff:169.254.169.254"))));
+  EXPECT_FALSE(everything.Allows(Sa(Addr("169.254.169.254"))));
+  EXPECT_FALSE(everything.Allows(Sa(Addr("::1"))));
+  EXPECT_FALSE(everything.Allows(Sa(Addr("127.0.0.1"))));
+  EXPECT_FALSE(everything.Allows(Sa(Addr("64:ff9b::a9fe:a9fe"))));
+  EXPECT_TRUE(everything.Allows(Sa(Addr("8.8.8.8"))));
+  // Inside the range: exact or narrower opens it.
+  EXPECT_TRUE(Policy({"127.0.0.0/8"}).Allows(Sa(Addr("127.0.0.1"))));
+  EXPECT_TRUE(Policy({"127.0.0.1/32"}).Allows(Sa(Addr("127.0.0.1"))));
+  EXPECT_TRUE(Policy({"127.0.0.1/32"}).Allows(Sa(Addr("::ffff:127.0.0.1"))));
+  EXPECT_FALSE(Policy({"126.0.0.0/7"}).Allows(Sa(Addr("127.0.0.1"))));  // wider than the deny
+}
+
+TEST(DestinationPolicyTest, PrivateNetworksAreDeniedOnRequest) {
+  DestinationPolicy open = Policy();
+  DestinationPolicy closed = Full({}, {}, /*deny_private=*/true);
+  for (const char* address : {"10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1",
+                              "fd12::1", "fc00::1", "100.64.0.1", "198.18.0.1", "198.19.255.255",
+                              "::ffff:10.1.2.3", "64:ff9b::a00:1"}) {
+    EXPECT_TRUE(open.Allows(Sa(Addr(address)))) << address;
+    EXPECT_FALSE(closed.Allows(Sa(Addr(address)))) << address;
+    EXPECT_THAT(closed.Explain(Sa(Addr(address))), HasSubstr("deny_private_networks"))
+        << address;
+  }
+  for (const char* address : {"172.32.0.1", "100.128.0.1", "198.20.0.1", "8.8.8.8"}) {
+    EXPECT_TRUE(closed.Allows(Sa(Addr(address)))) << address;
+  }
+  EXPECT_TRUE(Full({"10.1.0.0/16"}, {}, true).Allows(Sa(Addr("10.1.2.3"))));
+  EXPECT_FALSE(Full({"10.1.0.0/16"}, {}, true).Allows(Sa(Addr("10.2.0.1"))));
+  EXPECT_FALSE(Full({"0.0.0.0/0"}, {}, true).Allows(Sa(Addr("10.2.0.1"))));
+}
+
+TEST(DestinationPolicyTest, OperatorDenyCidrsAreHardDenies) {
+  DestinationPolicy policy = Full({"0.0.0.0/0", "203.0.113.7/32"}, {"203.0.113.0/24"}, false);
+  EXPECT_FALSE(policy.Allows(Sa(Addr("203.0.113.1"))));
+  EXPECT_TRUE(policy.Allows(Sa(Addr("203.0.113.7"))));  // an allow inside the deny
+  EXPECT_THAT(policy.Explain(Sa(Addr("203.0.113.1"))),
+              HasSubstr("denied by deny_cidrs entry 203.0.113.0/24"));
+  ASSERT_EQ(policy.operator_deny().size(), 1u);
+  absl::StatusOr<DestinationPolicy> bad = DestinationPolicy::Create({}, {"10.0.0.1/8"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("deny_cidrs entry 1"));
+}
+
+TEST(CidrTest, WithinComparesAcrossMappedForms) {
+  auto c = [](const char* t) { return *Cidr::Parse(t); };
+  EXPECT_TRUE(c("10.1.0.0/16").Within(c("10.0.0.0/8")));
+  EXPECT_TRUE(c("10.0.0.0/8").Within(c("10.0.0.0/8")));
+  EXPECT_FALSE(c("10.0.0.0/8").Within(c("10.1.0.0/16")));
+  EXPECT_TRUE(c("::ffff:10.1.0.0/112").Within(c("10.0.0.0/8")));
+  EXPECT_TRUE(c("10.1.0.0/16").Within(c("::ffff:0:0/96")));
+  EXPECT_FALSE(c("::/0").Within(c("127.0.0.0/8")));
+  EXPECT_TRUE(c("127.0.0.0/8").Within(c("::/0")));
+}
+
+TEST(SelfAddressesTest, RefusesOwnPortsOnLoopbackAndInterfaces) {
+  SelfAddresses self;
+  ASSERT_TRUE(self.Set({"0.0.0.0:50051", "127.0.0.1:9464"}).ok());
+  EXPECT_TRUE(self.Contains(Sa(Addr("127.0.0.1", 50051))));
+  EXPECT_TRUE(self.Contains(Sa(Addr("127.3.4.5", 50051))));  // all of 127/8 is this host
+  EXPECT_TRUE(self.Contains(Sa(Addr("::1", 50051))));
+  EXPECT_TRUE(self.Contains(Sa(Addr("::ffff:127.0.0.1", 50051))));
+  EXPECT_TRUE(self.Contains(Sa(Addr("127.0.0.1", 9464))));
+  EXPECT_FALSE(self.Contains(Sa(Addr("127.0.0.1", 8080))));
+  EXPECT_FALSE(self.Contains(Sa(Addr("8.8.8.8", 50051))));
+  EXPECT_THAT(self.Explain(Sa(Addr("127.0.0.1", 50051))),
+              HasSubstr("fetchpool's own listening address (0.0.0.0:50051)"));
+  // Replaced, not added to.
+  ASSERT_TRUE(self.Set({"[::1]:7000"}).ok());
+  EXPECT_FALSE(self.Contains(Sa(Addr("127.0.0.1", 50051))));
+  EXPECT_TRUE(self.Contains(Sa(Addr("::1", 7000))));
+  EXPECT_FALSE(self.Set({"nonsense"}).ok());
+}
+
 }  // namespace fetchpool
