@@ -100,6 +100,10 @@ absl::Status FetchpooldProcess::Start(const std::string& binary,
       absl::StrCat("`", command, "` did not log its start within 60 s:\n", log()));
 }
 
+void FetchpooldProcess::Terminate() {
+  if (pid_ > 0) kill(pid_, SIGTERM);
+}
+
 void FetchpooldProcess::Stop() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);

@@ -112,6 +112,7 @@ class SsrfWorld : public ::testing::Environment {
   }
 
   void TearDown() override {
+    for (auto& [d, daemon] : daemons_) daemon.process->Terminate();
     for (auto& [d, daemon] : daemons_) daemon.process->Stop();
     int64_t total = 0;
     std::vector<std::string> counts;
