@@ -103,7 +103,7 @@ class SsrfWorld : public ::testing::Environment {
     }
     for (const char* address : {"10.0.0.1", "100.64.0.1"}) {
       TestOrigin::Options options;
-      options.address = address;
+      options.bind_address = address;
       options.port = kPort;
       origins_[address] = std::make_unique<TestOrigin>(options);
       const absl::Status started = origins_[address]->Start();

@@ -847,13 +847,13 @@ absl::Status TestOrigin::Start() {
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in addr = {};
   addr.sin_family = AF_INET;
-  if (inet_pton(AF_INET, options_.address.c_str(), &addr.sin_addr) != 1) {
+  if (inet_pton(AF_INET, options_.bind_address.c_str(), &addr.sin_addr) != 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("TestOrigin: address \"", options_.address, "\" is not IPv4"));
+        absl::StrCat("bind_address \"", options_.bind_address, "\" is not an IPv4 address"));
   }
   addr.sin_port = htons(static_cast<uint16_t>(options_.port));
   if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    return ErrnoStatus(absl::StrCat("bind ", options_.address, ":", options_.port));
+    return ErrnoStatus(absl::StrCat("bind ", options_.bind_address, ":", options_.port));
   }
   if (listen(listen_fd_, kListenBacklog) != 0) return ErrnoStatus("listen");
   socklen_t len = sizeof addr;
@@ -892,7 +892,7 @@ void TestOrigin::Stop() {
 }
 
 std::string TestOrigin::base_url() const {
-  return absl::StrCat("http://", options_.address, ":", port_);
+  return absl::StrCat("http://", options_.bind_address, ":", port_);
 }
 
 void TestOrigin::ResetCounters() {

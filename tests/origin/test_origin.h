@@ -58,9 +58,9 @@ class TestOrigin {
     int max_requests_per_connection = 0;
     // Added before every response (after the request has been read).
     absl::Duration response_delay = absl::ZeroDuration();
-    // IPv4 address to listen on, e.g. "10.0.0.1" inside a test network
-    // namespace that has it on lo (the SSRF suite).
-    std::string address = "127.0.0.1";
+    // IPv4 address to listen on (another 127.x.y.z, or an address added to
+    // lo inside a network namespace, e.g. 10.0.0.1).
+    std::string bind_address = "127.0.0.1";
   };
 
   TestOrigin();
@@ -77,7 +77,7 @@ class TestOrigin {
   void Stop();
 
   int port() const { return port_; }
-  // "http://ADDRESS:PORT" (ADDRESS is Options::address, 127.0.0.1 by default)
+  // "http://127.0.0.1:PORT"
   std::string base_url() const;
 
   int64_t connections_accepted() const { return connections_accepted_.load(); }

@@ -174,5 +174,25 @@ TEST_F(HostPoolBooksTest, TheTimerFollowsTheNextDeadline) {
   ExpectInvariants();
 }
 
+// A reused lease handed back unused (a fetch refused by its egress profile
+// after the lease): back idle, the next waiter gets it, nothing counted.
+TEST_F(HostPoolBooksTest, AnUnusedLeaseGoesBackWithoutCountingAnything) {
+  Slot* a = Lease();
+  pool_->MarkConnected(a);
+  pool_->Release(a, ExchangeEnd::kComplete);
+  const uint64_t uses = a->uses();
+  const HostPoolStatsSnapshot before = books();
+  Slot* again = Lease();
+  ASSERT_EQ(again, a);
+  pool_->ReturnUnused(again);
+  ExpectInvariants();
+  EXPECT_EQ(a->state(), Slot::State::kIdle);
+  EXPECT_EQ(a->uses(), uses);
+  EXPECT_EQ(books().reused_requests_total, before.reused_requests_total);
+  EXPECT_EQ(books().connections_opened_total, before.connections_opened_total);
+  EXPECT_EQ(books().connections_closed_total, before.connections_closed_total);
+  EXPECT_EQ(pool_->idle_count(), 1u);
+}
+
 }  // namespace
 }  // namespace fetchpool

@@ -306,5 +306,73 @@ TEST(OnDeadlineTest, ParsesAndNames) {
   EXPECT_EQ(OnDeadlineName(OnDeadline::kDrain), "drain");
 }
 
+// ---- Egress profiles (server/egress_profile_config) ----
+
+TEST(BuildServerConfigTest, EgressProfilesCallersAndDefaultProfileSettings) {
+  ServerConfig flags;
+  flags.engine.deny_hosts = {"*.corp.example.com"};
+  absl::StatusOr<ServerConfig> config = Build(flags, {"deny_hosts"}, R"pb(
+    allow_cidrs: "10.0.0.0/8"
+    deny_cidrs: ["10.9.0.0/16"]
+    deny_private_networks: true
+    allow_hosts: "api.example.com"
+    deny_hosts: "ignored.example.com"
+    profile {
+      name: "strict"
+      deny_private_networks: true
+      methods: ["GET", "HEAD"]
+      deny_hosts: "*.internal"
+      credential_headers: "X-Api-Key"
+    }
+    profile { name: "default" allow_host_header: true }
+    caller { name: "billing" profile: "strict" }
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const EngineConfig& e = config->engine;
+  EXPECT_EQ(e.deny_cidrs, (std::vector<std::string>{"10.9.0.0/16"}));
+  EXPECT_TRUE(e.deny_private_networks);
+  EXPECT_EQ(e.allow_hosts, (std::vector<std::string>{"api.example.com"}));
+  EXPECT_EQ(e.deny_hosts, (std::vector<std::string>{"*.corp.example.com"}));  // the flag wins
+  ASSERT_EQ(e.profiles.size(), 2u);
+  EXPECT_EQ(e.profiles[0].name, "strict");
+  EXPECT_EQ(e.profiles[0].methods, (std::vector<std::string>{"GET", "HEAD"}));
+  EXPECT_EQ(e.profiles[0].credential_headers, (std::vector<std::string>{"X-Api-Key"}));
+  EXPECT_TRUE(e.profiles[1].allow_host_header);
+  ASSERT_EQ(e.caller_profiles.count("billing"), 1u);
+  EXPECT_EQ(e.caller_profiles.at("billing"), "strict");
+  // Defaults: no profiles, nothing denied beyond the built-in list.
+  absl::StatusOr<ServerConfig> plain = Build(ServerConfig(), {});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->engine.deny_cidrs.empty());
+  EXPECT_FALSE(plain->engine.deny_private_networks);
+  EXPECT_TRUE(plain->engine.profiles.empty());
+}
+
+TEST(BuildServerConfigTest, BadEgressProfiles) {
+  struct Case {
+    const char* file;
+    const char* message_part;
+  };
+  const Case cases[] = {
+      {"profile { deny_private_networks: true }", "fetchpool.conf:1: profile: the block has no name"},
+      {"profile { name: \"a\" }\nprofile { name: \"a\" }", "already defined at fetchpool.conf:1"},
+      {"caller { name: \"x\" }", "write both name and profile"},
+      {"caller { name: \"x\" profile: \"a\" }", "\"a\", which is not defined"},
+      {"profile { name: \"a\" }\ncaller { name: \"x\" profile: \"a\" }\n"
+       "caller { name: \"x\" profile: \"a\" }", "already bound at fetchpool.conf:2"},
+      {"profile { name: \"default\" allow_cidrs: \"10.0.0.0/8\" }", "service-wide settings"},
+      {"profile { name: \"p\" methods: \"G T\" }", "egress profile \"p\": methods entry"},
+      {"profile { name: \"p\" allow_hosts: \"a b\" }", "egress profile \"p\": allow_hosts entry 1"},
+      {"deny_cidrs: \"10.0.0.1/8\"", "deny_cidrs entry 1 is invalid"},
+      {"deny_hosts: \"*\"", "deny_hosts entry 1 is invalid"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_THAT(FileError(c.file), HasSubstr(c.message_part)) << c.file;
+  }
+  ServerConfig flags;
+  flags.engine.deny_cidrs = {"nonsense"};
+  EXPECT_THAT(ErrorOf(flags, {"deny_cidrs"}), HasSubstr("deny_cidrs entry 1 is invalid"));
+}
+
 }  // namespace
 }  // namespace fetchpool

@@ -27,7 +27,9 @@ TEST(LoadServerConfigFromFlagsTest, CommandLineBeatsFileBeatsDefaults) {
            "host { pool_key: \"http://api\" max_connections_per_host: 8 }\n";
   }
   std::vector<std::string> args = {"fetchpoold", "--config=" + path, "--idle_timeout=10s",
-                                   "--allow_cidrs=127.0.0.0/8,::1", "--on_deadline=abort"};
+                                   "--allow_cidrs=127.0.0.0/8,::1", "--on_deadline=abort",
+                                   "--deny_cidrs=10.9.0.0/16", "--deny_private_networks",
+                                   "--allow_hosts=a.example.com", "--deny_hosts=*.internal"};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(argv.size()), argv.data());
@@ -45,6 +47,10 @@ TEST(LoadServerConfigFromFlagsTest, CommandLineBeatsFileBeatsDefaults) {
   EXPECT_EQ(config->engine.per_host.at("http://api:80").pool.max_connections, 8u);
   EXPECT_EQ(config->engine.per_host.at("http://api:80").pool.idle_timeout, absl::Seconds(10));
   EXPECT_EQ(config->listen, ServerConfig().listen);
+  EXPECT_EQ(config->engine.deny_cidrs, (std::vector<std::string>{"10.9.0.0/16"}));
+  EXPECT_TRUE(config->engine.deny_private_networks);
+  EXPECT_EQ(config->engine.allow_hosts, (std::vector<std::string>{"a.example.com"}));
+  EXPECT_EQ(config->engine.deny_hosts, (std::vector<std::string>{"*.internal"}));
 }
 
 }  // namespace
