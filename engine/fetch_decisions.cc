@@ -23,6 +23,26 @@ ExchangeEnd ConnectionEnd(const AttemptOutcome& a, bool draining) {
   return ExchangeEnd::kFailed;
 }
 
+namespace {
+
+// The scheme of an absolute reference (RFC 3986: ALPHA *( ALPHA / DIGIT /
+// "+" / "-" / "." ) ":"), or nullopt for a relative one ("/x", "x", "//h/").
+absl::optional<absl::string_view> LocationScheme(absl::string_view location) {
+  location = absl::StripLeadingAsciiWhitespace(location);
+  const size_t colon = location.find(':');
+  if (colon == 0 || colon == absl::string_view::npos) return absl::nullopt;
+  const absl::string_view scheme = location.substr(0, colon);
+  if (!absl::ascii_isalpha(static_cast<unsigned char>(scheme[0]))) return absl::nullopt;
+  for (char c : scheme) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
+      return absl::nullopt;
+    }
+  }
+  return scheme;
+}
+
+}  // namespace
+
 bool IsRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -43,6 +63,20 @@ RedirectStep DecideRedirect(const FetchSpec& spec, int status, const HeaderList&
     step.error = MakeError(Reason::kTooManyRedirects,
                            absl::StrCat("more than ", spec.max_redirects, " redirects from ",
                                         spec.url));
+    return step;
+  }
+  // A Location naming another scheme (file:, gopher:, dict:, ...) is a
+  // destination fetchpool never reaches: refused like a denied address, so a
+  // caller sees the SSRF attempt for what it is rather than a protocol error.
+  if (absl::optional<absl::string_view> scheme = LocationScheme(location);
+      scheme.has_value() && !absl::EqualsIgnoreCase(*scheme, "http") &&
+      !absl::EqualsIgnoreCase(*scheme, "https")) {
+    step.kind = RedirectStep::Kind::kError;
+    step.error = MakeError(Reason::kDestinationDenied,
+                           absl::StrCat("redirect from ", spec.url, " to ",
+                                        QuoteForMessage(location), " not followed: scheme ",
+                                        QuoteForMessage(*scheme),
+                                        " is never fetched; only http:// and https://"));
     return step;
   }
   absl::StatusOr<std::string> absolute = ResolveUrl(spec.url, location);

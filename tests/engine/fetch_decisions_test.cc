@@ -109,9 +109,23 @@ TEST(DecideRedirectTest, NoLocationTooManyAndUnusable) {
   RedirectStep step = DecideRedirect(spec, 302, {{"Location", "/b"}}, 2);
   ASSERT_EQ(step.kind, RedirectStep::Kind::kError);
   EXPECT_EQ(ReasonOf(step.error), "TOO_MANY_REDIRECTS");
-  step = DecideRedirect(Spec("GET", "http://a.test/"), 302, {{"Location", "file:///etc/passwd"}}, 0);
+  step = DecideRedirect(Spec("GET", "http://a.test/"), 302, {{"Location", "http://a b/"}}, 0);
   ASSERT_EQ(step.kind, RedirectStep::Kind::kError);
   EXPECT_EQ(ReasonOf(step.error), "PROTOCOL_ERROR");
+}
+
+// Another scheme in Location is an SSRF attempt, denied like an address.
+TEST(DecideRedirectTest, OtherSchemesAreDestinationDenied) {
+  for (const char* location : {"file:///etc/passwd", "FILE:/etc/passwd", "gopher://a.test:70/x",
+                               "dict://a.test:11211/stat", "ftp://a.test/"}) {
+    RedirectStep step = DecideRedirect(Spec("GET", "http://a.test/"), 302, {{"Location", location}}, 0);
+    ASSERT_EQ(step.kind, RedirectStep::Kind::kError) << location;
+    EXPECT_EQ(ReasonOf(step.error), "DESTINATION_DENIED") << location;
+  }
+  EXPECT_EQ(DecideRedirect(Spec("GET", "http://a.test/"), 302, {{"Location", "HTTPS://b.test/"}}, 0).kind,
+            RedirectStep::Kind::kFollow);
+  EXPECT_EQ(DecideRedirect(Spec("GET", "http://a.test/"), 302, {{"Location", "/x:y"}}, 0).kind,
+            RedirectStep::Kind::kFollow);
 }
 
 TEST(RedirectStatusTest, TheFiveRedirects) {
