@@ -205,8 +205,11 @@ void FetchRunner::OnTransferDone(CurlConnection& conn, CURLcode code) {
 }
 
 void FetchRunner::FollowRedirect(FetchOp* op) {
-  RedirectStep step =
-      DecideRedirect(op->spec, op->result.status, op->result.headers, op->result.redirects);
+  // The egress profile's own credential header names are not known here
+  // yet: only Authorization, Cookie and Proxy-Authorization are dropped.
+  // TODO(issue 11, profiles): pass the profile's credential_headers.
+  RedirectStep step = DecideRedirect(op->spec, op->result.status, op->result.headers,
+                                     op->result.redirects, /*extra_credential_headers=*/{});
   switch (step.kind) {
     case RedirectStep::Kind::kAnswer:  // a 3xx without Location is just a response
       Answer(op, std::move(op->result));
@@ -223,6 +226,13 @@ void FetchRunner::FollowRedirect(FetchOp* op) {
   op->spec.pool_key = std::move(step.pool_key);
   op->spec.method = std::move(step.method);
   if (step.drop_body) op->spec.body.clear();
+  if (step.headers_changed) {
+    // Credentials or body headers dropped: curl's copy is rebuilt from the
+    // new list by the next ConfigureExchange.
+    op->spec.headers = std::move(step.headers);
+    if (op->header_list != nullptr) curl_slist_free_all(op->header_list);
+    op->header_list = nullptr;
+  }
   op->ResetForNextAttempt();
   ++op->result.redirects;
   op->EnterPhase(FetchOp::Phase::kWaiting);
