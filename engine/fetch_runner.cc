@@ -136,6 +136,12 @@ void FetchRunner::StartTransfer(FetchOp* op) {
   if (spec.request_timeout.has_value()) {
     op->transfer_deadline = std::min(op->transfer_deadline, op->leased_at + *spec.request_timeout);
   }
+  // A caller that set neither gets max_request_time from arrival, so an
+  // origin cannot hold the fetch (and its connection) forever. A caller's
+  // own deadline or request_timeout, even a longer one, is theirs to choose.
+  if (CappedByMaxRequestTime(*op, cfg)) {
+    op->transfer_deadline = op->arrived + cfg.max_request_time;
+  }
   if (op->transfer_deadline != absl::InfiniteFuture()) {
     op->deadline_timer =
         TimerFor(op->id, op->transfer_deadline, &FetchRunner::OnTransferDeadline);
@@ -252,13 +258,24 @@ void FetchRunner::FollowRedirect(FetchOp* op) {
   router_.Migrate(owner, std::move(owned));
 }
 
+bool FetchRunner::CappedByMaxRequestTime(const FetchOp& op, const FetchConfig& cfg) {
+  return op.spec.deadline == absl::InfiniteFuture() && !op.spec.request_timeout.has_value() &&
+         cfg.max_request_time > absl::ZeroDuration();
+}
+
 void FetchRunner::OnTransferDeadline(FetchOp* op) {
   if (op->phase() != FetchOp::Phase::kTransferring) return;
   const bool call_deadline = op->transfer_deadline >= op->spec.deadline;
+  const bool capped = CappedByMaxRequestTime(*op, *op->pool->fetch);
+  const std::string which =
+      capped ? absl::StrCat("max_request_time (",
+                            absl::FormatDuration(op->pool->fetch->max_request_time),
+                            ", --max_request_time: the cap when the caller sets no deadline and "
+                            "no request_timeout)")
+             : (call_deadline ? "the call's deadline" : "request_timeout");
   absl::Status why = MakeError(
       Reason::kDeadlineExceeded,
-      absl::StrCat(call_deadline ? "the call's deadline" : "request_timeout",
-                   " passed while fetching ", op->spec.url, " after ",
+      absl::StrCat(which, " passed while fetching ", op->spec.url, " after ",
                    op->exchange.bytes_received, " body bytes (",
                    op->exchange.any_response_byte ? "response started" : "no response yet", ")"));
   if (PolicyFor(*op) == OnDeadline::kAbort) {
