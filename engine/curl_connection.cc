@@ -66,6 +66,7 @@ void CurlConnection::SetConstantOptions() {
   SetOpt(easy_, CURLOPT_RESOLVER_START_FUNCTION, &CurlConnection::OnResolverStart);
   SetOpt(easy_, CURLOPT_RESOLVER_START_DATA, this);
   SetOpt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+  SetOpt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");  // belt and braces: curl never follows
   SetOpt(easy_, CURLOPT_FOLLOWLOCATION, 0L);  // the engine follows, pool by pool
   // Never a proxy from the environment (HTTP_PROXY...): the destination
   // policy must see the origin's address, and the pool is per origin.

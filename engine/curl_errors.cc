@@ -38,6 +38,14 @@ absl::Status TransferFailureToStatus(const TransferFailure& f) {
         return MakeError(Reason::kConnectTimeout,
                          absl::StrCat("connecting to ", f.pool_key, " timed out: ", detail));
       }
+      if (f.speed_floor > 0) {
+        return MakeError(
+            Reason::kUpstreamTooSlow,
+            absl::StrCat("transfer with ", f.url, " stayed under ", f.speed_floor,
+                         " bytes/s for ", absl::FormatDuration(f.speed_window),
+                         " (--min_transfer_speed, --min_transfer_speed_window) after ",
+                         f.body_bytes, " body bytes: ", detail));
+      }
       return MakeError(Reason::kDeadlineExceeded,
                        absl::StrCat("request to ", f.url, " timed out after ", f.body_bytes,
                                     " body bytes: ", detail));
@@ -52,6 +60,10 @@ absl::Status TransferFailureToStatus(const TransferFailure& f) {
                        absl::StrCat("response from ", f.url, " was cut short after ",
                                     f.body_bytes, " body bytes: ", detail));
     case CURLE_WRITE_ERROR:
+      if (!f.header_limit.empty()) {
+        return MakeError(Reason::kResponseHeadersTooLarge,
+                         absl::StrCat(f.header_limit, " from ", f.url));
+      }
       if (f.too_large) {
         return MakeError(Reason::kResponseTooLarge,
                          absl::StrCat("response from ", f.url, " exceeds the limit of ",

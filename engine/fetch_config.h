@@ -29,8 +29,22 @@ struct FetchConfig {
   // Budget for draining a response after its caller left (kDrain).
   uint64_t drain_max_bytes = 1 << 20;
   absl::Duration drain_timeout = absl::Seconds(2);
+  // Hostile origins (issue 11): limits on what a response may cost.
+  // Response header lines, counted over the final response and every 1xx
+  // before it (each redirect hop is its own exchange with its own count).
+  uint32_t max_response_header_bytes = 64 * 1024;
+  uint32_t max_response_headers = 100;
+  // Below min_transfer_speed bytes/s (either way) for a whole window, the
+  // exchange fails UPSTREAM_TOO_SLOW. 0 turns the floor off. curl measures
+  // it (CURLOPT_LOW_SPEED_LIMIT/TIME), so the window is whole seconds.
+  uint64_t min_transfer_speed = 1024;
+  absl::Duration min_transfer_speed_window = absl::Seconds(10);
+  // The longest a fetch runs, from arrival, when the caller set neither a
+  // gRPC deadline nor request_timeout. 0: no cap.
+  absl::Duration max_request_time = absl::Seconds(60);
 
   absl::Status Validate() const;
+  absl::Status ValidateOriginLimits() const;  // the five limits above
 };
 
 // Everything one host is run with: its pool's limits and its fetches' settings.

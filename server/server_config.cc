@@ -42,7 +42,13 @@ using google::protobuf::TextFormat;
   X(drain_max_bytes, fetch.drain_max_bytes, Plain)                   \
   X(drain_timeout, fetch.drain_timeout, Duration)                    \
   X(learn_keep_alive, pool.learn_keep_alive, Plain)                  \
-  X(max_connection_lifetime, pool.max_connection_lifetime, Duration)
+  X(max_connection_lifetime, pool.max_connection_lifetime, Duration) \
+  /* hostile origins (issue 11) */                                   \
+  X(max_response_header_bytes, fetch.max_response_header_bytes, Plain) \
+  X(max_response_headers, fetch.max_response_headers, Plain)         \
+  X(min_transfer_speed, fetch.min_transfer_speed, Plain)             \
+  X(min_transfer_speed_window, fetch.min_transfer_speed_window, Duration) \
+  X(max_request_time, fetch.max_request_time, Duration)
 
 // Service-wide bounds not covered by HostConfig::Validate().
 constexpr absl::Duration kMaxShutdownGrace = absl::Hours(1);
