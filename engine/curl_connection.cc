@@ -66,6 +66,7 @@ void CurlConnection::SetConstantOptions() {
   SetOpt(easy_, CURLOPT_RESOLVER_START_FUNCTION, &CurlConnection::OnResolverStart);
   SetOpt(easy_, CURLOPT_RESOLVER_START_DATA, this);
   SetOpt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+  SetConstantTlsOptions(easy_, &tls_target_);
   SetOpt(easy_, CURLOPT_FOLLOWLOCATION, 0L);  // the engine follows, pool by pool
   // Never a proxy from the environment (HTTP_PROXY...): the destination
   // policy must see the origin's address, and the pool is per origin.
@@ -97,6 +98,10 @@ void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
   SetOpt(easy_, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
   SetOpt(easy_, CURLOPT_NOBODY, 0L);
   SetOpt(easy_, CURLOPT_HTTPGET, 1L);
+}
+
+void CurlConnection::ConfigureTls(const FetchConfig& config) {
+  SetTransferTlsOptions(easy_, config, owner_.tls(), slot_.pool().key(), &tls_target_);
 }
 
 absl::Status CurlConnection::StartTransfer() {
@@ -220,6 +225,12 @@ int CurlConnection::OnPrereq(void* clientp, char*, char*, int, int) {
   if (curl_easy_getinfo(self->easy_, CURLINFO_ACTIVESOCKET, &active) == CURLE_OK &&
       active != CURL_SOCKET_BAD) {
     self->fd_ = active;
+  }
+  if (self->sockets_opened_this_transfer_ > 0) {
+    // A new connection: count its handshake, if it was TLS, and whether the
+    // session the loop offered was taken.
+    const TlsHandshake handshake = ExamineHandshake(self->easy_);
+    if (handshake.happened) self->slot_.pool().RecordTlsHandshake(handshake.resumed);
   }
   self->owner_.OnConnected(*self);
   return CURL_PREREQFUNC_OK;

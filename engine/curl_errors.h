@@ -22,6 +22,8 @@ struct TransferFailure {
   uint64_t body_bytes = 0;
   uint64_t body_limit = 0;
   bool too_large = false;
+  // CURLINFO_SSL_VERIFYRESULT: the X509 verification result (0: X509_V_OK).
+  long tls_verify_result = 0;
 };
 
 // Maps a failed transfer to a status with a stable reason (common/reason.h):

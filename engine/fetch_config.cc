@@ -1,5 +1,7 @@
 #include "engine/fetch_config.h"
 
+#include "engine/tls_setup.h"
+
 namespace fetchpool {
 
 absl::Status FetchConfig::Validate() const {
@@ -11,7 +13,7 @@ absl::Status FetchConfig::Validate() const {
     absl::Status s = CheckDuration(name, d);
     if (!s.ok()) return s;
   }
-  return absl::OkStatus();
+  return CheckTlsFiles(*this);
 }
 
 absl::Status HostConfig::Validate() const {

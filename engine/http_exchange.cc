@@ -83,6 +83,7 @@ absl::Duration MicrosInfo(CURL* easy, CURLINFO info) {
 void ConfigureExchange(CurlConnection& conn, const FetchSpec& spec, const FetchConfig& config,
                        ExchangeState* state, curl_slist** header_list) {
   conn.PrepareTransfer(config.connect_timeout);
+  conn.ConfigureTls(config);
   CURL* easy = conn.easy();
   curl_easy_setopt(easy, CURLOPT_URL, spec.url.c_str());
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeaderLine);
@@ -170,6 +171,7 @@ ExchangeReport ExamineExchange(CurlConnection& conn, CURLcode code, const Exchan
     f.body_bytes = state.bytes_received;
     f.body_limit = state.body_limit;
     f.too_large = state.too_large;
+    curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &f.tls_verify_result);
   }
   return report;
 }

@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
        {"on_deadline", fetchpool::OnDeadlineName(f.on_deadline)},
        {"allow_cidrs", absl::StrJoin(config->engine.allow_cidrs, ",")},
        {"host_overrides", absl::StrCat(config->engine.per_host.size())}});
+  for (const std::string& warning : fetchpool::TlsWarnings(*config)) {
+    fetchpool::LogEvent("warning", "tls_not_verified", {{"message", warning}});
+  }
 
   absl::StatusOr<std::unique_ptr<fetchpool::FetchPoolServer>> server =
       fetchpool::FetchPoolServer::Start(*config);

@@ -68,6 +68,9 @@ ABSL_FLAG(absl::Duration, max_connection_lifetime,
           fetchpool::HostPoolConfig().max_connection_lifetime,
           "Connections older than this are closed on release instead of reused, so DNS "
           "changes reach long-lived pools; 0 means no limit");
+ABSL_FLAG(std::string, ca_file, fetchpool::FetchConfig().ca_file,
+          "PEM bundle of CAs trusted for origins IN ADDITION to the system store (a host "
+          "block's ca_file replaces it for that host); read at start");
 ABSL_FLAG(bool, learn_keep_alive, fetchpool::HostPoolConfig().learn_keep_alive,
           "Lower a host's idle timeout to its 'Keep-Alive: timeout=N' hint minus a margin");
 
@@ -96,6 +99,7 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_drain_timeout),
       &absl::GetFlagReflectionHandle(FLAGS_learn_keep_alive),
       &absl::GetFlagReflectionHandle(FLAGS_max_connection_lifetime),
+      &absl::GetFlagReflectionHandle(FLAGS_ca_file),
   };
 }
 
@@ -127,6 +131,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   fetch.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   pool.learn_keep_alive = absl::GetFlag(FLAGS_learn_keep_alive);
   pool.max_connection_lifetime = absl::GetFlag(FLAGS_max_connection_lifetime);
+  fetch.ca_file = absl::GetFlag(FLAGS_ca_file);
   return config;
 }
 
