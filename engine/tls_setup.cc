@@ -233,7 +233,9 @@ TlsHandshake ExamineHandshake(CURL* easy) {
 }
 
 std::string VerifyResultText(long verify_result) {
-  if (verify_result == X509_V_OK) return "";
+  // curl reports "unspecified" (1) until OpenSSL has verified anything, e.g.
+  // when the handshake failed before the certificate.
+  if (verify_result == X509_V_OK || verify_result == X509_V_ERR_UNSPECIFIED) return "";
   return X509_verify_cert_error_string(verify_result);
 }
 
