@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "engine/curl_errors.h"
 #include "server/server_config.h"
 #include "tests/integration/service_fixture.h"
 #include "tests/integration/tls_test_env.h"
@@ -223,6 +224,36 @@ TEST(TlsConfigTest, ClientKeyWithoutCertificateIsRefused) {
   ASSERT_FALSE(config.ok());
   EXPECT_TRUE(absl::StrContains(config.status().message(), "tls_client_cert_file"))
       << config.status().message();
+}
+
+// The message of a TLS failure, without a network: curl's words plus the
+// reason when curl did not give it.
+TEST(TlsErrorTextTest, SaysWhyTheHandshakeFailed) {
+  TransferFailure f;
+  f.pool_key = "https://api:443";
+  f.code = CURLE_PEER_FAILED_VERIFICATION;
+  f.curl_detail = "SSL: no alternative certificate subject name matches target host name 'api'";
+  f.tls_verify_result = 1;  // curl's "unspecified": nothing more from OpenSSL
+  absl::Status s = TransferFailureToStatus(f);
+  EXPECT_TRUE(absl::StrContains(s.message(), "hostname mismatch")) << s;
+  EXPECT_FALSE(absl::StrContains(s.message(), "unspecified")) << s;
+
+  f.curl_detail = "SSL certificate problem: certificate has expired";
+  f.tls_verify_result = X509_V_ERR_CERT_HAS_EXPIRED;
+  s = TransferFailureToStatus(f);
+  EXPECT_TRUE(absl::StrContains(s.message(), "TLS_ERROR: TLS with https://api:443 failed")) << s;
+  EXPECT_FALSE(absl::StrContains(s.message(), "hostname mismatch")) << s;
+
+  f.curl_detail = "";  // curl said nothing: OpenSSL's words for the result
+  s = TransferFailureToStatus(f);
+  EXPECT_TRUE(absl::StrContains(s.message(), "certificate verification: certificate has expired"))
+      << s;
+
+  f.code = CURLE_SSL_CONNECT_ERROR;
+  f.curl_detail = "OpenSSL/3.0.19: error:0A00042E:SSL routines::tlsv1 alert protocol version";
+  f.tls_verify_result = 1;
+  s = TransferFailureToStatus(f);
+  EXPECT_TRUE(absl::StrContains(s.message(), "TLS 1.2 at least is required")) << s;
 }
 
 }  // namespace
