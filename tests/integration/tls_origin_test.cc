@@ -1,6 +1,8 @@
 // Issue 11 part 6: TLS to origins. Real HTTPS origins (nginx on loopback,
 // certificates made at test time: tests/integration/tls_test_env.h) behind
 // a live in-process fetchpoold.
+#include <openssl/x509_vfy.h>
+
 #include <memory>
 #include <string>
 
@@ -241,7 +243,7 @@ TEST(TlsErrorTextTest, SaysWhyTheHandshakeFailed) {
   f.curl_detail = "SSL certificate problem: certificate has expired";
   f.tls_verify_result = X509_V_ERR_CERT_HAS_EXPIRED;
   s = TransferFailureToStatus(f);
-  EXPECT_TRUE(absl::StrContains(s.message(), "TLS_ERROR: TLS with https://api:443 failed")) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "TLS with https://api:443 failed: SSL certificate problem")) << s;
   EXPECT_FALSE(absl::StrContains(s.message(), "hostname mismatch")) << s;
 
   f.curl_detail = "";  // curl said nothing: OpenSSL's words for the result
