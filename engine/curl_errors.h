@@ -34,6 +34,8 @@ struct TransferFailure {
   // not relied on: its wording is not part of curl's API.
   uint64_t speed_floor = 0;
   absl::Duration speed_window;
+  // CURLINFO_SSL_VERIFYRESULT: the X509 verification result (0: X509_V_OK).
+  long tls_verify_result = 0;
 };
 
 // Maps a failed transfer to a status with a stable reason (common/reason.h):

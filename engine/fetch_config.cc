@@ -1,6 +1,7 @@
 #include "engine/fetch_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/tls_setup.h"
 
 namespace fetchpool {
 
@@ -13,7 +14,8 @@ absl::Status FetchConfig::Validate() const {
     absl::Status s = CheckDuration(name, d);
     if (!s.ok()) return s;
   }
-  return ValidateOriginLimits();
+  if (absl::Status s = ValidateOriginLimits(); !s.ok()) return s;
+  return CheckTlsFiles(*this);
 }
 
 absl::Status FetchConfig::ValidateOriginLimits() const {

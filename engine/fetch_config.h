@@ -2,6 +2,7 @@
 #define FETCHPOOL_ENGINE_FETCH_CONFIG_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -43,6 +44,20 @@ struct FetchConfig {
   // gRPC deadline nor request_timeout. 0: no cap.
   absl::Duration max_request_time = absl::Seconds(60);
 
+  // TLS toward the origin (engine/tls_setup.h). Peers are always verified
+  // (certificate and name) with TLS 1.2 at least, unless insecure_skip_verify.
+  // PEM bundle of CAs trusted IN ADDITION to the system store (--ca_file,
+  // or a host block's own, which replaces it for that host).
+  std::string ca_file;
+  // Client certificate and key (PEM) for origins that ask for one; host
+  // blocks of the config file only.
+  std::string tls_client_cert_file;
+  std::string tls_client_key_file;
+  // Accept any certificate and name; host blocks of the config file only,
+  // with a warning at start naming the host.
+  bool insecure_skip_verify = false;
+
+  // Also reads and parses the TLS files (a message naming the setting).
   absl::Status Validate() const;
   absl::Status ValidateOriginLimits() const;  // the five limits above
 };

@@ -104,6 +104,7 @@ absl::Duration MicrosInfo(CURL* easy, CURLINFO info) {
 void ConfigureExchange(CurlConnection& conn, const FetchSpec& spec, const FetchConfig& config,
                        ExchangeState* state, curl_slist** header_list) {
   conn.PrepareTransfer(config.connect_timeout);
+  conn.ConfigureTls(config);
   CURL* easy = conn.easy();
   curl_easy_setopt(easy, CURLOPT_URL, spec.url.c_str());
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeaderLine);
@@ -208,6 +209,7 @@ ExchangeReport ExamineExchange(CurlConnection& conn, CURLcode code, const Exchan
     f.header_limit = state.header_limit;
     f.speed_floor = state.speed_floor;
     f.speed_window = state.speed_window;
+    curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &f.tls_verify_result);
   }
   return report;
 }

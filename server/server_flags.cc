@@ -80,6 +80,9 @@ ABSL_FLAG(absl::Duration, max_connection_lifetime,
           fetchpool::HostPoolConfig().max_connection_lifetime,
           "Connections older than this are closed on release instead of reused, so DNS "
           "changes reach long-lived pools; 0 means no limit");
+ABSL_FLAG(std::string, ca_file, fetchpool::FetchConfig().ca_file,
+          "PEM bundle of CAs trusted for origins IN ADDITION to the system store (a host "
+          "block's ca_file replaces it for that host); read at start");
 ABSL_FLAG(bool, learn_keep_alive, fetchpool::HostPoolConfig().learn_keep_alive,
           "Lower a host's idle timeout to its 'Keep-Alive: timeout=N' hint minus a margin");
 
@@ -134,6 +137,7 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_min_transfer_speed),
       &absl::GetFlagReflectionHandle(FLAGS_min_transfer_speed_window),
       &absl::GetFlagReflectionHandle(FLAGS_max_request_time),
+      &absl::GetFlagReflectionHandle(FLAGS_ca_file),
   };
 }
 
@@ -174,6 +178,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   fetch.min_transfer_speed = absl::GetFlag(FLAGS_min_transfer_speed);
   fetch.min_transfer_speed_window = absl::GetFlag(FLAGS_min_transfer_speed_window);
   fetch.max_request_time = absl::GetFlag(FLAGS_max_request_time);
+  fetch.ca_file = absl::GetFlag(FLAGS_ca_file);
   return config;
 }
 
