@@ -372,6 +372,8 @@ TEST(BuildServerConfigTest, BadEgressProfiles) {
   ServerConfig flags;
   flags.engine.deny_cidrs = {"nonsense"};
   EXPECT_THAT(ErrorOf(flags, {"deny_cidrs"}), HasSubstr("deny_cidrs entry 1 is invalid"));
+}
+
 // Issue 11: the hostile-origin limits, service-wide and per host.
 TEST(BuildServerConfigTest, HostileOriginLimits) {
   const FetchConfig defaults;
