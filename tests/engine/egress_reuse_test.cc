@@ -39,10 +39,12 @@ class EgressReuseTest : public ::testing::Test {
     EgressProfileSettings loose;
     loose.name = "loose";
     loose.allow_cidrs = {"10.0.0.0/8", "127.0.0.0/8"};
+    loose.deny_hosts = {"*.blocked.test"};
     EgressProfileSettings strict;
     strict.name = "strict";
     strict.deny_private_networks = true;
     strict.allow_cidrs = {"127.0.0.0/8"};
+    strict.deny_hosts = {"*.blocked.test"};  // at least loose's: it Narrows loose
     config.profiles = {loose, strict};
     config.caller_profiles = {{"loose-caller", "loose"}, {"strict-caller", "strict"}};
     absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(config));
@@ -134,6 +136,18 @@ TEST_F(EgressReuseTest, UnknownOrWiderRequestedProfilesAreRefused) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(ReasonOf(r.status()), "PROFILE_DENIED");
   EXPECT_EQ(origin_.connections_accepted(), 0);
+}
+
+TEST_F(EgressReuseTest, EachRedirectHopIsCheckedAgainstTheHostPatterns) {
+  FetchSpec spec = Spec("loose-caller");
+  spec.url = absl::StrCat("http://private-origin.test:", origin_.port(),
+                          "/redirect?to=http://a.blocked.test:", origin_.port(), "/echo");
+  spec.follow_redirects = true;
+  absl::StatusOr<FetchResult> r = FetchAndWait(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(ReasonOf(r.status()), "DESTINATION_DENIED");
+  EXPECT_NE(r.status().message().find("*.blocked.test"), absl::string_view::npos) << r.status();
+  EXPECT_EQ(origin_.requests_served(), 1);  // the first hop only
 }
 
 TEST_F(EgressReuseTest, FetchpoolsOwnListeningPortsAreRefused) {
