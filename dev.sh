@@ -40,7 +40,7 @@ PACKAGES=(
   prometheus-cpp-dev
   nginx-light wrk nghttp2-client
   clang libclang-rt-14-dev
-  iproute2 procps prometheus ca-certificates
+  iproute2 procps prometheus ca-certificates openssl util-linux
 )
 
 step() { printf '==> %s\n' "$*"; }

@@ -66,6 +66,8 @@ void CurlConnection::SetConstantOptions() {
   SetOpt(easy_, CURLOPT_RESOLVER_START_FUNCTION, &CurlConnection::OnResolverStart);
   SetOpt(easy_, CURLOPT_RESOLVER_START_DATA, this);
   SetOpt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+  SetOpt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");  // belt and braces: curl never follows
+  SetConstantTlsOptions(easy_, &tls_target_);
   SetOpt(easy_, CURLOPT_FOLLOWLOCATION, 0L);  // the engine follows, pool by pool
   // Never a proxy from the environment (HTTP_PROXY...): the destination
   // policy must see the origin's address, and the pool is per origin.
@@ -97,6 +99,10 @@ void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
   SetOpt(easy_, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
   SetOpt(easy_, CURLOPT_NOBODY, 0L);
   SetOpt(easy_, CURLOPT_HTTPGET, 1L);
+}
+
+void CurlConnection::ConfigureTls(const FetchConfig& config) {
+  SetTransferTlsOptions(easy_, config, owner_.tls(), slot_.pool().key(), &tls_target_);
 }
 
 absl::Status CurlConnection::StartTransfer() {
@@ -241,6 +247,12 @@ int CurlConnection::OnPrereq(void* clientp, char*, char*, int, int) {
   self->has_remote_ =
       self->fd_ != CURL_SOCKET_BAD &&
       getpeername(self->fd_, reinterpret_cast<sockaddr*>(&self->remote_), &len) == 0;
+  if (self->sockets_opened_this_transfer_ > 0) {
+    // A new connection: count its handshake, if it was TLS, and whether the
+    // session the loop offered was taken.
+    const TlsHandshake handshake = ExamineHandshake(self->easy_);
+    if (handshake.happened) self->slot_.pool().RecordTlsHandshake(handshake.resumed);
+  }
   self->owner_.OnConnected(*self);
   return CURL_PREREQFUNC_OK;
 }

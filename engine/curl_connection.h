@@ -13,6 +13,8 @@
 #include "engine/egress_profile.h"
 #include "engine/self_addresses.h"
 #include "engine/event_loop.h"
+#include "engine/fetch_config.h"
+#include "engine/tls_setup.h"
 #include "pool/host_pool.h"
 
 namespace fetchpool {
@@ -28,6 +30,8 @@ class CurlConnectionOwner {
   virtual CurlMulti& multi() = 0;
   // fetchpool's own listening addresses, refused under every profile.
   virtual const SelfAddresses& self_addresses() = 0;
+  // The loop's trust stores and TLS session cache.
+  virtual LoopTls& tls() = 0;
   // The connection is established and the request is about to be sent.
   virtual void OnConnected(CurlConnection& conn) = 0;
   // The transfer ended (CURLMSG_DONE) with `code`. The handle is still in
@@ -41,8 +45,8 @@ class CurlConnectionOwner {
 // own (a CURLSH sharing only the connection cache), so the connection curl
 // caches is exactly this slot's and the pool, not curl, decides reuse, idle
 // time and closing. Transfers run in the owner's one CurlMulti, which also
-// caches DNS results for every connection; TLS sessions are resumed per
-// connection (the easy handle's own session cache).
+// caches DNS results for every connection; TLS sessions are resumed across
+// the loop's connections to a host (LoopTls, engine/tls_setup.h).
 class CurlConnection final : public Connection, public CurlTransfer {
  public:
   CurlConnection(CurlConnectionOwner& owner, Slot& slot);
@@ -56,6 +60,9 @@ class CurlConnection final : public Connection, public CurlTransfer {
   // Options that never change were set once, when the handle was made:
   // resetting and re-setting ~25 options per request showed in profiles.
   void PrepareTransfer(absl::Duration connect_timeout);
+  // The host's TLS settings (verification, client certificate, trust
+  // store); set by the first transfer, fixed for the connection's life.
+  void ConfigureTls(const FetchConfig& config);
   // curl's message for the last failure ("Failed to connect to ... port ...").
   const char* error_detail() const { return error_buffer_; }
   absl::Status StartTransfer();  // curl_multi_add_handle
@@ -112,6 +119,8 @@ class CurlConnection final : public Connection, public CurlTransfer {
   CurlConnectionOwner& owner_;
   Slot& slot_;
   CURLSH* connection_cache_ = nullptr;
+  // Outlives every SSL_CTX curl makes for this handle (freed in Close()).
+  TlsHookTarget tls_target_;
   CURL* easy_ = nullptr;
   bool in_multi_ = false;
   uint64_t fetch_id_ = 0;

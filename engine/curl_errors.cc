@@ -4,8 +4,32 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/reason.h"
+#include "engine/tls_setup.h"
 
 namespace fetchpool {
+namespace {
+
+// "TLS with https://api:443 failed: <curl's words> (<why, if curl did not
+// say>)": the verification result by OpenSSL's name for it, a name mismatch
+// or a protocol version below the TLS 1.2 minimum said plainly.
+absl::Status TlsFailure(const TransferFailure& f, const std::string& detail) {
+  std::string why;
+  const std::string verify = VerifyResultText(f.tls_verify_result);
+  if (!verify.empty()) {
+    if (detail.find(verify) == std::string::npos) why = absl::StrCat("certificate verification: ", verify);
+  } else if (f.code == CURLE_PEER_FAILED_VERIFICATION &&
+             detail.find("host name") != std::string::npos) {
+    why = "hostname mismatch: the certificate does not name this host";
+  } else if (detail.find("protocol version") != std::string::npos ||
+             detail.find("unsupported protocol") != std::string::npos) {
+    why = "the origin offers no TLS version fetchpool accepts; TLS 1.2 at least is required";
+  }
+  return MakeError(Reason::kTlsError,
+                   absl::StrCat("TLS with ", f.pool_key, " failed: ", detail,
+                                why.empty() ? "" : absl::StrCat(" (", why, ")")));
+}
+
+}  // namespace
 
 bool IsStaleConnectionError(CURLcode code) {
   return code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING;
@@ -38,6 +62,14 @@ absl::Status TransferFailureToStatus(const TransferFailure& f) {
         return MakeError(Reason::kConnectTimeout,
                          absl::StrCat("connecting to ", f.pool_key, " timed out: ", detail));
       }
+      if (f.speed_floor > 0) {
+        return MakeError(
+            Reason::kUpstreamTooSlow,
+            absl::StrCat("transfer with ", f.url, " stayed under ", f.speed_floor,
+                         " bytes/s for ", absl::FormatDuration(f.speed_window),
+                         " (--min_transfer_speed, --min_transfer_speed_window) after ",
+                         f.body_bytes, " body bytes: ", detail));
+      }
       return MakeError(Reason::kDeadlineExceeded,
                        absl::StrCat("request to ", f.url, " timed out after ", f.body_bytes,
                                     " body bytes: ", detail));
@@ -52,6 +84,10 @@ absl::Status TransferFailureToStatus(const TransferFailure& f) {
                        absl::StrCat("response from ", f.url, " was cut short after ",
                                     f.body_bytes, " body bytes: ", detail));
     case CURLE_WRITE_ERROR:
+      if (!f.header_limit.empty()) {
+        return MakeError(Reason::kResponseHeadersTooLarge,
+                         absl::StrCat(f.header_limit, " from ", f.url));
+      }
       if (f.too_large) {
         return MakeError(Reason::kResponseTooLarge,
                          absl::StrCat("response from ", f.url, " exceeds the limit of ",
@@ -67,8 +103,13 @@ absl::Status TransferFailureToStatus(const TransferFailure& f) {
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_USE_SSL_FAILED:
-      return MakeError(Reason::kTlsError,
-                       absl::StrCat("TLS with ", f.pool_key, " failed: ", detail));
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CLIENTCERT:
+      return TlsFailure(f, detail);
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:

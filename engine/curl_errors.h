@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 
 namespace fetchpool {
 
@@ -22,6 +23,19 @@ struct TransferFailure {
   uint64_t body_bytes = 0;
   uint64_t body_limit = 0;
   bool too_large = false;
+  // Set when a response header cap ended the transfer (the header
+  // callback's reason, naming the cap and its flag).
+  std::string header_limit;
+  // The speed floor the transfer ran with (bytes/s, 0: off) and its window.
+  // fetchpool never sets CURLOPT_TIMEOUT (its own timers enforce deadlines),
+  // so once connected the only source of CURLE_OPERATION_TIMEDOUT is curl's
+  // low-speed check (CURLOPT_LOW_SPEED_LIMIT/TIME); the connect timeout
+  // fires before `connected`. The error buffer ("Operation too slow") is
+  // not relied on: its wording is not part of curl's API.
+  uint64_t speed_floor = 0;
+  absl::Duration speed_window;
+  // CURLINFO_SSL_VERIFYRESULT: the X509 verification result (0: X509_V_OK).
+  long tls_verify_result = 0;
 };
 
 // Maps a failed transfer to a status with a stable reason (common/reason.h):

@@ -14,6 +14,7 @@ EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
     : self_(self),
       time_wait_(time_wait),
       loop_(MonotonicClock::Get()),
+      tls_(config),
       pools_(config, loop_, *this, pools_in_engine),
       fetches_(index, loop_, pools_, router) {
   loop_.SetBeforeSleepHook([this] { fetches_.DeliverAnswers(); });

@@ -63,6 +63,7 @@ class EngineLoop final : public CurlConnectionOwner, public Transport {
   EventLoop& loop() override { return loop_; }
   CurlMulti& multi() override { return multi_; }
   const SelfAddresses& self_addresses() override { return self_; }
+  LoopTls& tls() override { return tls_; }
   std::unique_ptr<Connection> NewConnection(Slot& slot) override;
   void OnConnected(CurlConnection& conn) override;
   void OnTransferDone(CurlConnection& conn, CURLcode code) override;
@@ -75,6 +76,8 @@ class EngineLoop final : public CurlConnectionOwner, public Transport {
   // Every transfer of this loop runs here. Declared before the pools, so it
   // outlives every connection.
   CurlMulti multi_{loop_};
+  // Trust stores and TLS sessions of this loop's connections; outlives them.
+  LoopTls tls_;
   PoolRegistry pools_;
   FetchRunner fetches_;
   std::thread thread_;

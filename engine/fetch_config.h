@@ -2,6 +2,7 @@
 #define FETCHPOOL_ENGINE_FETCH_CONFIG_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -29,8 +30,36 @@ struct FetchConfig {
   // Budget for draining a response after its caller left (kDrain).
   uint64_t drain_max_bytes = 1 << 20;
   absl::Duration drain_timeout = absl::Seconds(2);
+  // Hostile origins (issue 11): limits on what a response may cost.
+  // Response header lines, counted over the final response and every 1xx
+  // before it (each redirect hop is its own exchange with its own count).
+  uint32_t max_response_header_bytes = 64 * 1024;
+  uint32_t max_response_headers = 100;
+  // Below min_transfer_speed bytes/s (either way) for a whole window, the
+  // exchange fails UPSTREAM_TOO_SLOW. 0 turns the floor off. curl measures
+  // it (CURLOPT_LOW_SPEED_LIMIT/TIME), so the window is whole seconds.
+  uint64_t min_transfer_speed = 1024;
+  absl::Duration min_transfer_speed_window = absl::Seconds(10);
+  // The longest a fetch runs, from arrival, when the caller set neither a
+  // gRPC deadline nor request_timeout. 0: no cap.
+  absl::Duration max_request_time = absl::Seconds(60);
 
+  // TLS toward the origin (engine/tls_setup.h). Peers are always verified
+  // (certificate and name) with TLS 1.2 at least, unless insecure_skip_verify.
+  // PEM bundle of CAs trusted IN ADDITION to the system store (--ca_file,
+  // or a host block's own, which replaces it for that host).
+  std::string ca_file;
+  // Client certificate and key (PEM) for origins that ask for one; host
+  // blocks of the config file only.
+  std::string tls_client_cert_file;
+  std::string tls_client_key_file;
+  // Accept any certificate and name; host blocks of the config file only,
+  // with a warning at start naming the host.
+  bool insecure_skip_verify = false;
+
+  // Also reads and parses the TLS files (a message naming the setting).
   absl::Status Validate() const;
+  absl::Status ValidateOriginLimits() const;  // the five limits above
 };
 
 // Everything one host is run with: its pool's limits and its fetches' settings.

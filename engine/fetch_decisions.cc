@@ -23,32 +23,51 @@ ExchangeEnd ConnectionEnd(const AttemptOutcome& a, bool draining) {
   return ExchangeEnd::kFailed;
 }
 
-namespace {
-
-// The scheme of an absolute reference (RFC 3986: ALPHA *( ALPHA / DIGIT /
-// "+" / "-" / "." ) ":"), or nullopt for a relative one ("/x", "x", "//h/").
-absl::optional<absl::string_view> LocationScheme(absl::string_view location) {
-  location = absl::StripLeadingAsciiWhitespace(location);
-  const size_t colon = location.find(':');
-  if (colon == 0 || colon == absl::string_view::npos) return absl::nullopt;
-  const absl::string_view scheme = location.substr(0, colon);
-  if (!absl::ascii_isalpha(static_cast<unsigned char>(scheme[0]))) return absl::nullopt;
-  for (char c : scheme) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
-      return absl::nullopt;
-    }
-  }
-  return scheme;
-}
-
-}  // namespace
-
 bool IsRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+std::string ExplicitScheme(absl::string_view location) {
+  // RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"
+  if (location.empty() || !absl::ascii_isalpha(static_cast<unsigned char>(location[0]))) return "";
+  for (size_t i = 1; i < location.size(); ++i) {
+    const char c = location[i];
+    if (c == ':') return absl::AsciiStrToLower(location.substr(0, i));
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') {
+      return "";
+    }
+  }
+  return "";
+}
+
+namespace {
+
+bool IsCredentialHeader(absl::string_view name, absl::Span<const std::string> extra) {
+  for (absl::string_view always : {"authorization", "cookie", "proxy-authorization"}) {
+    if (absl::EqualsIgnoreCase(name, always)) return true;
+  }
+  for (const std::string& e : extra) {
+    if (absl::EqualsIgnoreCase(name, e)) return true;
+  }
+  return false;
+}
+
+// The Fetch standard's request-body-header names: they describe a body
+// that is no longer sent.
+bool IsBodyHeader(absl::string_view name) {
+  for (absl::string_view h :
+       {"content-type", "content-length", "content-encoding", "content-language",
+        "content-location"}) {
+    if (absl::EqualsIgnoreCase(name, h)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 RedirectStep DecideRedirect(const FetchSpec& spec, int status, const HeaderList& headers,
-                            uint32_t redirects) {
+                            uint32_t redirects,
+                            absl::Span<const std::string> extra_credential_headers) {
   RedirectStep step;
   std::string location;
   for (const auto& [name, value] : headers) {
@@ -65,28 +84,39 @@ RedirectStep DecideRedirect(const FetchSpec& spec, int status, const HeaderList&
                                         spec.url));
     return step;
   }
-  // A Location naming another scheme (file:, gopher:, dict:, ...) is a
-  // destination fetchpool never reaches: refused like a denied address, so a
-  // caller sees the SSRF attempt for what it is rather than a protocol error.
-  if (absl::optional<absl::string_view> scheme = LocationScheme(location);
-      scheme.has_value() && !absl::EqualsIgnoreCase(*scheme, "http") &&
-      !absl::EqualsIgnoreCase(*scheme, "https")) {
+  // Before resolving: curl's URL parser knows file:, ftp:, gopher:... and
+  // none of them is ever followed.
+  const std::string scheme = ExplicitScheme(location);
+  auto denied_scheme = [&](absl::string_view bad) {
     step.kind = RedirectStep::Kind::kError;
     step.error = MakeError(Reason::kDestinationDenied,
                            absl::StrCat("redirect from ", spec.url, " to ",
-                                        QuoteForMessage(location), " not followed: scheme ",
-                                        QuoteForMessage(*scheme),
-                                        " is never fetched; only http:// and https://"));
+                                        QuoteForMessage(location), " not followed: the scheme \"",
+                                        bad, "\" is not http or https"));
     return step;
-  }
+  };
+  if (!scheme.empty() && scheme != "http" && scheme != "https") return denied_scheme(scheme);
   absl::StatusOr<std::string> absolute = ResolveUrl(spec.url, location);
   absl::StatusOr<HttpUrl> next =
       absolute.ok() ? ParseHttpUrl("Location", *absolute) : absolute.status();
   if (!next.ok()) {
+    if (ReasonOf(next.status()) == ReasonName(Reason::kUnsupportedScheme)) {
+      return denied_scheme(ExplicitScheme(absolute.ok() ? *absolute : location));
+    }
     step.kind = RedirectStep::Kind::kError;
     step.error = MakeError(Reason::kProtocolError,
                            absl::StrCat("redirect from ", spec.url,
                                         " to an unusable location: ", next.status().message()));
+    return step;
+  }
+  if (absl::StartsWith(spec.pool_key, "https://") && absl::StartsWith(next->pool_key, "http://") &&
+      !spec.allow_https_downgrade) {
+    step.kind = RedirectStep::Kind::kError;
+    step.error = MakeError(
+        Reason::kInsecureRedirect,
+        absl::StrCat("redirect from ", spec.url, " to ", next->url,
+                     " refused: it downgrades https to http (set "
+                     "FetchRequest.allow_https_downgrade to follow it)"));
     return step;
   }
   step.kind = RedirectStep::Kind::kFollow;
@@ -97,6 +127,16 @@ RedirectStep DecideRedirect(const FetchSpec& spec, int status, const HeaderList&
   if (status == 303 || ((status == 301 || status == 302) && spec.method == "POST")) {
     if (spec.method != "HEAD") step.method = "GET";
     step.drop_body = true;
+  }
+  const bool cross_origin = next->pool_key != spec.pool_key;
+  for (const auto& header : spec.headers) {
+    const bool drop = (cross_origin && IsCredentialHeader(header.first, extra_credential_headers)) ||
+                      (step.drop_body && IsBodyHeader(header.first));
+    if (drop) {
+      step.headers_changed = true;
+    } else {
+      step.headers.push_back(header);
+    }
   }
   return step;
 }

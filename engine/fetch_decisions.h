@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "absl/types/span.h"
 #include "engine/fetch_types.h"
 #include "pool/host_pool.h"
 
@@ -56,12 +57,35 @@ struct RedirectStep {
   std::string pool_key;
   std::string method;
   bool drop_body = false;
+  // The request headers of the next request: the caller's, less credentials
+  // when the origin changes and less the body's headers when the body goes.
+  HeaderList headers;
+  bool headers_changed = false;  // `headers` differs from spec.headers
   absl::Status error;
 };
 // `spec`: the request that got `status` with `headers` after `redirects`
-// redirects already followed.
+// redirects already followed. Hygiene (the rules curl and browsers follow):
+//  - a Location with a scheme other than http(s) (file:, gopher:, ...) is
+//    never followed: PERMISSION_DENIED / DESTINATION_DENIED;
+//  - https -> http is refused unless spec.allow_https_downgrade:
+//    INVALID_ARGUMENT / INSECURE_REDIRECT, decided before any byte goes out;
+//  - when the origin (scheme, host or port: the pool key) changes,
+//    Authorization, Cookie, Proxy-Authorization and every name in
+//    `extra_credential_headers` (case-insensitive; the egress profile's
+//    credential headers) are dropped, as curl does without
+//    CURLOPT_UNRESTRICTED_AUTH; the same origin keeps them;
+//  - 303 becomes GET (HEAD stays HEAD) without a body; 301/302 after a POST
+//    also become GET without a body (what browsers and curl without
+//    CURLOPT_POSTREDIR do); 307/308 keep the method and the body. Dropping
+//    the body drops its headers too (Content-Type, Content-Encoding,
+//    Content-Language, Content-Location: the Fetch standard's list).
 RedirectStep DecideRedirect(const FetchSpec& spec, int status, const HeaderList& headers,
-                            uint32_t redirects);
+                            uint32_t redirects,
+                            absl::Span<const std::string> extra_credential_headers = {});
+
+// The scheme a Location names explicitly ("FILE:///x" -> "file"), lower-case;
+// empty for a relative reference ("/a", "//host/a", "a:b" is a scheme).
+std::string ExplicitScheme(absl::string_view location);
 
 // "timeout=5, max=100" -> 5 s; nullopt without a usable timeout.
 absl::optional<absl::Duration> ParseKeepAliveTimeout(absl::string_view value);

@@ -174,6 +174,12 @@ void FetchRunner::StartTransfer(FetchOp* op) {
   if (spec.request_timeout.has_value()) {
     op->transfer_deadline = std::min(op->transfer_deadline, op->leased_at + *spec.request_timeout);
   }
+  // A caller that set neither gets max_request_time from arrival, so an
+  // origin cannot hold the fetch (and its connection) forever. A caller's
+  // own deadline or request_timeout, even a longer one, is theirs to choose.
+  if (CappedByMaxRequestTime(*op, cfg)) {
+    op->transfer_deadline = op->arrived + cfg.max_request_time;
+  }
   if (op->transfer_deadline != absl::InfiniteFuture()) {
     op->deadline_timer =
         TimerFor(op->id, op->transfer_deadline, &FetchRunner::OnTransferDeadline);
@@ -243,8 +249,11 @@ void FetchRunner::OnTransferDone(CurlConnection& conn, CURLcode code) {
 }
 
 void FetchRunner::FollowRedirect(FetchOp* op) {
-  RedirectStep step =
-      DecideRedirect(op->spec, op->result.status, op->result.headers, op->result.redirects);
+  // The egress profile's own credential header names are not known here
+  // yet: only Authorization, Cookie and Proxy-Authorization are dropped.
+  // TODO(issue 11, profiles): pass the profile's credential_headers.
+  RedirectStep step = DecideRedirect(op->spec, op->result.status, op->result.headers,
+                                     op->result.redirects, /*extra_credential_headers=*/{});
   switch (step.kind) {
     case RedirectStep::Kind::kAnswer:  // a 3xx without Location is just a response
       Answer(op, std::move(op->result));
@@ -273,6 +282,13 @@ void FetchRunner::FollowRedirect(FetchOp* op) {
   op->spec.pool_key = std::move(step.pool_key);
   op->spec.method = std::move(step.method);
   if (step.drop_body) op->spec.body.clear();
+  if (step.headers_changed) {
+    // Credentials or body headers dropped: curl's copy is rebuilt from the
+    // new list by the next ConfigureExchange.
+    op->spec.headers = std::move(step.headers);
+    if (op->header_list != nullptr) curl_slist_free_all(op->header_list);
+    op->header_list = nullptr;
+  }
   op->ResetForNextAttempt();
   ++op->result.redirects;
   op->EnterPhase(FetchOp::Phase::kWaiting);
@@ -292,13 +308,24 @@ void FetchRunner::FollowRedirect(FetchOp* op) {
   router_.Migrate(owner, std::move(owned));
 }
 
+bool FetchRunner::CappedByMaxRequestTime(const FetchOp& op, const FetchConfig& cfg) {
+  return op.spec.deadline == absl::InfiniteFuture() && !op.spec.request_timeout.has_value() &&
+         cfg.max_request_time > absl::ZeroDuration();
+}
+
 void FetchRunner::OnTransferDeadline(FetchOp* op) {
   if (op->phase() != FetchOp::Phase::kTransferring) return;
   const bool call_deadline = op->transfer_deadline >= op->spec.deadline;
+  const bool capped = CappedByMaxRequestTime(*op, *op->pool->fetch);
+  const std::string which =
+      capped ? absl::StrCat("max_request_time (",
+                            absl::FormatDuration(op->pool->fetch->max_request_time),
+                            ", --max_request_time: the cap when the caller sets no deadline and "
+                            "no request_timeout)")
+             : (call_deadline ? "the call's deadline" : "request_timeout");
   absl::Status why = MakeError(
       Reason::kDeadlineExceeded,
-      absl::StrCat(call_deadline ? "the call's deadline" : "request_timeout",
-                   " passed while fetching ", op->spec.url, " after ",
+      absl::StrCat(which, " passed while fetching ", op->spec.url, " after ",
                    op->exchange.bytes_received, " body bytes (",
                    op->exchange.any_response_byte ? "response started" : "no response yet", ")"));
   if (PolicyFor(*op) == OnDeadline::kAbort) {

@@ -91,6 +91,9 @@ class FetchRunner {
   absl::Status CheckReusedConnection(const FetchOp& op, const CurlConnection& conn) const;
   // The transfer deadline (call deadline or request_timeout) passed.
   void OnTransferDeadline(FetchOp* op);
+  // The fetch runs under FetchConfig::max_request_time: its caller set
+  // neither a deadline nor request_timeout.
+  static bool CappedByMaxRequestTime(const FetchOp& op, const FetchConfig& cfg);
   void BeginDrain(FetchOp* op, absl::Status answer);
   void AbortTransfer(FetchOp* op);
   // The response outgrew the caller's limit: answer RESOURCE_EXHAUSTED and

@@ -13,6 +13,26 @@
 namespace fetchpool {
 namespace {
 
+// Counts one header line (`n` bytes as received) against the caps; false,
+// with the reason in state->header_limit, when it goes over one. curl 7.88
+// in Debian 12 has the CVE-2023-38039 backport (300 KB per transfer); ours
+// is tighter and per host.
+bool CountHeaderLine(ExchangeState* state, absl::string_view line, size_t n) {
+  state->header_bytes += n;
+  if (!line.empty() && !absl::StartsWith(line, "HTTP/")) ++state->header_lines;
+  if (state->header_bytes > state->max_header_bytes) {
+    state->header_limit = absl::StrCat("response headers exceeded ", state->max_header_bytes,
+                                       " bytes (--max_response_header_bytes)");
+    return false;
+  }
+  if (state->header_lines > state->max_headers) {
+    state->header_limit = absl::StrCat("response had more than ", state->max_headers,
+                                       " header lines (--max_response_headers)");
+    return false;
+  }
+  return true;
+}
+
 size_t OnHeaderLine(char* buffer, size_t size, size_t count, void* userdata) {
   auto* state = static_cast<ExchangeState*>(userdata);
   FetchResult& result = *state->result;
@@ -20,6 +40,7 @@ size_t OnHeaderLine(char* buffer, size_t size, size_t count, void* userdata) {
   state->any_response_byte = true;
   absl::string_view line(buffer, n);
   line = absl::StripTrailingAsciiWhitespace(line);
+  if (!CountHeaderLine(state, line, n)) return 0;  // curl aborts: CURLE_WRITE_ERROR
   if (absl::StartsWith(line, "HTTP/")) {
     // A new status line: an interim 1xx response may have come before.
     result.headers.clear();
@@ -83,12 +104,27 @@ absl::Duration MicrosInfo(CURL* easy, CURLINFO info) {
 void ConfigureExchange(CurlConnection& conn, const FetchSpec& spec, const FetchConfig& config,
                        ExchangeState* state, curl_slist** header_list) {
   conn.PrepareTransfer(config.connect_timeout);
+  conn.ConfigureTls(config);
   CURL* easy = conn.easy();
   curl_easy_setopt(easy, CURLOPT_URL, spec.url.c_str());
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeaderLine);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, state);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBodyBytes);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, state);
+  state->max_header_bytes = config.max_response_header_bytes;
+  state->max_headers = config.max_response_headers;
+  // The speed floor: curl measures it (both directions, waiting for the
+  // first byte included) and ends the transfer with CURLE_OPERATION_TIMEDOUT.
+  // 0/0 turns it off. See TransferFailure::speed_floor for how it is told
+  // apart from a timeout.
+  state->speed_floor = config.min_transfer_speed;
+  state->speed_window = config.min_transfer_speed_window;
+  const bool floor = config.min_transfer_speed > 0;
+  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT,
+                   floor ? static_cast<long>(config.min_transfer_speed) : 0L);
+  curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
+                   floor ? static_cast<long>(absl::ToInt64Seconds(config.min_transfer_speed_window))
+                         : 0L);
   const bool sends_body = !spec.body.empty() || spec.method == "POST" || spec.method == "PUT" ||
                           spec.method == "PATCH";
   if (sends_body) {
@@ -170,6 +206,10 @@ ExchangeReport ExamineExchange(CurlConnection& conn, CURLcode code, const Exchan
     f.body_bytes = state.bytes_received;
     f.body_limit = state.body_limit;
     f.too_large = state.too_large;
+    f.header_limit = state.header_limit;
+    f.speed_floor = state.speed_floor;
+    f.speed_window = state.speed_window;
+    curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &f.tls_verify_result);
   }
   return report;
 }

@@ -41,9 +41,22 @@ struct ExchangeState {
   bool too_large = false;
   uint64_t declared_length = 0;   // Content-Length of the final response, if any
   std::string keep_alive_header;
+  // Hostile origins (FetchConfig; set by ConfigureExchange). Header lines
+  // and bytes are counted over the final response and every 1xx before it;
+  // past a cap the header callback makes curl abort and says why here.
+  uint32_t max_header_bytes = 0;
+  uint32_t max_headers = 0;
+  uint64_t header_bytes = 0;   // every line, status lines and CRLFs included
+  uint32_t header_lines = 0;   // header fields only
+  std::string header_limit;    // set when a cap ended the transfer
+  uint64_t speed_floor = 0;    // bytes/s; 0: off
+  absl::Duration speed_window;
 
   // Forgets what an attempt received (before a replay or a redirect).
   void Reset() {
+    header_bytes = 0;
+    header_lines = 0;
+    header_limit.clear();
     bytes_received = 0;
     any_response_byte = false;
     too_large = false;

@@ -184,6 +184,12 @@ class HostPool {
   void ConnectionReplaced(Slot* slot);
   // The transport resolved the host's name (a DNS cache miss).
   void RecordDnsLookup() { ++counters_.dns_lookups_total; }
+  // The transport made a TLS handshake on a new connection, resuming an
+  // earlier session or not.
+  void RecordTlsHandshake(bool resumed) {
+    ++counters_.tls_handshakes_total;
+    if (resumed) ++counters_.tls_sessions_resumed_total;
+  }
   // A fetch that asked this pool ended after `elapsed`: OK, or the error it
   // was answered with (failures_total, errors_by_reason).
   void RecordFetchEnd(absl::Duration elapsed, const absl::Status& status);

@@ -37,6 +37,8 @@
   X(wait_timeouts_total, uint64_t, kCounter, "Waiters whose wait deadline passed")            \
   X(cancelled_waiters_total, uint64_t, kCounter, "Waiters whose call was cancelled")          \
   X(queue_full_total, uint64_t, kCounter, "Fetches refused because the queue was full")       \
-  X(failures_total, uint64_t, kCounter, "Fetches that ended in an error")
+  X(failures_total, uint64_t, kCounter, "Fetches that ended in an error")                   \
+  X(tls_handshakes_total, uint64_t, kCounter, "TLS handshakes on new connections")            \
+  X(tls_sessions_resumed_total, uint64_t, kCounter, "TLS handshakes that resumed a session")
 
 #endif  // FETCHPOOL_POOL_POOL_STATS_FIELDS_H_

@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
        {"allow_cidrs", absl::StrJoin(config->engine.allow_cidrs, ",")},
        {"host_overrides", absl::StrCat(config->engine.per_host.size())},
        {"egress_profiles", fetchpool::DescribeDefaultProfile(config->engine)}});
+  for (const std::string& warning : fetchpool::TlsWarnings(*config)) {
+    fetchpool::LogEvent("warning", "tls_not_verified", {{"message", warning}});
+  }
 
   absl::StatusOr<std::unique_ptr<fetchpool::FetchPoolServer>> server =
       fetchpool::FetchPoolServer::Start(*config);

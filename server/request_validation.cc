@@ -70,6 +70,32 @@ absl::StatusOr<std::string> ValidateMethod(absl::string_view method) {
   return std::string(method);
 }
 
+// RFC 9110 5.5: a field value is visible characters, SP and HTAB (and
+// obs-text, bytes 0x80-0xff, which we pass through). Every other control
+// byte is refused.
+bool IsForbiddenValueByte(char c) {
+  const auto b = static_cast<unsigned char>(c);
+  return (b < 0x20 && b != '\t') || b == 0x7f;
+}
+
+std::string ControlByteName(char c) {
+  switch (c) {
+    case '\r': return "CR";
+    case '\n': return "LF";
+    case '\0': return "NUL";
+    default: return absl::StrFormat("the control byte 0x%02x", static_cast<unsigned char>(c));
+  }
+}
+
+// A Host value that every parser reads the same way: host[:port].
+bool IsPlainHostValue(absl::string_view value) {
+  if (value.empty()) return false;
+  return std::all_of(value.begin(), value.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           absl::string_view("-._~%[]:").find(c) != absl::string_view::npos;
+  });
+}
+
 // Why the pool, not the caller, must own each refused header.
 absl::string_view OwnedHeaderReason(absl::string_view name) {
   static constexpr std::pair<absl::string_view, absl::string_view> kOwned[] = {
@@ -101,6 +127,7 @@ absl::Status ValidateHeaders(const fetchpool::v1::FetchRequest& request, HeaderL
                                   kMaxHeaders, " are allowed"));
   }
   size_t total = 0;
+  int host_headers = 0;
   for (int i = 0; i < request.headers_size(); ++i) {
     const std::string& name = request.headers(i).name();
     const std::string& value = request.headers(i).value();
@@ -112,17 +139,45 @@ absl::Status ValidateHeaders(const fetchpool::v1::FetchRequest& request, HeaderL
                                     : " is not a valid header name (letters, digits and "
                                       "!#$%&'*+-.^_`|~ only)"));
     }
-    if (size_t bad = value.find_first_of("\r\n\0", 0, 3);
-        bad != std::string::npos) {
+    if (auto bad = std::find_if(value.begin(), value.end(), IsForbiddenValueByte);
+        bad != value.end()) {
       return MakeError(Reason::kInvalidHeader,
-                       absl::StrCat("headers[", i, "] (", name, ") value ", QuoteForMessage(value),
-                                    " contains CR, LF or NUL at offset ", bad,
-                                    "; those would let a value inject extra headers"));
+                       absl::StrFormat("headers[%d] (%s) value %s contains %s at offset %d; "
+                                       "HTAB is the only control byte allowed (CR, LF and NUL "
+                                       "would let a value inject extra headers, and servers "
+                                       "disagree on the others)",
+                                       i, name, QuoteForMessage(value), ControlByteName(*bad),
+                                       bad - value.begin()));
     }
     if (absl::string_view why = OwnedHeaderReason(name); !why.empty()) {
       return MakeError(Reason::kInvalidHeader,
                        absl::StrCat("headers[", i, "] ", QuoteForMessage(name),
                                     " cannot be set by the caller: ", why));
+    }
+    if (absl::StartsWithIgnoreCase(name, "proxy-")) {
+      return MakeError(Reason::kInvalidHeader,
+                       absl::StrCat("headers[", i, "] ", QuoteForMessage(name),
+                                    " cannot be set by the caller: Proxy-* headers are for a "
+                                    "proxy, and fetchpool never uses one; a credential in them "
+                                    "would reach the origin"));
+    }
+    if (absl::EqualsIgnoreCase(name, "host")) {
+      // Whether a caller may set Host at all is the egress profile's call
+      // (allow_host_header); here only that it cannot smuggle: one Host,
+      // and a plain host[:port] with no whitespace, comma or path.
+      if (++host_headers > 1) {
+        return MakeError(Reason::kInvalidHeader,
+                         absl::StrCat("headers[", i, "] is a second Host header; an origin and "
+                                      "the proxies before it could each pick a different one "
+                                      "(request smuggling)"));
+      }
+      if (!IsPlainHostValue(value)) {
+        return MakeError(Reason::kInvalidHeader,
+                         absl::StrCat("headers[", i, "] Host value ", QuoteForMessage(value),
+                                      " is not host[:port] (letters, digits, '-', '.', '_', "
+                                      "'~', '%', an [IPv6] literal and a port only; no "
+                                      "whitespace, comma or path)"));
+      }
     }
     total += name.size() + value.size();
     if (total > kMaxHeaderBytes) {

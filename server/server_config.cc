@@ -42,7 +42,22 @@ using google::protobuf::TextFormat;
   X(drain_max_bytes, fetch.drain_max_bytes, Plain)                   \
   X(drain_timeout, fetch.drain_timeout, Duration)                    \
   X(learn_keep_alive, pool.learn_keep_alive, Plain)                  \
-  X(max_connection_lifetime, pool.max_connection_lifetime, Duration)
+  X(max_connection_lifetime, pool.max_connection_lifetime, Duration) \
+  /* hostile origins (issue 11) */                                   \
+  X(max_response_header_bytes, fetch.max_response_header_bytes, Plain) \
+  X(max_response_headers, fetch.max_response_headers, Plain)         \
+  X(min_transfer_speed, fetch.min_transfer_speed, Plain)             \
+  X(min_transfer_speed_window, fetch.min_transfer_speed_window, Duration) \
+  X(max_request_time, fetch.max_request_time, Duration)           \
+  X(ca_file, fetch.ca_file, Plain)
+
+// Per-host TLS settings that exist only in host blocks of the config file
+// (no flag, no service-wide value): a client certificate belongs to one
+// origin, and turning verification off must name the one host it weakens.
+#define FETCHPOOL_HOST_ONLY_SETTINGS(X)                      \
+  X(tls_client_cert_file, fetch.tls_client_cert_file, Plain) \
+  X(tls_client_key_file, fetch.tls_client_key_file, Plain)   \
+  X(insecure_skip_verify, fetch.insecure_skip_verify, Plain)
 
 // Service-wide bounds not covered by HostConfig::Validate().
 constexpr absl::Duration kMaxShutdownGrace = absl::Hours(1);
@@ -72,6 +87,7 @@ bool CopyPoolSetting(absl::string_view name, const HostConfig& from, HostConfig*
     return true;                                   \
   }
   FETCHPOOL_POOL_SETTINGS(FETCHPOOL_COPY_POOL)
+  FETCHPOOL_HOST_ONLY_SETTINGS(FETCHPOOL_COPY_POOL)
 #undef FETCHPOOL_COPY_POOL
   return false;
 }
@@ -193,9 +209,15 @@ absl::Status ReadPoolSettings(const Msg& msg, const Locator& locator, HostConfig
     (*set)[#setting] = where;                                                   \
   }
   FETCHPOOL_POOL_SETTINGS(FETCHPOOL_READ_POOL)
-#undef FETCHPOOL_READ_POOL
   return absl::OkStatus();
 }
+
+absl::Status ReadHostOnlySettings(const HostOverride& msg, const Locator& locator,
+                                  HostConfig* values, Origins* set) {
+  FETCHPOOL_HOST_ONLY_SETTINGS(FETCHPOOL_READ_POOL)
+  return absl::OkStatus();
+}
+#undef FETCHPOOL_READ_POOL
 
 absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& locator,
                                 ServerLayer* layer) {
@@ -279,6 +301,8 @@ absl::Status ParseConfigFile(const std::string& text, absl::string_view file_nam
                                      it->second, "; merge the two"));
     }
     s = ReadPoolSettings(block, inner, &host.values, &host.set);
+    if (!s.ok()) return s;
+    s = ReadHostOnlySettings(block, inner, &host.values, &host.set);
     if (!s.ok()) return s;
     hosts->push_back(std::move(host));
   }
@@ -454,6 +478,20 @@ absl::StatusOr<ServerConfig> BuildServerConfig(
   return absl::InvalidArgumentError(absl::StrCat("host ", host.pool_key, " (", host.origin,
                                                  "): ", message,
                                                  OriginNote(host_origins, message)));
+}
+
+std::vector<std::string> TlsWarnings(const ServerConfig& config) {
+  std::vector<std::string> warnings;
+  for (const auto& [key, host] : config.engine.per_host) {
+    if (host.fetch.insecure_skip_verify) {
+      warnings.push_back(absl::StrCat(
+          "insecure_skip_verify is on for ", key,
+          ": its certificates and host name are NOT verified; anyone on the path can read "
+          "and change its traffic"));
+    }
+  }
+  std::sort(warnings.begin(), warnings.end());
+  return warnings;
 }
 
 }  // namespace fetchpool

@@ -45,6 +45,10 @@ absl::StatusOr<ServerConfig> BuildServerConfig(
 // every host, and the service-wide durations and counts are sane.
 absl::Status ValidateServerConfig(const ServerConfig& config);
 
+// One warning per host whose TLS is weakened (insecure_skip_verify), naming
+// the host; fetchpoold logs them at start.
+std::vector<std::string> TlsWarnings(const ServerConfig& config);
+
 // "abort" / "drain", as written in flags and the config file.
 absl::StatusOr<OnDeadline> ParseOnDeadline(absl::string_view text);
 std::string OnDeadlineName(OnDeadline policy);

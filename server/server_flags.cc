@@ -80,8 +80,28 @@ ABSL_FLAG(absl::Duration, max_connection_lifetime,
           fetchpool::HostPoolConfig().max_connection_lifetime,
           "Connections older than this are closed on release instead of reused, so DNS "
           "changes reach long-lived pools; 0 means no limit");
+ABSL_FLAG(std::string, ca_file, fetchpool::FetchConfig().ca_file,
+          "PEM bundle of CAs trusted for origins IN ADDITION to the system store (a host "
+          "block's ca_file replaces it for that host); read at start");
 ABSL_FLAG(bool, learn_keep_alive, fetchpool::HostPoolConfig().learn_keep_alive,
           "Lower a host's idle timeout to its 'Keep-Alive: timeout=N' hint minus a margin");
+
+// Hostile origins (issue 11).
+ABSL_FLAG(uint32_t, max_response_header_bytes, fetchpool::FetchConfig().max_response_header_bytes,
+          "Most bytes of response header lines (1xx interim responses included) per exchange; "
+          "more fail RESPONSE_HEADERS_TOO_LARGE");
+ABSL_FLAG(uint32_t, max_response_headers, fetchpool::FetchConfig().max_response_headers,
+          "Most response header lines (1xx interim responses included) per exchange; more "
+          "fail RESPONSE_HEADERS_TOO_LARGE");
+ABSL_FLAG(uint64_t, min_transfer_speed, fetchpool::FetchConfig().min_transfer_speed,
+          "Bytes/s under which, for a whole --min_transfer_speed_window, an exchange fails "
+          "UPSTREAM_TOO_SLOW (waiting for the first byte counts); 0 turns it off");
+ABSL_FLAG(absl::Duration, min_transfer_speed_window,
+          fetchpool::FetchConfig().min_transfer_speed_window,
+          "The window of --min_transfer_speed, in whole seconds");
+ABSL_FLAG(absl::Duration, max_request_time, fetchpool::FetchConfig().max_request_time,
+          "Longest a fetch runs when the caller set neither a gRPC deadline nor "
+          "request_timeout (DEADLINE_EXCEEDED); 0: no cap");
 
 namespace fetchpool {
 namespace {
@@ -112,6 +132,12 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_deny_private_networks),
       &absl::GetFlagReflectionHandle(FLAGS_allow_hosts),
       &absl::GetFlagReflectionHandle(FLAGS_deny_hosts),
+      &absl::GetFlagReflectionHandle(FLAGS_max_response_header_bytes),
+      &absl::GetFlagReflectionHandle(FLAGS_max_response_headers),
+      &absl::GetFlagReflectionHandle(FLAGS_min_transfer_speed),
+      &absl::GetFlagReflectionHandle(FLAGS_min_transfer_speed_window),
+      &absl::GetFlagReflectionHandle(FLAGS_max_request_time),
+      &absl::GetFlagReflectionHandle(FLAGS_ca_file),
   };
 }
 
@@ -147,6 +173,12 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   config.engine.deny_private_networks = absl::GetFlag(FLAGS_deny_private_networks);
   config.engine.allow_hosts = absl::GetFlag(FLAGS_allow_hosts);
   config.engine.deny_hosts = absl::GetFlag(FLAGS_deny_hosts);
+  fetch.max_response_header_bytes = absl::GetFlag(FLAGS_max_response_header_bytes);
+  fetch.max_response_headers = absl::GetFlag(FLAGS_max_response_headers);
+  fetch.min_transfer_speed = absl::GetFlag(FLAGS_min_transfer_speed);
+  fetch.min_transfer_speed_window = absl::GetFlag(FLAGS_min_transfer_speed_window);
+  fetch.max_request_time = absl::GetFlag(FLAGS_max_request_time);
+  fetch.ca_file = absl::GetFlag(FLAGS_ca_file);
   return config;
 }
 

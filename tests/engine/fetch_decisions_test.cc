@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "common/reason.h"
 #include "engine/fetch_op.h"
 
@@ -114,18 +115,104 @@ TEST(DecideRedirectTest, NoLocationTooManyAndUnusable) {
   EXPECT_EQ(ReasonOf(step.error), "PROTOCOL_ERROR");
 }
 
-// Another scheme in Location is an SSRF attempt, denied like an address.
-TEST(DecideRedirectTest, OtherSchemesAreDestinationDenied) {
-  for (const char* location : {"file:///etc/passwd", "FILE:/etc/passwd", "gopher://a.test:70/x",
-                               "dict://a.test:11211/stat", "ftp://a.test/"}) {
+// ---- Redirect hygiene (issue 11, part 4) ----
+
+TEST(DecideRedirectTest, NonHttpSchemesAreNeverFollowed) {
+  for (const char* location :
+       {"file:///etc/passwd", "FILE:///etc/passwd", "gopher://127.0.0.1:6379/_INFO", "ftp://a.test/x",
+        "dict://a.test:11211/stat", "ldap://a.test/", "javascript:alert(1)", "data:text/plain,hi"}) {
     RedirectStep step = DecideRedirect(Spec("GET", "http://a.test/"), 302, {{"Location", location}}, 0);
     ASSERT_EQ(step.kind, RedirectStep::Kind::kError) << location;
     EXPECT_EQ(ReasonOf(step.error), "DESTINATION_DENIED") << location;
+    EXPECT_EQ(step.error.code(), absl::StatusCode::kPermissionDenied) << location;
+    EXPECT_TRUE(absl::StrContains(step.error.message(), "is not http or https")) << step.error;
   }
-  EXPECT_EQ(DecideRedirect(Spec("GET", "http://a.test/"), 302, {{"Location", "HTTPS://b.test/"}}, 0).kind,
+}
+
+TEST(DecideRedirectTest, ExplicitScheme) {
+  EXPECT_EQ(ExplicitScheme("HTTPS://a/"), "https");
+  EXPECT_EQ(ExplicitScheme("file:///x"), "file");
+  EXPECT_EQ(ExplicitScheme("svn+ssh://x"), "svn+ssh");
+  EXPECT_EQ(ExplicitScheme("/a:b"), "");
+  EXPECT_EQ(ExplicitScheme("//host/a"), "");
+  EXPECT_EQ(ExplicitScheme("a/b:c"), "");
+  EXPECT_EQ(ExplicitScheme("?q=a:b"), "");
+  EXPECT_EQ(ExplicitScheme(""), "");
+}
+
+TEST(DecideRedirectTest, HttpsToHttpIsRefusedUnlessAllowed) {
+  FetchSpec spec = Spec("GET", "https://a.test/");
+  spec.pool_key = "https://a.test:443";
+  RedirectStep step = DecideRedirect(spec, 302, {{"Location", "http://a.test/plain"}}, 0);
+  ASSERT_EQ(step.kind, RedirectStep::Kind::kError);
+  EXPECT_EQ(ReasonOf(step.error), "INSECURE_REDIRECT");
+  EXPECT_EQ(step.error.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(step.error.message(), "allow_https_downgrade")) << step.error;
+  // https -> https and http -> https are fine.
+  EXPECT_EQ(DecideRedirect(spec, 302, {{"Location", "https://b.test/"}}, 0).kind,
             RedirectStep::Kind::kFollow);
-  EXPECT_EQ(DecideRedirect(Spec("GET", "http://a.test/"), 302, {{"Location", "/x:y"}}, 0).kind,
+  EXPECT_EQ(DecideRedirect(Spec("GET", "http://a.test/"), 302, {{"Location", "https://a.test/"}}, 0).kind,
             RedirectStep::Kind::kFollow);
+  spec.allow_https_downgrade = true;
+  step = DecideRedirect(spec, 302, {{"Location", "http://a.test/plain"}}, 0);
+  ASSERT_EQ(step.kind, RedirectStep::Kind::kFollow);
+  EXPECT_EQ(step.pool_key, "http://a.test:80");
+}
+
+HeaderList Names(const HeaderList& headers) {
+  HeaderList out;
+  for (const auto& h : headers) out.emplace_back(h.first, "");
+  return out;
+}
+
+TEST(DecideRedirectTest, CredentialsAreDroppedWhenTheOriginChanges) {
+  FetchSpec spec = Spec("GET", "http://a.test/");
+  spec.headers = {{"Authorization", "Bearer s"}, {"COOKIE", "a=1"}, {"proxy-authorization", "x"},
+                  {"X-Api-Key", "k"}, {"Accept", "*/*"}};
+  const std::vector<std::string> extra = {"x-api-key"};
+  // Another host, another port, another scheme: each is another origin.
+  for (const char* location : {"http://b.test/", "http://a.test:8080/", "https://a.test/"}) {
+    RedirectStep step = DecideRedirect(spec, 302, {{"Location", location}}, 0, extra);
+    ASSERT_EQ(step.kind, RedirectStep::Kind::kFollow) << location;
+    EXPECT_TRUE(step.headers_changed) << location;
+    EXPECT_EQ(step.headers, (HeaderList{{"Accept", "*/*"}})) << location;
+  }
+  // Without the profile's list, only the three standard ones go.
+  RedirectStep step = DecideRedirect(spec, 302, {{"Location", "http://b.test/"}}, 0);
+  EXPECT_EQ(Names(step.headers), (HeaderList{{"X-Api-Key", ""}, {"Accept", ""}}));
+  // The same origin (written differently) keeps them all, as curl does.
+  for (const char* location : {"/next", "http://A.TEST:80/next", "//a.test/next"}) {
+    step = DecideRedirect(spec, 307, {{"Location", location}}, 0, extra);
+    ASSERT_EQ(step.kind, RedirectStep::Kind::kFollow) << location;
+    EXPECT_FALSE(step.headers_changed) << location;
+    EXPECT_EQ(step.headers, spec.headers) << location;
+  }
+}
+
+TEST(DecideRedirectTest, ABodyDroppedTakesItsHeadersAlong) {
+  FetchSpec spec = Spec("POST", "http://a.test/");
+  spec.headers = {{"Content-Type", "application/json"}, {"content-encoding", "gzip"},
+                  {"Content-Language", "en"}, {"Content-Location", "/x"}, {"Accept", "*/*"},
+                  {"Authorization", "Bearer s"}};
+  for (int status : {301, 302, 303}) {
+    RedirectStep step = DecideRedirect(spec, status, {{"Location", "/b"}}, 0);
+    ASSERT_EQ(step.kind, RedirectStep::Kind::kFollow);
+    EXPECT_EQ(step.method, "GET") << status;
+    EXPECT_TRUE(step.drop_body) << status;
+    EXPECT_EQ(Names(step.headers), (HeaderList{{"Accept", ""}, {"Authorization", ""}})) << status;
+  }
+  for (int status : {307, 308}) {
+    RedirectStep step = DecideRedirect(spec, status, {{"Location", "/b"}}, 0);
+    EXPECT_EQ(step.method, "POST") << status;
+    EXPECT_FALSE(step.drop_body) << status;
+    EXPECT_FALSE(step.headers_changed) << status;
+    EXPECT_EQ(step.headers, spec.headers) << status;
+  }
+  // 301/302 keep PUT (only POST turns into GET, as in curl and browsers); 303 does not.
+  spec.method = "PUT";
+  EXPECT_EQ(DecideRedirect(spec, 302, {{"Location", "/b"}}, 0).method, "PUT");
+  EXPECT_FALSE(DecideRedirect(spec, 302, {{"Location", "/b"}}, 0).drop_body);
+  EXPECT_EQ(DecideRedirect(spec, 303, {{"Location", "/b"}}, 0).method, "GET");
 }
 
 TEST(RedirectStatusTest, TheFiveRedirects) {

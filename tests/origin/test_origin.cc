@@ -315,6 +315,10 @@ class TestOrigin::Connection {
   Ending KeepAliveHint(const Request& req);
   Ending Redirect(const Request& req);
   Ending BadParameter(absl::string_view name);
+  // Hostile origins and redirect hygiene (issue 11).
+  Ending Dump(const Request& req);
+  Ending ManyHeaders(const Request& req);
+  Ending Interim(const Request& req);
 
   TestOrigin* const origin_;
   const Options& options_;
@@ -682,6 +686,9 @@ TestOrigin::Connection::Ending TestOrigin::Connection::Route(
   if (path == "/close") return CloseAfterResponse();
   if (path == "/keepalive") return KeepAliveHint(req);
   if (path == "/redirect") return Redirect(req);
+  if (path == "/dump") return Dump(req);
+  if (path == "/many_headers") return ManyHeaders(req);
+  if (path == "/interim") return Interim(req);
   return Respond(404, {}, "not found");
 }
 
@@ -814,6 +821,51 @@ TestOrigin::Connection::Ending TestOrigin::Connection::Redirect(
     return BadParameter("code");
   }
   return Respond(static_cast<int>(code), {{"Location", *to}}, "redirect");
+}
+
+TestOrigin::Connection::Ending TestOrigin::Connection::Dump(
+    const Request& req) {
+  std::string out = absl::StrCat(req.method, "\n");
+  for (const auto& [name, value] : req.headers) {
+    absl::StrAppend(&out, name, ": ", value, "\n");
+  }
+  absl::StrAppend(&out, "\n", req.body);
+  return Respond(200, {}, out);
+}
+
+TestOrigin::Connection::Ending TestOrigin::Connection::ManyHeaders(
+    const Request& req) {
+  int64_t n = 0;
+  int64_t size = 0;
+  if (!IntParam(req, "n", 0, &n) || n > 100000) return BadParameter("n");
+  if (!IntParam(req, "size", 1, &size) || size > (int64_t{16} << 20)) {
+    return BadParameter("size");
+  }
+  HeaderList headers;
+  const std::string value(static_cast<size_t>(size), 'h');
+  for (int64_t i = 0; i < n; ++i) {
+    headers.emplace_back(absl::StrCat("X-Pad-", i), value);
+  }
+  return Respond(200, headers, "many headers");
+}
+
+TestOrigin::Connection::Ending TestOrigin::Connection::Interim(
+    const Request& req) {
+  int64_t n = 0;
+  int64_t per = 0;
+  if (!IntParam(req, "n", 1, &n) || n > 100000) return BadParameter("n");
+  if (!IntParam(req, "headers", 1, &per) || per > 100000) {
+    return BadParameter("headers");
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    std::string hint = "HTTP/1.1 103 Early Hints\r\n";
+    for (int64_t h = 0; h < per; ++h) {
+      absl::StrAppend(&hint, "Link: </s", i, "-", h, ".css>; rel=preload\r\n");
+    }
+    absl::StrAppend(&hint, "\r\n");
+    if (!SendAll(hint)) return Ending::kClose;
+  }
+  return Respond(200, {}, "after hints");
 }
 
 TestOrigin::TestOrigin() : TestOrigin(Options()) {}

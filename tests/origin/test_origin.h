@@ -36,6 +36,11 @@ namespace fetchpool::testing {
 //   /close                        200 with Connection: close, then FIN
 //   /keepalive?timeout=S          200 with Keep-Alive: timeout=S
 //   /redirect?to=URL&code=302     that code with Location: URL
+//   /dump                         200, body = "METHOD\n", every request
+//                                 header as "Name: value\n", "\n", the body
+//   /many_headers?n=N&size=S      200 with N extra headers X-Pad-<i> of S bytes
+//   /interim?n=K&headers=H        K "103 Early Hints" with H Link headers
+//                                 each, then 200 "after hints"
 //   anything else                 404
 // Every response carries X-Connection-Id (serial number of the TCP
 // connection, from 1) and X-Request-On-Connection (from 1), so a test can see

@@ -73,6 +73,10 @@ TEST_F(FetchSessionTest, CancelBeforeOrAfterTheIdIsKnownEndsTheFetch) {
   EngineConfig config = DefaultConfig();
   config.defaults.pool.max_connections = 1;
   config.defaults.pool.wait_timeout = absl::Seconds(60);
+  // The blocker sends nothing for as long as the loop runs (long under
+  // sanitizers): neither the speed floor nor max_request_time may end it.
+  config.defaults.fetch.min_transfer_speed = 0;
+  config.defaults.fetch.max_request_time = absl::ZeroDuration();
   StartEngine(config);
   std::promise<absl::StatusOr<FetchResult>> blocker_done;
   FetchSpec blocker;

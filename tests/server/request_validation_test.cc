@@ -145,6 +145,49 @@ const BadCase kBadCases[] = {
      "at offset 1"},
     {"HeaderValueNul", [](FetchRequest* r) { AddHeader(r, "X-A", std::string("a\0", 2)); },
      "INVALID_HEADER", "NUL"},
+    // Issue 11 part 4: every control byte but HTAB, every Proxy-*, a smuggling Host.
+    {"HeaderValueSoh", [](FetchRequest* r) { AddHeader(r, "X-A", "a\x01" "b"); }, "INVALID_HEADER",
+     "the control byte 0x01 at offset 1"},
+    {"HeaderValueBackspace", [](FetchRequest* r) { AddHeader(r, "X-A", "\x08"); },
+     "INVALID_HEADER", "0x08"},
+    {"HeaderValueVt", [](FetchRequest* r) { AddHeader(r, "X-A", "a\x0b"); }, "INVALID_HEADER",
+     "0x0b"},
+    {"HeaderValueFormFeed", [](FetchRequest* r) { AddHeader(r, "X-A", "a\x0c"); },
+     "INVALID_HEADER", "0x0c"},
+    {"HeaderValueEscape", [](FetchRequest* r) { AddHeader(r, "X-A", "\x1b[31m"); },
+     "INVALID_HEADER", "0x1b"},
+    {"HeaderValueUnitSeparator", [](FetchRequest* r) { AddHeader(r, "X-A", "a\x1f"); },
+     "INVALID_HEADER", "0x1f"},
+    {"HeaderValueDel", [](FetchRequest* r) { AddHeader(r, "X-A", "a\x7f"); }, "INVALID_HEADER",
+     "the control byte 0x7f"},
+    {"HeaderValueCrAlone", [](FetchRequest* r) { AddHeader(r, "X-A", "a\rb"); },
+     "INVALID_HEADER", "contains CR at offset 1"},
+    {"HeaderProxyAuthorization",
+     [](FetchRequest* r) { AddHeader(r, "Proxy-Authorization", "Basic dTpw"); },
+     "INVALID_HEADER", "Proxy-* headers"},
+    {"HeaderProxyAnyCase", [](FetchRequest* r) { AddHeader(r, "pROXY-x-anything", "1"); },
+     "INVALID_HEADER", "Proxy-* headers"},
+    {"HeaderProxyAuthenticate",
+     [](FetchRequest* r) { AddHeader(r, "Proxy-Authenticate", "Basic"); }, "INVALID_HEADER",
+     "never uses one"},
+    {"HostTwice",
+     [](FetchRequest* r) {
+       AddHeader(r, "Host", "a.example");
+       AddHeader(r, "host", "b.example");
+     },
+     "INVALID_HEADER", "headers[1] is a second Host header"},
+    {"HostWithSpace", [](FetchRequest* r) { AddHeader(r, "Host", "a.example b.example"); },
+     "INVALID_HEADER", "is not host[:port]"},
+    {"HostWithTab", [](FetchRequest* r) { AddHeader(r, "Host", "a.example\t"); },
+     "INVALID_HEADER", "is not host[:port]"},
+    {"HostWithComma", [](FetchRequest* r) { AddHeader(r, "Host", "a.example,b.example"); },
+     "INVALID_HEADER", "no whitespace, comma or path"},
+    {"HostWithPath", [](FetchRequest* r) { AddHeader(r, "Host", "a.example/x"); },
+     "INVALID_HEADER", "is not host[:port]"},
+    {"HostWithUserInfo", [](FetchRequest* r) { AddHeader(r, "Host", "u@a.example"); },
+     "INVALID_HEADER", "is not host[:port]"},
+    {"HostEmpty", [](FetchRequest* r) { AddHeader(r, "Host", ""); }, "INVALID_HEADER",
+     "is not host[:port]"},
     {"HeaderConnection", [](FetchRequest* r) { AddHeader(r, "Connection", "close"); },
      "INVALID_HEADER", "kept or closed"},
     {"HeaderKeepAlive", [](FetchRequest* r) { AddHeader(r, "keep-alive", "timeout=5"); },
@@ -446,6 +489,29 @@ TEST(NormalizePoolKeyTest, RejectsWhatIsNotAPoolKey) {
   EXPECT_EQ(ReasonOf(NormalizePoolKey("api").status()), "INVALID_URL");
   EXPECT_EQ(ReasonOf(NormalizePoolKey("ftp://api").status()), "UNSUPPORTED_SCHEME");
   EXPECT_EQ(ReasonOf(NormalizePoolKey("").status()), "INVALID_URL");
+}
+
+// Issue 11 part 4: what hygiene still lets through.
+TEST(ValidateFetchRequestTest, HygieneAcceptsWhatIsLegal) {
+  FetchRequest r = Base();
+  AddHeader(&r, "X-Tab", "a\tb");           // HTAB is legal in a value
+  AddHeader(&r, "X-Obs", "caf\xc3\xa9");     // obs-text (bytes >= 0x80) passes through
+  AddHeader(&r, "X-Visible", " !~ ");       // SP and every visible byte
+  AddHeader(&r, "X-Proxy", "1");            // only names starting with Proxy- are refused
+  AddHeader(&r, "Host", "virtual.example:8080");
+  EXPECT_TRUE(ValidateFetchRequest(r).ok()) << ValidateFetchRequest(r).status();
+  for (const char* host : {"[::1]:80", "127.0.0.1", "xn--bcher-kva.example", "a_b.example"}) {
+    FetchRequest h = Base();
+    AddHeader(&h, "Host", host);
+    EXPECT_TRUE(ValidateFetchRequest(h).ok()) << host;
+  }
+  // TRACE stays a valid method here: the egress profile refuses it
+  // (METHOD_DENIED), not validation.
+  FetchRequest trace = Base();
+  trace.set_method("TRACE");
+  absl::StatusOr<FetchSpec> spec = ValidateFetchRequest(trace);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->method, "TRACE");
 }
 
 }  // namespace

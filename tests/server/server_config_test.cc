@@ -372,6 +372,47 @@ TEST(BuildServerConfigTest, BadEgressProfiles) {
   ServerConfig flags;
   flags.engine.deny_cidrs = {"nonsense"};
   EXPECT_THAT(ErrorOf(flags, {"deny_cidrs"}), HasSubstr("deny_cidrs entry 1 is invalid"));
+// Issue 11: the hostile-origin limits, service-wide and per host.
+TEST(BuildServerConfigTest, HostileOriginLimits) {
+  const FetchConfig defaults;
+  EXPECT_EQ(defaults.max_response_header_bytes, 65536u);
+  EXPECT_EQ(defaults.max_response_headers, 100u);
+  EXPECT_EQ(defaults.min_transfer_speed, 1024u);
+  EXPECT_EQ(defaults.min_transfer_speed_window, absl::Seconds(10));
+  EXPECT_EQ(defaults.max_request_time, absl::Seconds(60));
+  absl::StatusOr<ServerConfig> config = Build(ServerConfig(), {}, R"pb(
+    max_response_header_bytes: 32768
+    max_response_headers: 50
+    min_transfer_speed: 0
+    min_transfer_speed_window: "5s"
+    max_request_time: "0"
+    host { pool_key: "http://slow" min_transfer_speed: 10 max_request_time: "5m" max_response_headers: 300 }
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const FetchConfig& d = config->engine.defaults.fetch;
+  EXPECT_EQ(d.max_response_header_bytes, 32768u);
+  EXPECT_EQ(d.max_response_headers, 50u);
+  EXPECT_EQ(d.min_transfer_speed, 0u);
+  EXPECT_EQ(d.min_transfer_speed_window, absl::Seconds(5));
+  EXPECT_EQ(d.max_request_time, absl::ZeroDuration());
+  const FetchConfig& slow = config->engine.per_host.at("http://slow:80").fetch;
+  EXPECT_EQ(slow.min_transfer_speed, 10u);
+  EXPECT_EQ(slow.max_request_time, absl::Minutes(5));
+  EXPECT_EQ(slow.max_response_headers, 300u);
+  EXPECT_EQ(slow.max_response_header_bytes, 32768u) << "inherited";
+
+  for (const auto& [file, message] : std::vector<std::pair<std::string, std::string>>{
+           {"max_response_header_bytes: 100", "max_response_header_bytes is 100"},
+           {"max_response_headers: 0", "max_response_headers is 0"},
+           {"min_transfer_speed_window: \"1500ms\"", "min_transfer_speed_window is 1.5s"},
+           {"min_transfer_speed_window: \"0\"", "whole seconds"},
+           {"max_request_time: \"25h\"", "max_request_time is 25h"},
+       }) {
+    EXPECT_THAT(FileError(file), HasSubstr(message)) << file;
+    EXPECT_THAT(FileError(file), HasSubstr("fetchpool.conf:1")) << file;
+  }
+  // With the floor off, its window is not checked.
+  EXPECT_TRUE(Build(ServerConfig(), {}, "min_transfer_speed: 0 min_transfer_speed_window: \"0\"").ok());
 }
 
 }  // namespace
