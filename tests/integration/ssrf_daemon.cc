@@ -43,7 +43,7 @@ bool FindLogField(const std::string& log, const std::string& event, const std::s
 
 }  // namespace
 
-FetchpooldProcess::~FetchpooldProcess() { Stop(); }
+FetchpooldProcess::~FetchpooldProcess() { Stop().IgnoreError(); }
 
 std::string FetchpooldProcess::log() const {
   std::ifstream in(log_path_);
@@ -95,19 +95,21 @@ absl::Status FetchpooldProcess::Start(const std::string& binary,
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  Stop();
+  const std::string text = log();
+  Stop().IgnoreError();
   return absl::DeadlineExceededError(
-      absl::StrCat("`", command, "` did not log its start within 60 s:\n", log()));
+      absl::StrCat("`", command, "` did not log its start within 60 s:\n", text));
 }
 
 void FetchpooldProcess::Terminate() {
   if (pid_ > 0) kill(pid_, SIGTERM);
 }
 
-void FetchpooldProcess::Stop() {
+absl::Status FetchpooldProcess::Stop() {
+  absl::Status result;
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
-    const absl::Time give_up = absl::Now() + absl::Seconds(20);
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
     int status = 0;
     while (waitpid(pid_, &status, WNOHANG) == 0) {
       if (absl::Now() > give_up) {
@@ -118,11 +120,19 @@ void FetchpooldProcess::Stop() {
       absl::SleepFor(absl::Milliseconds(10));
     }
     pid_ = -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      result = absl::InternalError(absl::StrCat(
+          "fetchpoold did not exit cleanly after SIGTERM (",
+          WIFEXITED(status) ? absl::StrCat("exit ", WEXITSTATUS(status))
+                            : absl::StrCat("signal ", WTERMSIG(status)),
+          "):\n", log()));
+    }
   }
   if (!log_path_.empty()) {
     unlink(log_path_.c_str());
     log_path_.clear();
   }
+  return result;
 }
 
 }  // namespace fetchpool::testing

@@ -27,7 +27,9 @@ class FetchpooldProcess {
   // Sends SIGTERM without waiting, so several daemons drain at once.
   void Terminate();
   // SIGTERM, then SIGKILL if it has not exited after a while. Idempotent.
-  void Stop();
+  // OK when the daemon exited 0 (or was not running); otherwise an error
+  // with its exit status and log (a sanitizer report, under ASan or TSan).
+  absl::Status Stop();
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }

@@ -113,7 +113,10 @@ class SsrfWorld : public ::testing::Environment {
 
   void TearDown() override {
     for (auto& [d, daemon] : daemons_) daemon.process->Terminate();
-    for (auto& [d, daemon] : daemons_) daemon.process->Stop();
+    for (auto& [d, daemon] : daemons_) {
+      const absl::Status stopped = daemon.process->Stop();
+      EXPECT_TRUE(stopped.ok()) << stopped;
+    }
     int64_t total = 0;
     std::vector<std::string> counts;
     for (const auto& canary : canaries_) {
