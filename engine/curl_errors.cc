@@ -16,7 +16,9 @@ absl::Status TlsFailure(const TransferFailure& f, const std::string& detail) {
   std::string why;
   const std::string verify = VerifyResultText(f.tls_verify_result);
   if (!verify.empty()) {
-    if (detail.find(verify) == std::string::npos) why = absl::StrCat("certificate verification: ", verify);
+    if (detail.find(verify) == std::string::npos) {
+      why = absl::StrCat("certificate verification: ", verify);
+    }
   } else if (f.code == CURLE_PEER_FAILED_VERIFICATION &&
              detail.find("host name") != std::string::npos) {
     why = "hostname mismatch: the certificate does not name this host";

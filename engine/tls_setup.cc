@@ -43,7 +43,9 @@ absl::Status FileError(absl::string_view setting, const std::string& path,
 
 absl::Status CheckReadable(absl::string_view setting, const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return FileError(setting, path, absl::StrCat("cannot read it: ", std::strerror(errno)));
+  if (f == nullptr) {
+    return FileError(setting, path, absl::StrCat("cannot read it: ", std::strerror(errno)));
+  }
   std::fclose(f);
   return absl::OkStatus();
 }
@@ -118,7 +120,8 @@ absl::Status CheckTlsFiles(const FetchConfig& config) {
   if (!config.ca_file.empty()) {
     if (absl::Status s = CheckReadable("ca_file", config.ca_file); !s.ok()) return s;
     X509_STORE* store = X509_STORE_new();
-    const bool loaded = store != nullptr && X509_STORE_load_file(store, config.ca_file.c_str()) == 1;
+    const bool loaded =
+        store != nullptr && X509_STORE_load_file(store, config.ca_file.c_str()) == 1;
     X509_STORE_free(store);
     if (!loaded) {
       return FileError("ca_file", config.ca_file,

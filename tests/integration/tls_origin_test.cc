@@ -244,7 +244,9 @@ TEST(TlsErrorTextTest, SaysWhyTheHandshakeFailed) {
   f.curl_detail = "SSL certificate problem: certificate has expired";
   f.tls_verify_result = X509_V_ERR_CERT_HAS_EXPIRED;
   s = TransferFailureToStatus(f);
-  EXPECT_TRUE(absl::StrContains(s.message(), "TLS with https://api:443 failed: SSL certificate problem")) << s;
+  EXPECT_TRUE(
+      absl::StrContains(s.message(), "TLS with https://api:443 failed: SSL certificate problem"))
+      << s;
   EXPECT_FALSE(absl::StrContains(s.message(), "hostname mismatch")) << s;
 
   f.curl_detail = "";  // curl said nothing: OpenSSL's words for the result

@@ -103,7 +103,8 @@ class TlsTestEnv {
   bool MakeCertificates() {
     const std::string ca_cnf = absl::StrCat(
         "[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = ", dir_, "/index.txt\nnew_certs_dir = ", dir_,
-        "\nserial = ", dir_, "/serial\nunique_subject = no\ndefault_md = sha256\npolicy = p\ncopy_extensions = copy\n",
+        "\nserial = ", dir_, "/serial\nunique_subject = no\ndefault_md = sha256\npolicy = p\n",
+        "copy_extensions = copy\n",
         "[ p ]\ncommonName = supplied\n");
     if (!WriteFile("ca.cnf", ca_cnf) || !WriteFile("index.txt", "") ||
         !WriteFile("serial", "01\n")) {
