@@ -10,12 +10,13 @@
 namespace fetchpool {
 EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
                        const DestinationPolicy& policy, LoopRouter& router,
-                       std::atomic<uint32_t>& pools_in_engine, TimeWaitCache& time_wait)
+                       std::atomic<uint32_t>& pools_in_engine, TimeWaitCache& time_wait,
+                       CallerPoolQuota& quota, std::shared_ptr<BufferBudget> budget)
     : policy_(policy),
       time_wait_(time_wait),
       loop_(MonotonicClock::Get()),
-      pools_(config, loop_, *this, pools_in_engine),
-      fetches_(index, loop_, pools_, router) {
+      pools_(config, loop_, *this, pools_in_engine, quota),
+      fetches_(index, loop_, pools_, router, std::move(budget)) {
   loop_.SetBeforeSleepHook([this] { fetches_.DeliverAnswers(); });
   thread_ = std::thread([this] {
     pools_.StartEvictionSweep();

@@ -101,6 +101,9 @@ class FetchStreamSession {
     Answer(const Answer&) = delete;
     Answer& operator=(const Answer&) = delete;
     v1::FetchResponse& response() { return *response_; }
+    // The body's share of the buffer budget: released when the answer has
+    // been written (or dropped), with the Answer.
+    BufferReservation buffer;
 
    private:
     static constexpr size_t kInitialBlockBytes = 2048;

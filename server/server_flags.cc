@@ -71,6 +71,18 @@ ABSL_FLAG(absl::Duration, max_connection_lifetime,
 ABSL_FLAG(bool, learn_keep_alive, fetchpool::HostPoolConfig().learn_keep_alive,
           "Lower a host's idle timeout to its 'Keep-Alive: timeout=N' hint minus a margin");
 
+// Greedy callers are bounded (issue 11).
+ABSL_FLAG(uint64_t, max_buffered_bytes, fetchpool::EngineConfig().max_buffered_bytes,
+          "Response bytes held in memory at once over all fetches, until written to the "
+          "caller; a fetch that would exceed it fails BUFFER_BUDGET_EXCEEDED. 0: unlimited");
+ABSL_FLAG(uint32_t, max_stream_inflight, fetchpool::ServerConfig().max_stream_inflight,
+          "Fetches one FetchStream may have running or unwritten; past it the stream stops "
+          "reading requests until one is answered");
+ABSL_FLAG(uint32_t, max_new_pools_per_caller_per_minute,
+          fetchpool::EngineConfig().max_new_pools_per_caller_per_minute,
+          "New host pools one caller may create per minute; more fail CALLER_QUOTA_EXCEEDED. "
+          "0: unlimited");
+
 namespace fetchpool {
 namespace {
 
@@ -96,6 +108,9 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_drain_timeout),
       &absl::GetFlagReflectionHandle(FLAGS_learn_keep_alive),
       &absl::GetFlagReflectionHandle(FLAGS_max_connection_lifetime),
+      &absl::GetFlagReflectionHandle(FLAGS_max_buffered_bytes),
+      &absl::GetFlagReflectionHandle(FLAGS_max_stream_inflight),
+      &absl::GetFlagReflectionHandle(FLAGS_max_new_pools_per_caller_per_minute),
   };
 }
 
@@ -127,6 +142,10 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   fetch.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   pool.learn_keep_alive = absl::GetFlag(FLAGS_learn_keep_alive);
   pool.max_connection_lifetime = absl::GetFlag(FLAGS_max_connection_lifetime);
+  config.engine.max_buffered_bytes = absl::GetFlag(FLAGS_max_buffered_bytes);
+  config.max_stream_inflight = absl::GetFlag(FLAGS_max_stream_inflight);
+  config.engine.max_new_pools_per_caller_per_minute =
+      absl::GetFlag(FLAGS_max_new_pools_per_caller_per_minute);
   return config;
 }
 
