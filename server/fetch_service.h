@@ -14,7 +14,7 @@ namespace fetchpool {
 class FetchService final : public v1::FetchPool::CallbackService {
  public:
   // `max_stream_inflight`: ServerConfig::max_stream_inflight, per FetchStream.
-  explicit FetchService(Engine& engine, size_t max_stream_inflight = 256);
+  FetchService(Engine& engine, size_t max_stream_inflight);
 
   grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context,
                                   const v1::FetchRequest* request,

@@ -81,10 +81,12 @@ class PoolQuotaEngineTest : public ::testing::Test {
     spec.pool_key = absl::StrCat("http://", host, ":1");
     spec.caller = caller;
     spec.deadline = MonotonicClock::Get().Now() + absl::Seconds(30);
-    std::promise<absl::Status> done;
+    // The whole result moves to this thread: a Status copied on the loop
+    // would share its payload with one destroyed there.
+    std::promise<absl::StatusOr<FetchResult>> done;
     engine_->Fetch(std::move(spec),
-                   [&](absl::StatusOr<FetchResult> r) { done.set_value(r.status()); });
-    return done.get_future().get();
+                   [&](absl::StatusOr<FetchResult> r) { done.set_value(std::move(r)); });
+    return done.get_future().get().status();
   }
 
   uint32_t PoolCount() {
