@@ -58,7 +58,9 @@ class FetchStreamSession {
  public:
   // Fetches one stream may have running or waiting to be written at once.
   // Past it the session stops reading, so a fast caller is slowed by gRPC
-  // flow control instead of growing our memory without bound.
+  // flow control instead of growing our memory without bound. fetchpoold
+  // passes --max_stream_inflight (ServerConfig::max_stream_inflight); this
+  // default serves tests that build a session directly.
   static constexpr size_t kDefaultMaxInFlight = 4096;
 
   // `deadline`: the call's, on the engine's clock; every fetch gets it.
