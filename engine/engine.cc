@@ -42,12 +42,17 @@ uint64_t StableHash(const std::string& s) {
 class EngineImpl final : public LoopRouter {
  public:
   EngineImpl(EngineConfig config, EgressProfileSet profiles)
-      : config_(std::move(config)), profiles_(std::move(profiles)), time_wait_(kTimeWaitRecount) {
+      : config_(std::move(config)),
+        profiles_(std::move(profiles)),
+        time_wait_(kTimeWaitRecount),
+        quota_(config_.max_new_pools_per_caller_per_minute),
+        budget_(std::make_shared<BufferBudget>(config_.max_buffered_bytes)) {
     const uint32_t n = config_.event_loops == 0 ? UsableCpuCount() : config_.event_loops;
     loops_.reserve(n);
     for (uint32_t i = 0; i < n; ++i) {
       loops_.push_back(
-          std::make_unique<EngineLoop>(i, config_, self_, *this, pools_in_engine_, time_wait_));
+          std::make_unique<EngineLoop>(i, config_, self_, *this, pools_in_engine_, time_wait_,
+                                       quota_, budget_));
     }
   }
 
@@ -58,6 +63,7 @@ class EngineImpl final : public LoopRouter {
   }
 
   uint32_t loop_count() const { return static_cast<uint32_t>(loops_.size()); }
+  const BufferBudget& budget() const { return *budget_; }
 
   // ---- public API (any thread) ----
 
@@ -196,6 +202,8 @@ class EngineImpl final : public LoopRouter {
   SelfAddresses self_;  // set by the server once it has bound its ports
   std::atomic<uint32_t> pools_in_engine_{0};
   TimeWaitCache time_wait_;
+  CallerPoolQuota quota_;
+  std::shared_ptr<BufferBudget> budget_;
   TaskThread stats_delivery_;  // merges and delivers GetStats answers
   // Declared after what they use, so they stop first.
   std::vector<std::unique_ptr<EngineLoop>> loops_;
@@ -246,6 +254,9 @@ uint32_t Engine::event_loops() const { return impl_->loop_count(); }
 absl::Status Engine::SetSelfAddresses(const std::vector<std::string>& listen) {
   return impl_->SetSelfAddresses(listen);
 }
+uint64_t Engine::buffered_bytes() const { return impl_->budget().used(); }
+uint64_t Engine::max_buffered_bytes() const { return impl_->budget().limit(); }
+uint64_t Engine::buffer_budget_refusals() const { return impl_->budget().refused_total(); }
 
 absl::Status EngineTestPeer::CheckInvariants(Engine& engine) {
   return engine.impl_->CheckInvariants();

@@ -59,6 +59,11 @@ class Engine {
   void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn);
 
   uint32_t event_loops() const;
+  // Response bytes held now against EngineConfig::max_buffered_bytes (any
+  // thread), and the fetches refused for it so far.
+  uint64_t buffered_bytes() const;
+  uint64_t max_buffered_bytes() const;
+  uint64_t buffer_budget_refusals() const;
 
   // fetchpool's own listening addresses as bound ("0.0.0.0:50051",
   // "127.0.0.1:9464"): no fetch may connect to them, under any profile (a

@@ -51,6 +51,21 @@ struct EngineConfig {
   std::vector<EgressProfileSettings> profiles;
   // Caller name -> profile name; callers not listed get "default".
   absl::flat_hash_map<std::string, std::string> caller_profiles;
+  // ---- issue 11: greedy callers are bounded ----
+  // Response bytes buffered at once over every fetch, from the first body
+  // byte until the answer is written to the caller (engine/buffer_budget.h);
+  // a fetch that would exceed it fails with BUFFER_BUDGET_EXCEEDED. 1 GiB:
+  // 16 of the largest answers (max_response_bytes, 64 MiB) or a thousand
+  // 1 MB ones at once, small beside the memory of a host that runs a pool
+  // for 100,000 hosts, and well under what would get the process killed.
+  // 0: unlimited.
+  uint64_t max_buffered_bytes = uint64_t{1} << 30;
+  // New host pools one caller (FetchSpec::caller) may create per minute
+  // (engine/caller_pool_quota.h); past it, CALLER_QUOTA_EXCEEDED. 600 (10 a
+  // second) is far above what a caller with a fixed set of upstreams needs,
+  // yet keeps one caller at about 1,300 pools (quota x eviction delay), far
+  // from max_pools. 0: unlimited.
+  uint32_t max_new_pools_per_caller_per_minute = 600;
 
   const HostConfig& ForHost(const std::string& pool_key) const;
 };

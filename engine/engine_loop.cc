@@ -10,13 +10,14 @@
 namespace fetchpool {
 EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
                        const SelfAddresses& self, LoopRouter& router,
-                       std::atomic<uint32_t>& pools_in_engine, TimeWaitCache& time_wait)
+                       std::atomic<uint32_t>& pools_in_engine, TimeWaitCache& time_wait,
+                       CallerPoolQuota& quota, std::shared_ptr<BufferBudget> budget)
     : self_(self),
       time_wait_(time_wait),
       loop_(MonotonicClock::Get()),
       tls_(config),
-      pools_(config, loop_, *this, pools_in_engine),
-      fetches_(index, loop_, pools_, router) {
+      pools_(config, loop_, *this, pools_in_engine, quota),
+      fetches_(index, loop_, pools_, router, std::move(budget)) {
   loop_.SetBeforeSleepHook([this] { fetches_.DeliverAnswers(); });
   thread_ = std::thread([this] {
     pools_.StartEvictionSweep();

@@ -10,6 +10,8 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "engine/buffer_budget.h"
+#include "engine/caller_pool_quota.h"
 #include "engine/curl_connection.h"
 #include "engine/curl_multi.h"
 #include "engine/self_addresses.h"
@@ -37,7 +39,8 @@ class EngineLoop final : public CurlConnectionOwner, public Transport {
  public:
   EngineLoop(uint32_t index, const EngineConfig& config, const SelfAddresses& self,
              LoopRouter& router, std::atomic<uint32_t>& pools_in_engine,
-             TimeWaitCache& time_wait);
+             TimeWaitCache& time_wait, CallerPoolQuota& quota,
+             std::shared_ptr<BufferBudget> budget);
   ~EngineLoop() override;  // stops and joins the thread if still running
 
   // Any thread: runs `task` on this loop, in posting order.

@@ -11,6 +11,10 @@
 #include "engine/http_exchange.h"
 
 namespace fetchpool {
+namespace {
+// Less than this left in the buffer budget refuses a new fetch up front.
+constexpr uint64_t kMinStartBudget = 64 * 1024;
+}  // namespace
 
 bool FetchOp::OnBodyOverLimit() { return runner->RefuseOversizedBody(this); }
 
@@ -72,12 +76,20 @@ void FetchRunner::Admit(std::unique_ptr<FetchOp> owned) {
     Finish(op);
     return;
   }
+  // A budget already spent refuses new fetches at once rather than letting
+  // them take a connection only to fail at their first body byte. (A fetch
+  // that moved here on a redirect was checked where it started.)
+  if (!op->moved && budget_ != nullptr && budget_->Exhausted(kMinStartBudget)) {
+    Answer(op, BudgetExceeded(*op, /*at_start=*/true));
+    Finish(op);
+    return;
+  }
   AcquireConnection(op);
 }
 
 void FetchRunner::AcquireConnection(FetchOp* op, bool replay) {
   absl::Status error;
-  PoolEntry* entry = pools_.FindOrCreate(op->spec.pool_key, &error);
+  PoolEntry* entry = pools_.FindOrCreate(op->spec.pool_key, op->spec.caller, &error);
   if (entry == nullptr) {
     Answer(op, error);
     Finish(op);
@@ -159,6 +171,7 @@ void FetchRunner::StartTransfer(FetchOp* op) {
   op->result.effective_url = spec.url;
   ExchangeState& exchange = op->exchange;
   exchange.result = &op->result;
+  if (!op->result.buffer.attached()) op->result.buffer = BufferReservation(budget_);
   exchange.oversize = op;
   exchange.body_limit = spec.max_response_bytes == 0
                             ? cfg.max_response_bytes
@@ -235,6 +248,11 @@ void FetchRunner::OnTransferDone(CurlConnection& conn, CURLcode code) {
     return;
   }
   Release(op, ConnectionEnd(attempt, /*draining=*/false));
+  if (op->exchange.over_budget) {
+    Answer(op, BudgetExceeded(*op, /*at_start=*/false));
+    Finish(op);
+    return;
+  }
   if (!attempt.ok) {
     Answer(op, TransferFailureToStatus(report.failure));
     Finish(op);
@@ -313,6 +331,17 @@ bool FetchRunner::CappedByMaxRequestTime(const FetchOp& op, const FetchConfig& c
          cfg.max_request_time > absl::ZeroDuration();
 }
 
+absl::Status FetchRunner::BudgetExceeded(const FetchOp& op, bool at_start) {
+  budget_->CountRefusal();
+  return MakeError(
+      Reason::kBufferBudget,
+      absl::StrCat("fetchpool holds ", budget_->used(), " bytes of responses, its limit is ",
+                   budget_->limit(), " (--max_buffered_bytes); ",
+                   at_start ? "refused " : "failed after ",
+                   at_start ? "" : absl::StrCat(op.exchange.bytes_received, " body bytes of "),
+                   op.spec.url, "; retry later or read answers faster"));
+}
+
 void FetchRunner::OnTransferDeadline(FetchOp* op) {
   if (op->phase() != FetchOp::Phase::kTransferring) return;
   const bool call_deadline = op->transfer_deadline >= op->spec.deadline;
@@ -344,7 +373,8 @@ void FetchRunner::BeginDrain(FetchOp* op, absl::Status answer) {
   // The body seen so far no longer matters; what is left must fit the budget.
   op->exchange.draining = true;
   op->exchange.body_limit = op->exchange.bytes_received + cfg.drain_max_bytes;
-  op->result.body.clear();
+  op->result.body = std::string();
+  op->result.buffer.Reset();
   op->deadline_timer = TimerFor(op->id, loop_.clock().Now() + cfg.drain_timeout,
                                 &FetchRunner::AbortTransfer);
 }

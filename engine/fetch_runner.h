@@ -11,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "engine/buffer_budget.h"
 #include "engine/curl_connection.h"
 #include "engine/event_loop.h"
 #include "engine/fetch_op.h"
@@ -44,8 +45,10 @@ class LoopRouter {
 class FetchRunner {
  public:
   // `index`: this runner's loop, as LoopRouter numbers them.
-  FetchRunner(uint32_t index, EventLoop& loop, PoolRegistry& pools, LoopRouter& router)
-      : index_(index), loop_(loop), pools_(pools), router_(router) {}
+  // `budget`: the engine's buffered-bytes budget, shared by every loop.
+  FetchRunner(uint32_t index, EventLoop& loop, PoolRegistry& pools, LoopRouter& router,
+              std::shared_ptr<BufferBudget> budget)
+      : index_(index), loop_(loop), pools_(pools), router_(router), budget_(std::move(budget)) {}
   ~FetchRunner();
   FetchRunner(const FetchRunner&) = delete;
   FetchRunner& operator=(const FetchRunner&) = delete;
@@ -100,6 +103,7 @@ class FetchRunner {
   // drain (true: keep reading) or let curl abort the transfer (false).
   bool RefuseOversizedBody(FetchOp* op);
   void FollowRedirect(FetchOp* op);
+  absl::Status BudgetExceeded(const FetchOp& op, bool at_start);
   void Release(FetchOp* op, ExchangeEnd end);
   void Answer(FetchOp* op, absl::StatusOr<FetchResult> result);
   void Finish(FetchOp* op);
@@ -112,6 +116,7 @@ class FetchRunner {
   EventLoop& loop_;
   PoolRegistry& pools_;
   LoopRouter& router_;
+  const std::shared_ptr<BufferBudget> budget_;
   bool taking_fetches_ = true;
   absl::flat_hash_map<uint64_t, std::unique_ptr<FetchOp>> ops_;
   // Answers waiting for the end of the loop iteration (DeliverAnswers).

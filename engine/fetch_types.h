@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
+#include "engine/buffer_budget.h"
 #include "engine/fetch_config.h"
 
 namespace fetchpool {
@@ -67,6 +68,9 @@ struct FetchResult {
   uint32_t redirects = 0;
   uint32_t attempts = 1;
   std::string id;
+  // The body's share of the engine's buffer budget, held until the answer
+  // is written to the caller or dropped (released when destroyed).
+  BufferReservation buffer;
 };
 
 // Runs exactly once, on the engine's loop thread: keep it short.

@@ -1,5 +1,6 @@
 #include "engine/http_exchange.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -74,6 +75,33 @@ size_t OnHeaderLine(char* buffer, size_t size, size_t count, void* userdata) {
   return n;
 }
 
+// The smallest step a body of unknown length grows its reservation by.
+constexpr uint64_t kMinBodyReservation = 64 * 1024;
+
+// Reserves from the buffer budget what `body` needs to hold `needed` bytes,
+// and sizes the string to it, so the bytes counted are the bytes allocated
+// (std::string's own doubling would allocate up to twice what it holds).
+// A declared Content-Length is reserved whole at the first byte; a body of
+// unknown length doubles (at least 64 KiB), capped by the caller's limit.
+// False: the budget cannot give even `needed`.
+bool ReserveBody(ExchangeState* state, std::string& body, uint64_t needed) {
+  BufferReservation& held = state->result->buffer;
+  if (needed <= held.bytes()) return true;
+  uint64_t target = needed;
+  if (state->declared_length >= needed && state->declared_length <= state->body_limit) {
+    target = state->declared_length;
+  } else {
+    target = std::max(needed, std::min<uint64_t>(state->body_limit,
+                                                 std::max(2 * held.bytes(), kMinBodyReservation)));
+  }
+  if (!held.GrowTo(target)) {
+    if (target == needed || !held.GrowTo(needed)) return false;
+    target = needed;
+  }
+  body.reserve(target);
+  return true;
+}
+
 size_t OnBodyBytes(char* buffer, size_t size, size_t count, void* userdata) {
   auto* state = static_cast<ExchangeState*>(userdata);
   const size_t n = size * count;
@@ -88,6 +116,12 @@ size_t OnBodyBytes(char* buffer, size_t size, size_t count, void* userdata) {
   if (body.size() + n > state->body_limit) {
     state->too_large = true;
     return state->oversize->OnBodyOverLimit() ? n : 0;
+  }
+  if (!ReserveBody(state, body, body.size() + n)) {
+    // Failed, not truncated: returning 0 makes curl abort the transfer,
+    // and the runner answers BUFFER_BUDGET_EXCEEDED.
+    state->over_budget = true;
+    return 0;
   }
   body.append(buffer, n);
   return n;

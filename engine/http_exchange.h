@@ -39,6 +39,7 @@ struct ExchangeState {
   uint64_t bytes_received = 0;    // body bytes, kept or discarded
   bool any_response_byte = false;
   bool too_large = false;
+  bool over_budget = false;       // the body could not be reserved (BufferBudget)
   uint64_t declared_length = 0;   // Content-Length of the final response, if any
   std::string keep_alive_header;
   // Hostile origins (FetchConfig; set by ConfigureExchange). Header lines
@@ -60,6 +61,7 @@ struct ExchangeState {
     bytes_received = 0;
     any_response_byte = false;
     too_large = false;
+    over_budget = false;
     declared_length = 0;
     keep_alive_header.clear();
     draining = false;

@@ -42,8 +42,12 @@ class LoopTimer final : public PoolTimer {
 }  // namespace
 
 PoolRegistry::PoolRegistry(const EngineConfig& config, EventLoop& loop, Transport& transport,
-                           std::atomic<uint32_t>& pools_in_engine)
-    : config_(config), loop_(loop), transport_(transport), pools_in_engine_(pools_in_engine) {}
+                           std::atomic<uint32_t>& pools_in_engine, CallerPoolQuota& quota)
+    : config_(config),
+      loop_(loop),
+      transport_(transport),
+      pools_in_engine_(pools_in_engine),
+      quota_(quota) {}
 
 PoolRegistry::~PoolRegistry() { Clear(); }
 
@@ -51,9 +55,18 @@ std::unique_ptr<PoolTimer> PoolRegistry::CreateTimer(absl::AnyInvocable<void()> 
   return std::make_unique<LoopTimer>(loop_, std::move(on_fire));
 }
 
-PoolEntry* PoolRegistry::FindOrCreate(const std::string& key, absl::Status* error) {
+PoolEntry* PoolRegistry::FindOrCreate(const std::string& key, const std::string& caller,
+                                       absl::Status* error) {
   auto it = pools_.find(key);
   if (it != pools_.end()) return it->second.get();
+  if (!quota_.TryTake(caller, loop_.clock().Now())) {
+    *error = MakeError(Reason::kCallerQuota,
+                       absl::StrCat("caller \"", caller, "\" created ", quota_.per_minute(),
+                                    " new host pools in the last minute, its limit "
+                                    "(--max_new_pools_per_caller_per_minute); cannot add ",
+                                    key));
+    return nullptr;
+  }
   // Reserve a place in the engine-wide count first, so loops creating
   // pools at once cannot overshoot max_pools together.
   auto reserve = [&] {
@@ -65,7 +78,8 @@ PoolEntry* PoolRegistry::FindOrCreate(const std::string& key, absl::Status* erro
   };
   if (!reserve()) {
     EvictIdlePools();
-    if (!reserve()) {
+    if (!reserve() && !(EvictEmptyPoolFor(caller) && reserve())) {
+      quota_.GiveBack(caller);
       *error = MakeError(Reason::kQueueFull,
                          absl::StrCat("fetchpool holds ", pools_in_engine_.load(),
                                       " host pools, its limit (--max_pools); cannot add ", key));
@@ -77,6 +91,7 @@ PoolEntry* PoolRegistry::FindOrCreate(const std::string& key, absl::Status* erro
   TimerFactory* timers = this;  // a private base: converted here, where it is accessible
   entry->pool = std::make_unique<HostPool>(key, host.pool, loop_.clock(), transport_, timers);
   entry->fetch = &host.fetch;
+  entry->creator = caller;
   PoolEntry* raw = entry.get();
   pools_.emplace(key, std::move(entry));
   if (config_.log_event) {
@@ -118,6 +133,52 @@ void PoolRegistry::EvictIdlePools() {
     }
     Erase(current);
   }
+}
+
+// An empty pool holds no connection and no waiter, so evicting one before
+// evict_empty_pool_after costs only its counters in Stats: far better than
+// refusing a new host. Whose pool goes decides who pays for a full table:
+// the asking caller's own oldest empty pool first (a caller cycling through
+// many hosts recycles its own places), otherwise the oldest empty pool of
+// the caller holding the most pools on this loop (the greedy one), never a
+// lighter caller's while a heavier one has an empty pool here.
+bool PoolRegistry::EvictEmptyPoolFor(const std::string& caller) {
+  using Iterator = absl::flat_hash_map<std::string, std::unique_ptr<PoolEntry>>::iterator;
+  struct Candidate {
+    size_t pools = 0;
+    Iterator oldest_empty;
+    bool has_empty = false;
+  };
+  absl::flat_hash_map<absl::string_view, Candidate> by_creator;
+  for (auto it = pools_.begin(); it != pools_.end(); ++it) {
+    Candidate& c = by_creator[it->second->creator];
+    ++c.pools;
+    HostPool* pool = it->second->pool.get();
+    if (!pool->Empty()) continue;
+    if (!c.has_empty || pool->last_used() < c.oldest_empty->second->pool->last_used()) {
+      c.oldest_empty = it;
+      c.has_empty = true;
+    }
+  }
+  const Candidate* victim = nullptr;
+  auto own = by_creator.find(caller);
+  if (own != by_creator.end() && own->second.has_empty) {
+    victim = &own->second;
+  } else {
+    for (const auto& [creator, c] : by_creator) {
+      if (c.has_empty && (victim == nullptr || c.pools > victim->pools)) victim = &c;
+    }
+  }
+  if (victim == nullptr) return false;
+  Iterator it = victim->oldest_empty;
+  if (config_.log_event) {
+    config_.log_event("pool_evicted", {{"pool", it->first},
+                                       {"why", "the pool table is full"},
+                                       {"creator", it->second->creator},
+                                       {"for_caller", caller}});
+  }
+  Erase(it);
+  return true;
 }
 
 void PoolRegistry::Erase(absl::flat_hash_map<std::string, std::unique_ptr<PoolEntry>>::iterator it) {

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "engine/caller_pool_quota.h"
 #include "engine/engine_config.h"
 #include "engine/event_loop.h"
 #include "engine/time_wait_counter.h"
@@ -24,6 +25,8 @@ struct PoolEntry {
   const FetchConfig* fetch = nullptr;  // the host's fetch settings (in the EngineConfig)
   // Addresses this pool connected to, for the kernel's TIME_WAIT count.
   absl::flat_hash_set<std::string> remotes;
+  // The caller whose fetch created the pool (FetchSpec::caller).
+  std::string creator;
 };
 
 // One event loop's pools: created on demand, woken by loop timers that the
@@ -33,14 +36,17 @@ struct PoolEntry {
 class PoolRegistry final : private TimerFactory {
  public:
   PoolRegistry(const EngineConfig& config, EventLoop& loop, Transport& transport,
-               std::atomic<uint32_t>& pools_in_engine);
+               std::atomic<uint32_t>& pools_in_engine, CallerPoolQuota& quota);
   ~PoolRegistry() override;
   PoolRegistry(const PoolRegistry&) = delete;
   PoolRegistry& operator=(const PoolRegistry&) = delete;
 
-  // The pool keyed `key`, created if needed; null with QUEUE_FULL in
-  // `error` when the engine holds max_pools pools none of which can go.
-  PoolEntry* FindOrCreate(const std::string& key, absl::Status* error);
+  // The pool keyed `key`, created for `caller` if needed; null with
+  // CALLER_QUOTA_EXCEEDED in `error` when `caller` has created its quota of
+  // pools this minute, or QUEUE_FULL when the engine holds max_pools pools
+  // none of which can go.
+  PoolEntry* FindOrCreate(const std::string& key, const std::string& caller,
+                          absl::Status* error);
   // Remembers that `entry`'s pool connected to `address` (bounded).
   void NoteRemote(PoolEntry* entry, const std::string& address);
 
@@ -62,11 +68,15 @@ class PoolRegistry final : private TimerFactory {
  private:
   std::unique_ptr<PoolTimer> CreateTimer(absl::AnyInvocable<void()> on_fire) override;
   void Erase(absl::flat_hash_map<std::string, std::unique_ptr<PoolEntry>>::iterator it);
+  // The table is full even after the sweep: frees a place by evicting one
+  // empty pool early (see the .cc). False: none of this loop's pools is empty.
+  bool EvictEmptyPoolFor(const std::string& caller);
 
   const EngineConfig& config_;
   EventLoop& loop_;
   Transport& transport_;
   std::atomic<uint32_t>& pools_in_engine_;
+  CallerPoolQuota& quota_;
   absl::flat_hash_map<std::string, std::unique_ptr<PoolEntry>> pools_;
 };
 

@@ -63,7 +63,8 @@ class ArenaFetchMessages final : public grpc::MessageHolder<v1::FetchRequest, v1
 
 }  // namespace
 
-FetchService::FetchService(Engine& engine) : engine_(engine) {
+FetchService::FetchService(Engine& engine, size_t max_stream_inflight)
+    : engine_(engine), max_stream_inflight_(max_stream_inflight) {
   SetMessageAllocatorFor_Fetch(&fetch_allocator_);
 }
 
@@ -100,7 +101,7 @@ grpc::ServerUnaryReactor* FetchService::Stats(grpc::CallbackServerContext* conte
 
 grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* FetchService::FetchStream(
     grpc::CallbackServerContext* context) {
-  return StartFetchStream(engine_, context);
+  return StartFetchStream(engine_, context, max_stream_inflight_);
 }
 
 grpc::ServerWriteReactor<v1::StatsResponse>* FetchService::WatchStats(

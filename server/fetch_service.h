@@ -13,7 +13,8 @@ namespace fetchpool {
 // finishes the call. No thread ever blocks on a fetch.
 class FetchService final : public v1::FetchPool::CallbackService {
  public:
-  explicit FetchService(Engine& engine);
+  // `max_stream_inflight`: ServerConfig::max_stream_inflight, per FetchStream.
+  FetchService(Engine& engine, size_t max_stream_inflight);
 
   grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context,
                                   const v1::FetchRequest* request,
@@ -35,6 +36,7 @@ class FetchService final : public v1::FetchPool::CallbackService {
   };
 
   Engine& engine_;
+  const size_t max_stream_inflight_;
   FetchMessageAllocator fetch_allocator_;
 };
 

@@ -44,6 +44,7 @@ void FetchSession::Complete(absl::StatusOr<FetchResult> result) {
     port_->Finish(result.status());
     return;
   }
+  buffer_ = std::move(result->buffer);
   FillFetchResponse(*std::move(result), response_);
   port_->Finish(absl::OkStatus());
 }

@@ -60,6 +60,10 @@ class FetchSession {
   std::mutex mu_;
   Engine::FetchId fetch_id_ = 0;  // 0 until Engine::Fetch has returned
   bool cancelled_ = false;
+  // The answer's share of the buffer budget: released with the session,
+  // after gRPC has sent the response (OnDone), not when the engine answers.
+  // Written on the loop thread before Finish, destroyed after OnDone.
+  BufferReservation buffer_;
 };
 
 }  // namespace fetchpool

@@ -15,8 +15,8 @@ class FetchStreamReactor final
     : public grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>,
       private FetchStreamPort {
  public:
-  FetchStreamReactor(Engine& engine, grpc::CallbackServerContext* context)
-      : session_(engine, CallDeadline(*context), this) {
+  FetchStreamReactor(Engine& engine, grpc::CallbackServerContext* context, size_t max_in_flight)
+      : session_(engine, CallDeadline(*context), this, max_in_flight) {
     session_.Start();
   }
 
@@ -47,8 +47,8 @@ class FetchStreamReactor final
 }  // namespace
 
 grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* StartFetchStream(
-    Engine& engine, grpc::CallbackServerContext* context) {
-  return new FetchStreamReactor(engine, context);
+    Engine& engine, grpc::CallbackServerContext* context, size_t max_in_flight) {
+  return new FetchStreamReactor(engine, context, max_in_flight);
 }
 
 }  // namespace fetchpool

@@ -11,7 +11,7 @@ namespace fetchpool {
 // Starts a FetchStream call: many fetches over one bidirectional stream,
 // answered in completion order and matched by id.
 grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* StartFetchStream(
-    Engine& engine, grpc::CallbackServerContext* context);
+    Engine& engine, grpc::CallbackServerContext* context, size_t max_in_flight);
 
 }  // namespace fetchpool
 

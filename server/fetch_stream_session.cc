@@ -136,6 +136,7 @@ void FetchStreamSession::OnFetchDone(uint64_t seq, std::string id,
   auto answer = std::make_unique<Answer>();
   v1::FetchResponse& response = answer->response();
   if (result.ok()) {
+    answer->buffer = std::move(result->buffer);
     FillFetchResponse(*std::move(result), &response);
   } else {
     FillFetchError(result.status(), &response);

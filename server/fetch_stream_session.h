@@ -58,7 +58,9 @@ class FetchStreamSession {
  public:
   // Fetches one stream may have running or waiting to be written at once.
   // Past it the session stops reading, so a fast caller is slowed by gRPC
-  // flow control instead of growing our memory without bound.
+  // flow control instead of growing our memory without bound. fetchpoold
+  // passes --max_stream_inflight (ServerConfig::max_stream_inflight); this
+  // default serves tests that build a session directly.
   static constexpr size_t kDefaultMaxInFlight = 4096;
 
   // `deadline`: the call's, on the engine's clock; every fetch gets it.
@@ -101,6 +103,9 @@ class FetchStreamSession {
     Answer(const Answer&) = delete;
     Answer& operator=(const Answer&) = delete;
     v1::FetchResponse& response() { return *response_; }
+    // The body's share of the buffer budget: released when the answer has
+    // been written (or dropped), with the Answer.
+    BufferReservation buffer;
 
    private:
     static constexpr size_t kInitialBlockBytes = 2048;

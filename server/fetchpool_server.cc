@@ -30,7 +30,7 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(engine_config));
   if (!engine.ok()) return engine.status();
   self->engine_ = *std::move(engine);
-  self->service_ = std::make_unique<FetchService>(*self->engine_);
+  self->service_ = std::make_unique<FetchService>(*self->engine_, config.max_stream_inflight);
   // No fetch may reach fetchpool itself: the configured addresses now (a
   // fixed port is known before binding, so no call is served unprotected),
   // the ports actually bound below.

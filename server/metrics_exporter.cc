@@ -291,6 +291,26 @@ std::vector<MetricFamily> MetricsExporter::Render(const Engine::StatsResult& sta
   overflow.metric.push_back(Sample({}, MetricType::Gauge, static_cast<double>(folded)));
   families.push_back(std::move(overflow));
 
+  // The buffered-bytes budget (--max_buffered_bytes), engine-wide.
+  MetricFamily buffered = Family("fetchpool_buffered_bytes",
+                                 "Response bytes held until written to callers",
+                                 MetricType::Gauge);
+  buffered.metric.push_back(
+      Sample({}, MetricType::Gauge, static_cast<double>(engine_.buffered_bytes())));
+  families.push_back(std::move(buffered));
+  MetricFamily budget = Family("fetchpool_max_buffered_bytes",
+                               "The buffered-bytes budget (--max_buffered_bytes; 0: unlimited)",
+                               MetricType::Gauge);
+  budget.metric.push_back(
+      Sample({}, MetricType::Gauge, static_cast<double>(engine_.max_buffered_bytes())));
+  families.push_back(std::move(budget));
+  MetricFamily refused = Family("fetchpool_buffer_budget_refusals_total",
+                                "Fetches failed with BUFFER_BUDGET_EXCEEDED",
+                                MetricType::Counter);
+  refused.metric.push_back(
+      Sample({}, MetricType::Counter, static_cast<double>(engine_.buffer_budget_refusals())));
+  families.push_back(std::move(refused));
+
   AppendExporterFamilies(&families);
   return families;
 }

@@ -61,6 +61,7 @@ using google::protobuf::TextFormat;
 
 // Service-wide bounds not covered by HostConfig::Validate().
 constexpr absl::Duration kMaxShutdownGrace = absl::Hours(1);
+constexpr uint64_t kMinBufferBudget = uint64_t{1} << 20;
 constexpr absl::Duration kMinEvictAfter = absl::Milliseconds(1);
 constexpr absl::Duration kMaxEvictAfter = absl::Hours(24);
 
@@ -110,6 +111,13 @@ bool CopyServerSetting(absl::string_view name, const ServerConfig& from, ServerC
     to->engine.allow_cidrs = from.engine.allow_cidrs;
   } else if (CopyEgressSetting(name, from.engine, &to->engine)) {
     return true;
+  } else if (name == "max_buffered_bytes") {
+    to->engine.max_buffered_bytes = from.engine.max_buffered_bytes;
+  } else if (name == "max_stream_inflight") {
+    to->max_stream_inflight = from.max_stream_inflight;
+  } else if (name == "max_new_pools_per_caller_per_minute") {
+    to->engine.max_new_pools_per_caller_per_minute =
+        from.engine.max_new_pools_per_caller_per_minute;
   } else {
     return false;
   }
@@ -258,6 +266,19 @@ absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& loc
       file, [&](absl::string_view field, int index) { return locator.Line(field, index); },
       &v.engine, [&](const std::string& name, const std::string& where) { layer->set[name] = where; });
   if (!egress.ok()) return egress;
+  if (file.has_max_buffered_bytes()) {
+    v.engine.max_buffered_bytes = file.max_buffered_bytes();
+    layer->set["max_buffered_bytes"] = locator.Line("max_buffered_bytes");
+  }
+  if (file.has_max_stream_inflight()) {
+    v.max_stream_inflight = file.max_stream_inflight();
+    layer->set["max_stream_inflight"] = locator.Line("max_stream_inflight");
+  }
+  if (file.has_max_new_pools_per_caller_per_minute()) {
+    v.engine.max_new_pools_per_caller_per_minute = file.max_new_pools_per_caller_per_minute();
+    layer->set["max_new_pools_per_caller_per_minute"] =
+        locator.Line("max_new_pools_per_caller_per_minute");
+  }
   return ReadPoolSettings(file, locator, &v.engine.defaults, &layer->set);
 }
 
@@ -371,6 +392,16 @@ absl::Status ValidateServiceSettings(const ServerConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat("event_loops is ", config.engine.event_loops,
                                                    "; it must be at most ", kMaxEventLoops,
                                                    " (0: one per usable CPU)"));
+  }
+  // A budget below the largest response would refuse responses the limits
+  // allow; under 1 MiB it would refuse nearly everything.
+  if (config.engine.max_buffered_bytes != 0 && config.engine.max_buffered_bytes < kMinBufferBudget) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_buffered_bytes is ", config.engine.max_buffered_bytes,
+                     "; it must be 0 (unlimited) or at least ", kMinBufferBudget, " (1 MiB)"));
+  }
+  if (config.max_stream_inflight == 0) {
+    return absl::InvalidArgumentError("max_stream_inflight is 0; it must be at least 1");
   }
   absl::StatusOr<DestinationPolicy> policy = DestinationPolicy::Create(config.engine.allow_cidrs);
   if (!policy.ok()) return policy.status();

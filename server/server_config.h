@@ -23,6 +23,11 @@ struct ServerConfig {
   // How long running and queued fetches may finish after SIGTERM.
   absl::Duration shutdown_grace = absl::Seconds(10);
   EngineConfig engine;
+  // Fetches one FetchStream may have running or waiting to be written;
+  // past it the stream stops reading, and gRPC flow control slows the
+  // caller. 256 keeps a stream's answers under its share of the buffer
+  // budget while leaving room to fill many hosts' connections.
+  uint32_t max_stream_inflight = 256;
 };
 
 // Merges the three layers of settings and validates the result.

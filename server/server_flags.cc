@@ -102,6 +102,17 @@ ABSL_FLAG(absl::Duration, min_transfer_speed_window,
 ABSL_FLAG(absl::Duration, max_request_time, fetchpool::FetchConfig().max_request_time,
           "Longest a fetch runs when the caller set neither a gRPC deadline nor "
           "request_timeout (DEADLINE_EXCEEDED); 0: no cap");
+// Greedy callers are bounded (issue 11).
+ABSL_FLAG(uint64_t, max_buffered_bytes, fetchpool::EngineConfig().max_buffered_bytes,
+          "Response bytes held in memory at once over all fetches, until written to the "
+          "caller; a fetch that would exceed it fails BUFFER_BUDGET_EXCEEDED. 0: unlimited");
+ABSL_FLAG(uint32_t, max_stream_inflight, fetchpool::ServerConfig().max_stream_inflight,
+          "Fetches one FetchStream may have running or unwritten; past it the stream stops "
+          "reading requests until one is answered");
+ABSL_FLAG(uint32_t, max_new_pools_per_caller_per_minute,
+          fetchpool::EngineConfig().max_new_pools_per_caller_per_minute,
+          "New host pools one caller may create per minute; more fail CALLER_QUOTA_EXCEEDED. "
+          "0: unlimited");
 
 namespace fetchpool {
 namespace {
@@ -138,6 +149,9 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_min_transfer_speed_window),
       &absl::GetFlagReflectionHandle(FLAGS_max_request_time),
       &absl::GetFlagReflectionHandle(FLAGS_ca_file),
+      &absl::GetFlagReflectionHandle(FLAGS_max_buffered_bytes),
+      &absl::GetFlagReflectionHandle(FLAGS_max_stream_inflight),
+      &absl::GetFlagReflectionHandle(FLAGS_max_new_pools_per_caller_per_minute),
   };
 }
 
@@ -179,6 +193,10 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   fetch.min_transfer_speed_window = absl::GetFlag(FLAGS_min_transfer_speed_window);
   fetch.max_request_time = absl::GetFlag(FLAGS_max_request_time);
   fetch.ca_file = absl::GetFlag(FLAGS_ca_file);
+  config.engine.max_buffered_bytes = absl::GetFlag(FLAGS_max_buffered_bytes);
+  config.max_stream_inflight = absl::GetFlag(FLAGS_max_stream_inflight);
+  config.engine.max_new_pools_per_caller_per_minute =
+      absl::GetFlag(FLAGS_max_new_pools_per_caller_per_minute);
   return config;
 }
 

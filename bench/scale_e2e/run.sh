@@ -304,7 +304,7 @@ FDS_PER_CONN=${FDS_PER_CONN:-3}
 CLOSED_PORT=$(free_port)
 FP_ENV=("HEAP_PROBE_DIR=$PROBE_DIR" "LD_PRELOAD=$BUILD_DIR/bench/heap_probe.so")
 fetchpoold fetchpoold-s2 --idle_timeout="$IDLE_TIMEOUT" --evict_empty_pool_after="$EVICT_AFTER" \
-  --max_pools=$((HOSTS + 1000))
+  --max_pools=$((HOSTS + 1000)) --max_new_pools_per_caller_per_minute=0  # one caller asks for every host
 # One warm-up fetch (its pool is evicted along with the others).
 client s2-warmup 30 --mode=burst --url="http://127.0.0.1:$ORIGIN_PORT/" --requests=1 --probe_after=0 >/dev/null
 LIVE=$(awk -v l="$NOFILE" -v f="$FDS_PER_CONN" -v b="$(fd_count "$FP_PID")" -v h="$HOSTS" \

@@ -262,6 +262,12 @@ TEST_F(MetricsTest, ServesEveryStatPerHostMatchingTheStatsRpc) {
   EXPECT_EQ(e.At("fetchpool_metrics_scrape_timeouts_total"), 0);
   EXPECT_EQ(e.LabelValues("fetchpool_build_info", "version").size(), 1u);
   EXPECT_EQ(e.LabelValues("fetchpool_requests_total", "host"), std::set<std::string>{host});
+  // The buffer budget. (What is held may not be 0 yet: a call's share is
+  // released at its OnDone, which can follow the client's receipt.)
+  EXPECT_TRUE(e.Has("fetchpool_buffered_bytes"));
+  EXPECT_EQ(e.At("fetchpool_max_buffered_bytes"),
+            static_cast<double>(EngineConfig().max_buffered_bytes));
+  EXPECT_EQ(e.At("fetchpool_buffer_budget_refusals_total"), 0);
 }
 
 TEST_F(MetricsTest, NoMetricsListenerWhenMetricsListenIsEmpty) {

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <future>
 #include <memory>
 #include <utility>
@@ -31,12 +33,14 @@ class FakeUnaryCall final : public FakeCall, private FetchCallPort {
   // with `cancel_first` before Start: the state a cancel that lands while
   // Start waits for Engine::Fetch's id leaves behind.
   void Run(const v1::FetchRequest& request, absl::optional<absl::Duration> cancel_after,
-           absl::Duration timeout, bool cancel_first = false) {
+           absl::Duration timeout, bool cancel_first = false,
+           const std::function<void()>& before_on_done = nullptr) {
     if (cancel_after) ScheduleCancel(*cancel_after, [this] { session_->OnCancel(); });
     if (cancel_first) React([this] { session_->OnCancel(); });
     v1::FetchRequest own = request;  // Start takes its body
     React([&] { session_->Start(&own, MonotonicClock::Get().Now() + absl::Seconds(60)); });
     if (!WaitForDone(timeout)) AbortUnfinished(timeout, "Fetch call");
+    if (before_on_done) before_on_done();  // the response is being sent
     session_.reset();
   }
 
@@ -65,6 +69,23 @@ v1::FetchRequest Request(std::string url) {
 }
 
 class FetchSessionTest : public SessionTest {};
+
+// The answer's share of the buffer budget is held until gRPC has sent the
+// response (OnDone destroys the session), not released when the engine
+// answers: the body is still in memory until then.
+TEST_F(FetchSessionTest, BufferBudgetIsHeldUntilTheResponseIsSent) {
+  EngineConfig config = DefaultConfig();
+  config.max_buffered_bytes = 1 << 20;
+  StartEngine(config);
+  FakeUnaryCall call(*engine_, BaseSeed());
+  uint64_t held_at_finish = 0;
+  call.Run(Request(Url("/bytes?n=100000")), absl::nullopt, absl::Seconds(20), false,
+           [&] { held_at_finish = engine_->buffered_bytes(); });
+  ExpectNoErrors(call.outcome(), "budget");
+  EXPECT_TRUE(call.outcome().status.ok()) << call.outcome().status;
+  EXPECT_EQ(held_at_finish, 100000u);
+  EXPECT_EQ(engine_->buffered_bytes(), 0u);
+}
 
 // The only connection is taken, so every fetch waits in the queue until
 // cancelled: a cancel that arrives before Fetch has returned its id must

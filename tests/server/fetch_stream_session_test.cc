@@ -311,5 +311,41 @@ TEST_F(FetchStreamSessionTest, CancelEndsRunningFetches) {
   }
 }
 
+// Answers hold their share of the buffer budget until written: with slow
+// writes and a budget of five bodies, ten fetches of one body each are all
+// answered, OK or BUFFER_BUDGET_EXCEEDED (never lost, never truncated), and
+// once the call is over every byte is back, also when writes fail.
+TEST_F(FetchStreamSessionTest, BufferBudgetIsHeldUntilAnswersAreWritten) {
+  EngineConfig config = DefaultConfig();
+  config.max_buffered_bytes = 5 * 200000;
+  StartEngine(config);
+  for (int it = 0; it < 6; ++it) {
+    const uint32_t seed = BaseSeed() + it;
+    SCOPED_TRACE(absl::StrCat("seed ", seed));
+    StreamScript script;
+    for (int i = 0; i < 10; ++i) {
+      script.requests.push_back(Request(absl::StrCat("r", i), Url("/bytes?n=200000")));
+    }
+    script.max_read_delay = absl::ZeroDuration();
+    script.max_write_delay = absl::Milliseconds(30);
+    if (it % 3 == 2) script.fail_writes_from = 2;  // the stream breaks: answers dropped
+    FakeStreamCall call(*engine_, script, seed);
+    call.Run(absl::Seconds(20));
+    const FakeCall::Outcome out = call.outcome();
+    ExpectNoErrors(out, "budget");
+    EXPECT_EQ(engine_->buffered_bytes(), 0u);
+    if (script.fail_writes_from >= 0) continue;
+    EXPECT_EQ(call.answers().size(), 10u);
+    for (const auto& [id, copies] : call.answers()) {
+      const v1::FetchResponse& answer = copies.front();
+      if (answer.has_error()) {
+        EXPECT_EQ(answer.error().reason(), "BUFFER_BUDGET_EXCEEDED") << id;
+      } else {
+        EXPECT_EQ(answer.body().size(), 200000u) << id;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fetchpool::testing

@@ -297,6 +297,25 @@ TEST(ValidateServerConfigTest, ChecksDefaultsAndHosts) {
   EXPECT_THAT(s.message(), HasSubstr("host http://a:80: idle_timeout is 30ns"));
 }
 
+// Greedy callers are bounded (issue 11): the three limits from the file,
+// a flag over the file, and their bounds.
+TEST(BuildServerConfigTest, GreedyCallerLimits) {
+  ServerConfig flags;
+  flags.max_stream_inflight = 32;
+  absl::StatusOr<ServerConfig> config = Build(flags, {"max_stream_inflight"}, R"pb(
+    max_buffered_bytes: 0
+    max_stream_inflight: 8
+    max_new_pools_per_caller_per_minute: 60
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->engine.max_buffered_bytes, 0u);  // unlimited
+  EXPECT_EQ(config->max_stream_inflight, 32u);       // the flag wins
+  EXPECT_EQ(config->engine.max_new_pools_per_caller_per_minute, 60u);
+  EXPECT_EQ(Build(ServerConfig(), {})->engine.max_buffered_bytes, uint64_t{1} << 30);
+  EXPECT_THAT(FileError("max_buffered_bytes: 1000"), HasSubstr("max_buffered_bytes is 1000"));
+  EXPECT_THAT(FileError("max_stream_inflight: 0"), HasSubstr("max_stream_inflight is 0"));
+}
+
 TEST(OnDeadlineTest, ParsesAndNames) {
   EXPECT_EQ(*ParseOnDeadline("abort"), OnDeadline::kAbort);
   EXPECT_EQ(*ParseOnDeadline("drain"), OnDeadline::kDrain);
