@@ -71,6 +71,25 @@ ABSL_FLAG(absl::Duration, max_connection_lifetime,
 ABSL_FLAG(bool, learn_keep_alive, fetchpool::HostPoolConfig().learn_keep_alive,
           "Lower a host's idle timeout to its 'Keep-Alive: timeout=N' hint minus a margin");
 
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the gRPC port; with --tls_key_file the port speaks TLS "
+          "(default: plaintext, no caller authentication)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: callers must present a client certificate it signed (mTLS); the "
+          "caller's identity is the certificate's spiffe:// URI or DNS name");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of `caller-name token` lines; callers send `authorization: Bearer <token>` "
+          "and are identified by the name");
+ABSL_FLAG(uint32_t, max_inflight_per_caller, fetchpool::ServerConfig().max_inflight_per_caller,
+          "Fetches one caller identity may have in flight across Fetch and FetchStream; more "
+          "fail CALLER_QUOTA_EXCEEDED. 0: unlimited");
+ABSL_FLAG(uint32_t, max_watch_streams, fetchpool::ServerConfig().max_watch_streams,
+          "Concurrent WatchStats calls; more fail TOO_MANY_STREAMS");
+ABSL_FLAG(std::vector<std::string>, stats_callers, fetchpool::ServerConfig().stats_callers,
+          "Comma-separated caller identities allowed to see per-pool Stats (pool keys); "
+          "others get totals only. Empty: everyone");
+
 namespace fetchpool {
 namespace {
 
@@ -96,6 +115,13 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_drain_timeout),
       &absl::GetFlagReflectionHandle(FLAGS_learn_keep_alive),
       &absl::GetFlagReflectionHandle(FLAGS_max_connection_lifetime),
+      &absl::GetFlagReflectionHandle(FLAGS_tls_cert_file),
+      &absl::GetFlagReflectionHandle(FLAGS_tls_key_file),
+      &absl::GetFlagReflectionHandle(FLAGS_tls_client_ca_file),
+      &absl::GetFlagReflectionHandle(FLAGS_auth_tokens_file),
+      &absl::GetFlagReflectionHandle(FLAGS_max_inflight_per_caller),
+      &absl::GetFlagReflectionHandle(FLAGS_max_watch_streams),
+      &absl::GetFlagReflectionHandle(FLAGS_stats_callers),
   };
 }
 
@@ -127,6 +153,13 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   fetch.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   pool.learn_keep_alive = absl::GetFlag(FLAGS_learn_keep_alive);
   pool.max_connection_lifetime = absl::GetFlag(FLAGS_max_connection_lifetime);
+  config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  config.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  config.max_inflight_per_caller = absl::GetFlag(FLAGS_max_inflight_per_caller);
+  config.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
+  config.stats_callers = absl::GetFlag(FLAGS_stats_callers);
   return config;
 }
 
