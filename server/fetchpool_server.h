@@ -23,8 +23,9 @@ namespace fetchpool {
 class FetchPoolServer {
  public:
   struct Options {
-    // Run before every handler: the place for caller authentication (mTLS
-    // identity, tokens) and per-caller quotas.
+    // Run before every handler (tests, tracing). Caller authentication and
+    // per-caller quotas are not here: FetchService does them from the
+    // config (see Authenticator in server/caller_identity_grpc.h).
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   };
 
