@@ -2,6 +2,9 @@
 
 #include <google/protobuf/arena.h>
 
+#include <utility>
+
+#include "common/reason.h"
 #include "server/call_deadline.h"
 #include "server/fetch_response.h"
 #include "server/fetch_session.h"
@@ -19,8 +22,8 @@ namespace {
 class FetchReactor final : public grpc::ServerUnaryReactor, private FetchCallPort {
  public:
   FetchReactor(Engine& engine, grpc::CallbackServerContext* context,
-               const v1::FetchRequest& request, v1::FetchResponse* response)
-      : context_(context), session_(engine, this, response) {
+               const v1::FetchRequest& request, v1::FetchResponse* response, CallerScope scope)
+      : context_(context), session_(engine, this, response, std::move(scope)) {
     // gRPC hands the request over as const, but it is ours: ArenaFetchMessages
     // created it (not const) and gRPC does not read it after deserializing
     // it. Taking its body saves a copy of up to 64 MiB.
@@ -63,9 +66,25 @@ class ArenaFetchMessages final : public grpc::MessageHolder<v1::FetchRequest, v1
 
 }  // namespace
 
-FetchService::FetchService(Engine& engine, size_t max_stream_inflight)
-    : engine_(engine), max_stream_inflight_(max_stream_inflight) {
+FetchService::FetchService(Engine& engine, Options options)
+    : engine_(engine),
+      options_(std::move(options)),
+      stats_callers_(options_.stats_callers.begin(), options_.stats_callers.end()),
+      watch_slots_(options_.max_watch_streams) {
   SetMessageAllocatorFor_Fetch(&fetch_allocator_);
+}
+
+absl::StatusOr<CallerScope> FetchService::Authenticate(
+    const grpc::CallbackServerContext& context) {
+  CallerScope scope;
+  scope.quotas = options_.quotas;
+  scope.outcomes = options_.outcomes;
+  if (options_.authenticator != nullptr) {
+    absl::StatusOr<std::string> caller = options_.authenticator->Authenticate(context);
+    if (!caller.ok()) return caller.status();
+    scope.caller = *std::move(caller);
+  }
+  return scope;
 }
 
 grpc::MessageHolder<v1::FetchRequest, v1::FetchResponse>*
@@ -76,13 +95,33 @@ FetchService::FetchMessageAllocator::AllocateMessages() {
 grpc::ServerUnaryReactor* FetchService::Fetch(grpc::CallbackServerContext* context,
                                               const v1::FetchRequest* request,
                                               v1::FetchResponse* response) {
-  return new FetchReactor(engine_, context, *request, response);
+  absl::StatusOr<CallerScope> scope = Authenticate(*context);
+  if (!scope.ok()) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(scope.status(), context));
+    return reactor;
+  }
+  return new FetchReactor(engine_, context, *request, response, *std::move(scope));
 }
 
 grpc::ServerUnaryReactor* FetchService::Stats(grpc::CallbackServerContext* context,
                                               const v1::StatsRequest* request,
                                               v1::StatsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<CallerScope> scope = Authenticate(*context);
+  if (!scope.ok()) {
+    reactor->Finish(ToGrpcStatus(scope.status(), context));
+    return reactor;
+  }
+  const bool pool_details = SeesPoolDetails(scope->caller);
+  if (!pool_details && !request->host().empty()) {
+    reactor->Finish(ToGrpcStatus(
+        MakeError(Reason::kStatsDenied,
+                  "per-pool stats are only for the callers in --stats_callers; ask without a "
+                  "host for the totals"),
+        context));
+    return reactor;
+  }
   std::string pool_key;
   if (!request->host().empty()) {
     absl::StatusOr<std::string> key = NormalizePoolKey(request->host());
@@ -92,8 +131,10 @@ grpc::ServerUnaryReactor* FetchService::Stats(grpc::CallbackServerContext* conte
     }
     pool_key = *std::move(key);
   }
-  engine_.GetStats(std::move(pool_key), [reactor, response](Engine::StatsResult stats) {
+  engine_.GetStats(std::move(pool_key), [reactor, response,
+                                          pool_details](Engine::StatsResult stats) {
     FillStatsResponse(stats, response);
+    if (!pool_details) response->clear_pools();
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -101,12 +142,17 @@ grpc::ServerUnaryReactor* FetchService::Stats(grpc::CallbackServerContext* conte
 
 grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* FetchService::FetchStream(
     grpc::CallbackServerContext* context) {
-  return StartFetchStream(engine_, context, max_stream_inflight_);
+  absl::StatusOr<CallerScope> scope = Authenticate(*context);
+  if (!scope.ok()) return RejectFetchStream(ToGrpcStatus(scope.status(), context));
+  return StartFetchStream(engine_, context, options_.max_stream_inflight, *std::move(scope));
 }
 
 grpc::ServerWriteReactor<v1::StatsResponse>* FetchService::WatchStats(
     grpc::CallbackServerContext* context, const v1::WatchStatsRequest* request) {
-  return StartWatchStats(engine_, context, *request);
+  absl::StatusOr<CallerScope> scope = Authenticate(*context);
+  if (!scope.ok()) return RejectWatchStats(ToGrpcStatus(scope.status(), context));
+  return StartWatchStats(engine_, context, *request, &watch_slots_,
+                         SeesPoolDetails(scope->caller));
 }
 
 }  // namespace fetchpool

@@ -3,18 +3,43 @@
 
 #include <grpcpp/support/message_allocator.h>
 
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "fetchpool/v1/fetchpool.grpc.pb.h"
+#include "server/caller_identity_grpc.h"
+#include "server/caller_scope.h"
+#include "server/watch_stats_reactor.h"
 
 namespace fetchpool {
 
 // The FetchPool gRPC service on gRPC's callback API: a handler validates the
 // request, hands it to the engine and returns; the engine's loop thread
 // finishes the call. No thread ever blocks on a fetch.
+//
+// Every handler first authenticates its caller (Authenticator; see there why
+// not an AuthMetadataProcessor): a call without valid credentials ends
+// UNAUTHENTICATED before anything else happens.
 class FetchService final : public v1::FetchPool::CallbackService {
  public:
-  // `max_stream_inflight`: ServerConfig::max_stream_inflight, per FetchStream.
-  FetchService(Engine& engine, size_t max_stream_inflight);
+  // The caller books and limits. The pointers outlive the service; null
+  // turns that part off (everyone is anonymous, no quota, no counts).
+  struct Options {
+    const Authenticator* authenticator = nullptr;
+    CallerQuotas* quotas = nullptr;
+    CallerOutcomes* outcomes = nullptr;
+    uint32_t max_watch_streams = 64;
+    // Identities that see per-pool stats; empty: everyone.
+    std::vector<std::string> stats_callers;
+    // Fetches one FetchStream may have running or unwritten (ServerConfig).
+    size_t max_stream_inflight = 256;
+  };
+
+  explicit FetchService(Engine& engine) : FetchService(engine, Options()) {}
+  FetchService(Engine& engine, Options options);
 
   grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context,
                                   const v1::FetchRequest* request,
@@ -35,8 +60,17 @@ class FetchService final : public v1::FetchPool::CallbackService {
     grpc::MessageHolder<v1::FetchRequest, v1::FetchResponse>* AllocateMessages() override;
   };
 
+  // The caller of a call, or UNAUTHENTICATED.
+  absl::StatusOr<CallerScope> Authenticate(const grpc::CallbackServerContext& context);
+  // Whether `caller` may see per-pool stats (--stats_callers).
+  bool SeesPoolDetails(const std::string& caller) const {
+    return stats_callers_.empty() || stats_callers_.contains(caller);
+  }
+
   Engine& engine_;
-  const size_t max_stream_inflight_;
+  const Options options_;
+  const absl::flat_hash_set<std::string> stats_callers_;
+  WatchStreamSlots watch_slots_;
   FetchMessageAllocator fetch_allocator_;
 };
 

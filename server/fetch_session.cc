@@ -10,9 +10,17 @@ namespace fetchpool {
 void FetchSession::Start(v1::FetchRequest* request, absl::Time deadline) {
   absl::StatusOr<FetchSpec> spec = ValidateFetchRequestTakingBody(request);
   if (!spec.ok()) {
+    scope_.Count("", spec.status());
     port_->Finish(spec.status());
     return;
   }
+  spec->caller = scope_.caller;
+  if (absl::Status admitted = scope_.BeginFetch(); !admitted.ok()) {
+    scope_.Count(spec->pool_key, admitted);
+    port_->Finish(admitted);
+    return;
+  }
+  pool_ = spec->pool_key;
   spec->deadline = deadline;
   // The callback may run (and finish the call) before Fetch returns; the
   // session stays alive until Start has returned all the same.
@@ -40,6 +48,7 @@ void FetchSession::OnCancel() {
 }
 
 void FetchSession::Complete(absl::StatusOr<FetchResult> result) {
+  scope_.EndFetch(pool_, result.status());
   if (!result.ok()) {
     port_->Finish(result.status());
     return;

@@ -7,11 +7,14 @@
 // into a grpc::ServerUnaryReactor.
 
 #include <mutex>
+#include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "fetchpool/v1/fetchpool.pb.h"
+#include "server/caller_scope.h"
 
 namespace fetchpool {
 
@@ -36,9 +39,11 @@ class FetchCallPort {
 // last act on the engine's side: nothing of it is touched afterwards.
 class FetchSession {
  public:
-  // `response`: filled before Finish(OK).
-  FetchSession(Engine& engine, FetchCallPort* port, v1::FetchResponse* response)
-      : engine_(engine), port_(port), response_(response) {}
+  // `response`: filled before Finish(OK). `scope`: who calls; the fetch
+  // carries its name and counts against its quota.
+  FetchSession(Engine& engine, FetchCallPort* port, v1::FetchResponse* response,
+               CallerScope scope = {})
+      : engine_(engine), port_(port), response_(response), scope_(std::move(scope)) {}
   FetchSession(const FetchSession&) = delete;
   FetchSession& operator=(const FetchSession&) = delete;
 
@@ -54,6 +59,8 @@ class FetchSession {
   Engine& engine_;
   FetchCallPort* const port_;
   v1::FetchResponse* const response_;
+  const CallerScope scope_;
+  std::string pool_;  // set by Start before the fetch begins; read by Complete
 
   // Protects the two fields below: Start and OnCancel run on different
   // threads, in either order.

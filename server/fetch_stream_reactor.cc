@@ -1,6 +1,7 @@
 #include "server/fetch_stream_reactor.h"
 
 #include <string>
+#include <utility>
 
 #include "server/call_deadline.h"
 #include "server/fetch_stream_session.h"
@@ -15,8 +16,9 @@ class FetchStreamReactor final
     : public grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>,
       private FetchStreamPort {
  public:
-  FetchStreamReactor(Engine& engine, grpc::CallbackServerContext* context, size_t max_in_flight)
-      : session_(engine, CallDeadline(*context), this, max_in_flight) {
+  FetchStreamReactor(Engine& engine, grpc::CallbackServerContext* context, size_t max_in_flight,
+                     CallerScope scope)
+      : session_(engine, CallDeadline(*context), this, max_in_flight, std::move(scope)) {
     session_.Start();
   }
 
@@ -44,11 +46,23 @@ class FetchStreamReactor final
   FetchStreamSession session_;
 };
 
+class RejectedStream final : public grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse> {
+ public:
+  explicit RejectedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* StartFetchStream(
-    Engine& engine, grpc::CallbackServerContext* context, size_t max_in_flight) {
-  return new FetchStreamReactor(engine, context, max_in_flight);
+    Engine& engine, grpc::CallbackServerContext* context, size_t max_in_flight,
+    CallerScope scope) {
+  return new FetchStreamReactor(engine, context, max_in_flight, std::move(scope));
+}
+
+grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* RejectFetchStream(
+    grpc::Status status) {
+  return new RejectedStream(std::move(status));
 }
 
 }  // namespace fetchpool

@@ -15,11 +15,12 @@ FetchStreamSession::Answer::Answer()
       response_(google::protobuf::Arena::CreateMessage<v1::FetchResponse>(&arena_)) {}
 
 FetchStreamSession::FetchStreamSession(Engine& engine, absl::Time deadline, FetchStreamPort* port,
-                                       size_t max_in_flight)
+                                       size_t max_in_flight, CallerScope scope)
     : engine_(engine),
       deadline_(deadline),
       port_(port),
-      max_in_flight_(max_in_flight == 0 ? 1 : max_in_flight) {}
+      max_in_flight_(max_in_flight == 0 ? 1 : max_in_flight),
+      scope_(std::move(scope)) {}
 
 void FetchStreamSession::Start() {
   std::unique_lock<std::mutex> lock(mu_);
@@ -39,6 +40,12 @@ void FetchStreamSession::OnReadDone(bool ok) {
   // its body moves into the fetch (its id stays for the lines below).
   absl::StatusOr<FetchSpec> spec = ValidateFetchRequestTakingBody(&request_);
   if (!spec.ok()) {
+    scope_.Count("", spec.status());
+  } else if (absl::Status admitted = scope_.BeginFetch(); !admitted.ok()) {
+    scope_.Count(spec->pool_key, admitted);  // over the caller's quota: the engine never sees it
+    spec = admitted;
+  }
+  if (!spec.ok()) {
     auto answer = std::make_unique<Answer>();
     answer->response().set_id(request_.id());
     FillFetchError(spec.status(), &answer->response());
@@ -50,7 +57,9 @@ void FetchStreamSession::OnReadDone(bool ok) {
     return;
   }
   spec->deadline = deadline_;
+  spec->caller = scope_.caller;
   std::string id = request_.id();
+  std::string pool = spec->pool_key;
   uint64_t seq;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -62,8 +71,9 @@ void FetchStreamSession::OnReadDone(bool ok) {
   // cannot finish, so it stays alive for the lines below.
   const Engine::FetchId fetch_id =
       engine_.Fetch(*std::move(spec),
-                    [this, seq, id = std::move(id)](absl::StatusOr<FetchResult> result) mutable {
-                      OnFetchDone(seq, std::move(id), std::move(result));
+                    [this, seq, id = std::move(id),
+                     pool = std::move(pool)](absl::StatusOr<FetchResult> result) mutable {
+                      OnFetchDone(seq, std::move(id), pool, std::move(result));
                     });
   std::unique_lock<std::mutex> lock(mu_);
   reading_ = false;
@@ -131,8 +141,9 @@ FetchStreamSession::State FetchStreamSession::GetState() const {
 }
 
 // Runs on the engine's loop thread.
-void FetchStreamSession::OnFetchDone(uint64_t seq, std::string id,
+void FetchStreamSession::OnFetchDone(uint64_t seq, std::string id, const std::string& pool,
                                      absl::StatusOr<FetchResult> result) {
+  scope_.EndFetch(pool, result.status());
   auto answer = std::make_unique<Answer>();
   v1::FetchResponse& response = answer->response();
   if (result.ok()) {

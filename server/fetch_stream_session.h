@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "fetchpool/v1/fetchpool.pb.h"
+#include "server/caller_scope.h"
 
 namespace fetchpool {
 
@@ -64,8 +65,10 @@ class FetchStreamSession {
   static constexpr size_t kDefaultMaxInFlight = 4096;
 
   // `deadline`: the call's, on the engine's clock; every fetch gets it.
+  // `scope`: who calls; every fetch carries its name and counts against
+  // its quota.
   FetchStreamSession(Engine& engine, absl::Time deadline, FetchStreamPort* port,
-                     size_t max_in_flight = kDefaultMaxInFlight);
+                     size_t max_in_flight = kDefaultMaxInFlight, CallerScope scope = {});
   FetchStreamSession(const FetchStreamSession&) = delete;
   FetchStreamSession& operator=(const FetchStreamSession&) = delete;
 
@@ -114,7 +117,8 @@ class FetchStreamSession {
     v1::FetchResponse* const response_;
   };
 
-  void OnFetchDone(uint64_t seq, std::string id, absl::StatusOr<FetchResult> result);
+  void OnFetchDone(uint64_t seq, std::string id, const std::string& pool,
+                   absl::StatusOr<FetchResult> result);
   void QueueWriteLocked(std::unique_ptr<Answer> answer);
   void StartNextWriteLocked();
   void ReadNextLocked();
@@ -128,6 +132,7 @@ class FetchStreamSession {
   const absl::Time deadline_;
   FetchStreamPort* const port_;
   const size_t max_in_flight_;
+  const CallerScope scope_;
   // gRPC reads into it, one read at a time: written by the port before
   // OnReadDone(true), read by OnReadDone before the next StartRead.
   v1::FetchRequest request_;

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "server/auth_server_credentials.h"
 #include "server/json_log.h"
 
 namespace fetchpool {
@@ -20,6 +21,32 @@ constexpr int kMaxRequestMessageBytes = 64 * 1024 * 1024 + 1024 * 1024;
 absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const ServerConfig& config,
                                                                         Options options) {
   std::unique_ptr<FetchPoolServer> self(new FetchPoolServer());
+  // Caller authentication: checked before the engine starts, so a bad file
+  // stops start-up with a message naming its setting.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(config);
+  if (!credentials.ok()) return credentials.status();
+  std::unique_ptr<AuthTokens> tokens;
+  if (!config.auth_tokens_file.empty()) {
+    absl::StatusOr<AuthTokens> loaded = AuthTokens::Load(config.auth_tokens_file);
+    if (!loaded.ok()) return loaded.status();
+    tokens = std::make_unique<AuthTokens>(*std::move(loaded));
+  }
+  self->authenticator_ =
+      std::make_unique<Authenticator>(std::move(tokens), !config.tls_client_ca_file.empty());
+  if (config.tls_cert_file.empty()) {
+    // One line, so an operator sees it once per start and log searches find it.
+    LogEvent("warning", "plaintext_grpc",
+             {{"message", self->authenticator_->required()
+                              ? "plaintext gRPC: no TLS; bearer tokens travel in the clear"
+                              : "plaintext gRPC: no TLS, no caller authentication"}});
+  }
+  self->caller_quotas_ = std::make_unique<CallerQuotas>(config.max_inflight_per_caller);
+  self->caller_outcomes_ =
+      std::make_unique<CallerOutcomes>([](const CallerOutcomes::Fields& fields) {
+        LogEvent("warning", "fetch_failed", fields);
+      });
+
   EngineConfig engine_config = config.engine;
   if (!engine_config.log_event) {
     engine_config.log_event = [](const std::string& event,
@@ -30,7 +57,14 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(engine_config));
   if (!engine.ok()) return engine.status();
   self->engine_ = *std::move(engine);
-  self->service_ = std::make_unique<FetchService>(*self->engine_, config.max_stream_inflight);
+  FetchService::Options service_options;
+  service_options.authenticator = self->authenticator_.get();
+  service_options.quotas = self->caller_quotas_.get();
+  service_options.outcomes = self->caller_outcomes_.get();
+  service_options.max_watch_streams = config.max_watch_streams;
+  service_options.stats_callers = config.stats_callers;
+  service_options.max_stream_inflight = config.max_stream_inflight;
+  self->service_ = std::make_unique<FetchService>(*self->engine_, std::move(service_options));
   // No fetch may reach fetchpool itself: the configured addresses now (a
   // fixed port is known before binding, so no call is served unprotected),
   // the ports actually bound below.
@@ -42,7 +76,7 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
   // and the no-op RPC that measures gRPC's own cost in bench/.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &self->port_);
+  builder.AddListeningPort(config.listen, *credentials, &self->port_);
   builder.RegisterService(self->service_.get());
   builder.SetMaxReceiveMessageSize(kMaxRequestMessageBytes);
   builder.SetMaxSendMessageSize(-1);
@@ -56,8 +90,10 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
         absl::StrCat("cannot listen on ", config.listen, " (address in use or not local?)"));
   }
   if (!config.metrics_listen.empty()) {
+    MetricsExporter::Options metrics_options;
+    metrics_options.caller_outcomes = self->caller_outcomes_.get();
     absl::StatusOr<std::unique_ptr<MetricsExporter>> metrics =
-        MetricsExporter::Start(*self->engine_, config.metrics_listen);
+        MetricsExporter::Start(*self->engine_, config.metrics_listen, metrics_options);
     // On failure ~FetchPoolServer stops the gRPC server and the engine.
     if (!metrics.ok()) return metrics.status();
     self->metrics_ = *std::move(metrics);

@@ -9,6 +9,9 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "server/caller_identity_grpc.h"
+#include "server/caller_outcomes.h"
+#include "server/caller_quotas.h"
 #include "server/fetch_service.h"
 #include "server/metrics_exporter.h"
 #include "server/server_config.h"
@@ -20,8 +23,9 @@ namespace fetchpool {
 class FetchPoolServer {
  public:
   struct Options {
-    // Run before every handler: the place for caller authentication (mTLS
-    // identity, tokens) and per-caller quotas.
+    // Run before every handler (tests, tracing). Caller authentication and
+    // per-caller quotas are not here: FetchService does them from the
+    // config (see Authenticator in server/caller_identity_grpc.h).
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   };
 
@@ -33,6 +37,10 @@ class FetchPoolServer {
   // The bound /metrics port; 0 when config.metrics_listen was empty.
   int metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
   Engine& engine() { return *engine_; }
+  // Per-caller books: fetchpool_caller_requests_total and in-flight counts.
+  const CallerOutcomes& caller_outcomes() const { return *caller_outcomes_; }
+  const CallerQuotas& caller_quotas() const { return *caller_quotas_; }
+  size_t auth_token_count() const { return authenticator_->token_count(); }
 
   // Graceful drain: stop taking calls, let running ones finish within
   // `grace`, then cancel what is left and close every connection.
@@ -42,6 +50,11 @@ class FetchPoolServer {
  private:
   FetchPoolServer() = default;
 
+  // Declared first, destroyed last: the engine's last callbacks and the
+  // service use them.
+  std::unique_ptr<Authenticator> authenticator_;
+  std::unique_ptr<CallerQuotas> caller_quotas_;
+  std::unique_ptr<CallerOutcomes> caller_outcomes_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<FetchService> service_;
   std::unique_ptr<grpc::Server> server_;

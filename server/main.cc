@@ -83,6 +83,20 @@ int main(int argc, char** argv) {
     fetchpool::LogEvent("warning", "tls_not_verified", {{"message", warning}});
   }
 
+  // The security posture (README "Security"): who can call, and how much.
+  fetchpool::LogEvent(
+      "info", "security",
+      {{"tls", config->tls_cert_file.empty() ? "off" : "on"},
+       {"mtls", config->tls_client_ca_file.empty() ? "off" : "on"},
+       {"auth_tokens_file", config->auth_tokens_file.empty() ? "off" : config->auth_tokens_file},
+       {"max_inflight_per_caller", config->max_inflight_per_caller == 0
+                                       ? std::string("unlimited")
+                                       : absl::StrCat(config->max_inflight_per_caller)},
+       {"max_watch_streams", absl::StrCat(config->max_watch_streams)},
+       {"stats_callers", config->stats_callers.empty()
+                             ? std::string("everyone")
+                             : absl::StrJoin(config->stats_callers, ",")}});
+
   absl::StatusOr<std::unique_ptr<fetchpool::FetchPoolServer>> server =
       fetchpool::FetchPoolServer::Start(*config);
   if (!server.ok()) {
@@ -92,6 +106,7 @@ int main(int argc, char** argv) {
   fetchpool::LogEvent("info", "start", {{"listen", config->listen},
                                         {"port", absl::StrCat((*server)->port())},
                                         {"metrics_port", absl::StrCat((*server)->metrics_port())},
+                                        {"auth_tokens", absl::StrCat((*server)->auth_token_count())},
                                         {"version", FETCHPOOL_VERSION}});
 
   int signal_number = 0;

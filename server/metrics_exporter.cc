@@ -330,6 +330,18 @@ void MetricsExporter::AppendExporterFamilies(std::vector<MetricFamily>* families
       {{"version", options_.version.empty() ? std::string(FETCHPOOL_VERSION) : options_.version}},
       MetricType::Gauge, 1));
   families->push_back(std::move(build_info));
+
+  if (options_.caller_outcomes != nullptr) {
+    MetricFamily callers =
+        Family("fetchpool_caller_requests_total",
+               "Finished fetches per caller identity, by reason (OK or the stable reason)",
+               MetricType::Counter);
+    for (const CallerOutcomes::Count& count : options_.caller_outcomes->Snapshot()) {
+      callers.metric.push_back(Sample({{"caller", count.caller}, {"reason", count.reason}},
+                                      MetricType::Counter, static_cast<double>(count.count)));
+    }
+    families->push_back(std::move(callers));
+  }
 }
 
 }  // namespace fetchpool

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
+#include "server/caller_outcomes.h"
 
 namespace prometheus {
 class Exposer;
@@ -36,6 +37,9 @@ namespace fetchpool {
 //   fetchpool_metrics_scrape_timeouts_total
 //                                     counter, scrapes the engine did not answer
 //   fetchpool_build_info{version}     gauge, always 1
+//   fetchpool_caller_requests_total   counter {caller, reason}: finished fetches
+//                                     per caller identity, reason "OK" or the
+//                                     stable reason (Options::caller_outcomes)
 //
 // Host label cap: at most `max_host_labels` pools get a host label of their
 // own; the rest are summed into host="_other" (kGaugeMax fields take the
@@ -53,6 +57,8 @@ class MetricsExporter {
     absl::Duration snapshot_timeout = absl::Seconds(2);
     std::string version;  // fetchpool_build_info; empty: the built-in version
     size_t http_threads = 2;
+    // fetchpool_caller_requests_total{caller,reason}; null: not exported.
+    const CallerOutcomes* caller_outcomes = nullptr;
   };
 
   static constexpr char kOtherHost[] = "_other";

@@ -2,6 +2,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <map>
@@ -107,6 +111,20 @@ bool CopyServerSetting(absl::string_view name, const ServerConfig& from, ServerC
     to->engine.event_loops = from.engine.event_loops;
   } else if (name == "evict_empty_pool_after") {
     to->engine.evict_empty_pool_after = from.engine.evict_empty_pool_after;
+  } else if (name == "tls_cert_file") {
+    to->tls_cert_file = from.tls_cert_file;
+  } else if (name == "tls_key_file") {
+    to->tls_key_file = from.tls_key_file;
+  } else if (name == "tls_client_ca_file") {
+    to->tls_client_ca_file = from.tls_client_ca_file;
+  } else if (name == "auth_tokens_file") {
+    to->auth_tokens_file = from.auth_tokens_file;
+  } else if (name == "max_inflight_per_caller") {
+    to->max_inflight_per_caller = from.max_inflight_per_caller;
+  } else if (name == "max_watch_streams") {
+    to->max_watch_streams = from.max_watch_streams;
+  } else if (name == "stats_callers") {
+    to->stats_callers = from.stats_callers;
   } else if (name == "allow_cidrs") {
     to->engine.allow_cidrs = from.engine.allow_cidrs;
   } else if (CopyEgressSetting(name, from.engine, &to->engine)) {
@@ -279,6 +297,23 @@ absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& loc
     layer->set["max_new_pools_per_caller_per_minute"] =
         locator.Line("max_new_pools_per_caller_per_minute");
   }
+  // Caller identity and per-caller limits.
+#define FETCHPOOL_READ_AUTH_PLAIN(setting, member)    \
+  if (file.has_##setting()) {                         \
+    v.member = file.setting();                        \
+    layer->set[#setting] = locator.Line(#setting);    \
+  }
+  FETCHPOOL_READ_AUTH_PLAIN(tls_cert_file, tls_cert_file)
+  FETCHPOOL_READ_AUTH_PLAIN(tls_key_file, tls_key_file)
+  FETCHPOOL_READ_AUTH_PLAIN(tls_client_ca_file, tls_client_ca_file)
+  FETCHPOOL_READ_AUTH_PLAIN(auth_tokens_file, auth_tokens_file)
+  FETCHPOOL_READ_AUTH_PLAIN(max_inflight_per_caller, max_inflight_per_caller)
+  FETCHPOOL_READ_AUTH_PLAIN(max_watch_streams, max_watch_streams)
+#undef FETCHPOOL_READ_AUTH_PLAIN
+  if (file.stats_callers_size() > 0) {
+    v.stats_callers.assign(file.stats_callers().begin(), file.stats_callers().end());
+    layer->set["stats_callers"] = locator.Line("stats_callers", 0);
+  }
   return ReadPoolSettings(file, locator, &v.engine.defaults, &layer->set);
 }
 
@@ -366,6 +401,38 @@ absl::Status ValidateHostPort(absl::string_view setting, const std::string& valu
   return absl::OkStatus();
 }
 
+// The TLS and token files: paired, and readable (their contents are checked
+// when the server starts, server/auth_server_credentials.cc and
+// server/auth_tokens.cc).
+absl::Status ValidateAuthSettings(const ServerConfig& config) {
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_cert_file and tls_key_file go together: set both to serve TLS, or neither for "
+        "plaintext");
+  }
+  if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_client_ca_file needs tls_cert_file and tls_key_file: client certificates are "
+        "only checked over TLS");
+  }
+  const std::pair<const char*, const std::string*> files[] = {
+      {"tls_cert_file", &config.tls_cert_file},
+      {"tls_key_file", &config.tls_key_file},
+      {"tls_client_ca_file", &config.tls_client_ca_file},
+      {"auth_tokens_file", &config.auth_tokens_file}};
+  for (const auto& [setting, path] : files) {
+    if (!path->empty() && access(path->c_str(), R_OK) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(setting, " is \"", absl::CHexEscape(*path),
+                                                     "\"; cannot read it: ",
+                                                     std::strerror(errno)));
+    }
+  }
+  if (config.max_watch_streams == 0) {
+    return absl::InvalidArgumentError("max_watch_streams is 0; it must be at least 1");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateServiceSettings(const ServerConfig& config) {
   absl::Status s = ValidateHostPort("listen", config.listen);
   if (!s.ok()) return s;
@@ -408,6 +475,7 @@ absl::Status ValidateServiceSettings(const ServerConfig& config) {
   if (absl::Status profiles = ValidateEgressProfiles(config.engine); !profiles.ok()) {
     return profiles;
   }
+  if (s = ValidateAuthSettings(config); !s.ok()) return s;
   return config.engine.defaults.Validate();
 }
 

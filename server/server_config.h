@@ -28,6 +28,15 @@ struct ServerConfig {
   // caller. 256 keeps a stream's answers under its share of the buffer
   // budget while leaving room to fill many hosts' connections.
   uint32_t max_stream_inflight = 256;
+
+  // Caller identity and per-caller limits (README "Security").
+  std::string tls_cert_file;       // PEM chain; with tls_key_file, gRPC is served over TLS
+  std::string tls_key_file;        // PEM private key of tls_cert_file
+  std::string tls_client_ca_file;  // PEM CAs; set: client certificates verified (mTLS)
+  std::string auth_tokens_file;    // `caller-name token` lines; set: bearer tokens
+  uint32_t max_inflight_per_caller = 10000;  // 0: unlimited
+  uint32_t max_watch_streams = 64;           // concurrent WatchStats calls
+  std::vector<std::string> stats_callers;    // empty: every caller sees pool keys
 };
 
 // Merges the three layers of settings and validates the result.

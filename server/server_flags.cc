@@ -113,6 +113,24 @@ ABSL_FLAG(uint32_t, max_new_pools_per_caller_per_minute,
           fetchpool::EngineConfig().max_new_pools_per_caller_per_minute,
           "New host pools one caller may create per minute; more fail CALLER_QUOTA_EXCEEDED. "
           "0: unlimited");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain of the gRPC port; with --tls_key_file the port speaks TLS "
+          "(default: plaintext, no caller authentication)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: callers must present a client certificate it signed (mTLS); the "
+          "caller's identity is the certificate's spiffe:// URI or DNS name");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of `caller-name token` lines; callers send `authorization: Bearer <token>` "
+          "and are identified by the name");
+ABSL_FLAG(uint32_t, max_inflight_per_caller, fetchpool::ServerConfig().max_inflight_per_caller,
+          "Fetches one caller identity may have in flight across Fetch and FetchStream; more "
+          "fail CALLER_QUOTA_EXCEEDED. 0: unlimited");
+ABSL_FLAG(uint32_t, max_watch_streams, fetchpool::ServerConfig().max_watch_streams,
+          "Concurrent WatchStats calls; more fail TOO_MANY_STREAMS");
+ABSL_FLAG(std::vector<std::string>, stats_callers, fetchpool::ServerConfig().stats_callers,
+          "Comma-separated caller identities allowed to see per-pool Stats (pool keys); "
+          "others get totals only. Empty: everyone");
 
 namespace fetchpool {
 namespace {
@@ -152,6 +170,13 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_max_buffered_bytes),
       &absl::GetFlagReflectionHandle(FLAGS_max_stream_inflight),
       &absl::GetFlagReflectionHandle(FLAGS_max_new_pools_per_caller_per_minute),
+      &absl::GetFlagReflectionHandle(FLAGS_tls_cert_file),
+      &absl::GetFlagReflectionHandle(FLAGS_tls_key_file),
+      &absl::GetFlagReflectionHandle(FLAGS_tls_client_ca_file),
+      &absl::GetFlagReflectionHandle(FLAGS_auth_tokens_file),
+      &absl::GetFlagReflectionHandle(FLAGS_max_inflight_per_caller),
+      &absl::GetFlagReflectionHandle(FLAGS_max_watch_streams),
+      &absl::GetFlagReflectionHandle(FLAGS_stats_callers),
   };
 }
 
@@ -197,6 +222,13 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   config.max_stream_inflight = absl::GetFlag(FLAGS_max_stream_inflight);
   config.engine.max_new_pools_per_caller_per_minute =
       absl::GetFlag(FLAGS_max_new_pools_per_caller_per_minute);
+  config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  config.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  config.max_inflight_per_caller = absl::GetFlag(FLAGS_max_inflight_per_caller);
+  config.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
+  config.stats_callers = absl::GetFlag(FLAGS_stats_callers);
   return config;
 }
 

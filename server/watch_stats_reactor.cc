@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "common/reason.h"
 #include "server/grpc_status.h"
 #include "server/watch_stats_session.h"
 
@@ -16,8 +18,9 @@ namespace {
 class WatchStatsReactor final : public grpc::ServerWriteReactor<v1::StatsResponse>,
                                 private WatchStatsPort {
  public:
-  WatchStatsReactor(Engine& engine, WatchStatsSession::Params params)
-      : session_(WatchStatsSession::Create(engine, std::move(params), this)) {
+  // `slots`: one is held for this call; released in OnDone.
+  WatchStatsReactor(Engine& engine, WatchStatsSession::Params params, WatchStreamSlots* slots)
+      : session_(WatchStatsSession::Create(engine, std::move(params), this)), slots_(slots) {
     session_->Start();
   }
 
@@ -25,6 +28,7 @@ class WatchStatsReactor final : public grpc::ServerWriteReactor<v1::StatsRespons
   void OnCancel() override { session_->OnCancel(); }
   void OnDone() override {
     session_->OnDone();
+    slots_->Release();
     delete this;
   }
 
@@ -39,6 +43,7 @@ class WatchStatsReactor final : public grpc::ServerWriteReactor<v1::StatsRespons
   }
 
   const std::shared_ptr<WatchStatsSession> session_;
+  WatchStreamSlots* const slots_;
 };
 
 // A write reactor that only reports an error.
@@ -52,10 +57,33 @@ class RejectedWatch final : public grpc::ServerWriteReactor<v1::StatsResponse> {
 
 grpc::ServerWriteReactor<v1::StatsResponse>* StartWatchStats(Engine& engine,
                                                              grpc::CallbackServerContext* context,
-                                                             const v1::WatchStatsRequest& request) {
+                                                             const v1::WatchStatsRequest& request,
+                                                             WatchStreamSlots* slots,
+                                                             bool pool_details) {
   absl::StatusOr<WatchStatsSession::Params> params = WatchStatsSession::ParseRequest(request);
   if (!params.ok()) return new RejectedWatch(ToGrpcStatus(params.status(), context));
-  return new WatchStatsReactor(engine, *std::move(params));
+  if (!pool_details) {
+    if (!params->pool_key.empty()) {
+      return new RejectedWatch(ToGrpcStatus(
+          MakeError(Reason::kStatsDenied,
+                    "per-pool stats are only for the callers in --stats_callers; ask without "
+                    "a host for the totals"),
+          context));
+    }
+    params->totals_only = true;
+  }
+  if (!slots->TryAcquire()) {
+    return new RejectedWatch(ToGrpcStatus(
+        MakeError(Reason::kTooManyStreams,
+                  absl::StrCat(slots->max(), " WatchStats streams are open already "
+                               "(--max_watch_streams); close one or poll Stats instead")),
+        context));
+  }
+  return new WatchStatsReactor(engine, *std::move(params), slots);
+}
+
+grpc::ServerWriteReactor<v1::StatsResponse>* RejectWatchStats(grpc::Status status) {
+  return new RejectedWatch(std::move(status));
 }
 
 }  // namespace fetchpool

@@ -92,6 +92,7 @@ void WatchStatsSession::Write(const Engine::StatsResult& stats) {
   if (finished_) return;
   response_.Clear();
   FillStatsResponse(stats, &response_);
+  if (params_.totals_only) response_.clear_pools();
   writing_ = true;
   port_->StartWrite(&response_);
 }

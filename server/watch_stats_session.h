@@ -46,6 +46,9 @@ class WatchStatsSession : public std::enable_shared_from_this<WatchStatsSession>
   struct Params {
     absl::Duration interval = absl::Seconds(1);
     std::string pool_key;  // "" for all pools
+    // Totals and pool_count only, no per-pool entries: a caller not in
+    // --stats_callers must not learn which hosts others fetch from.
+    bool totals_only = false;
   };
   // Checks a request: INVALID_ARGUMENT (INVALID_OPTION for the interval,
   // INVALID_URL / UNSUPPORTED_SCHEME for the host) or the parameters.

@@ -25,6 +25,7 @@ struct StreamScript : CallScript {
   std::vector<v1::FetchRequest> requests;  // the caller's, in order; then it half-closes
   size_t max_in_flight = FetchStreamSession::kDefaultMaxInFlight;
   absl::Duration max_read_delay = absl::Microseconds(100);
+  CallerScope scope;  // the caller and its books
 };
 
 // gRPC's side of one FetchStream call.
@@ -35,7 +36,7 @@ class FakeStreamCall final : public FakeCall, private FetchStreamPort {
         script_(std::move(script)),
         session_(std::make_unique<FetchStreamSession>(
             engine, MonotonicClock::Get().Now() + absl::Seconds(60),
-            static_cast<FetchStreamPort*>(this), script_.max_in_flight)) {}
+            static_cast<FetchStreamPort*>(this), script_.max_in_flight, script_.scope)) {}
 
   // Plays the call to its end: OnDone, then the session is destroyed, as
   // the reactor deletes itself. A call that never finishes stops the test
@@ -345,6 +346,43 @@ TEST_F(FetchStreamSessionTest, BufferBudgetIsHeldUntilAnswersAreWritten) {
       }
     }
   }
+// A caller at its in-flight quota: further fetches of the stream are
+// answered CALLER_QUOTA_EXCEEDED at once, the admitted ones run, every
+// request is answered once, each counted once, and every slot comes back.
+TEST_F(FetchStreamSessionTest, CallerQuotaRefusesFetchesPastTheCap) {
+  StartEngine();
+  CallerQuotas quotas(2);
+  CallerOutcomes outcomes(nullptr);
+  StreamScript script;
+  for (int i = 0; i < 10; ++i) {
+    script.requests.push_back(Request(absl::StrCat("r", i), Url("/sleep?ms=2000")));
+  }
+  script.scope.caller = "webhooks";
+  script.scope.quotas = &quotas;
+  script.scope.outcomes = &outcomes;
+  FakeStreamCall call(*engine_, script, BaseSeed());
+  call.Run(absl::Seconds(30));
+  const FakeCall::Outcome out = call.outcome();
+  ExpectNoErrors(out, "quota");
+  EXPECT_TRUE(out.status.ok()) << out.status;
+  size_t admitted = 0;
+  size_t refused = 0;
+  for (const auto& [id, copies] : call.answers()) {
+    ASSERT_EQ(copies.size(), 1u) << id;
+    if (copies.front().has_error()) {
+      EXPECT_EQ(copies.front().error().reason(), "CALLER_QUOTA_EXCEEDED") << id;
+      ++refused;
+    } else {
+      ++admitted;
+    }
+  }
+  EXPECT_EQ(admitted + refused, 10u);
+  EXPECT_GE(admitted, 1u);
+  EXPECT_LE(admitted, 10u - refused);
+  EXPECT_GE(refused, 1u);  // the third request arrives long before 2 s pass
+  EXPECT_EQ(outcomes.CountOf("webhooks", "OK"), admitted);
+  EXPECT_EQ(outcomes.CountOf("webhooks", "CALLER_QUOTA_EXCEEDED"), refused);
+  EXPECT_EQ(quotas.InFlight("webhooks"), 0u);
 }
 
 }  // namespace

@@ -438,3 +438,43 @@ TEST(BuildServerConfigTest, HostileOriginLimits) {
 
 }  // namespace
 }  // namespace fetchpool
+
+namespace fetchpool {
+namespace {
+
+// Caller identity and per-caller limits: file fields, flag precedence, checks.
+TEST(BuildServerConfigTest, CallerSettings) {
+  absl::StatusOr<ServerConfig> config = Build(ServerConfig(), {}, R"pb(
+    auth_tokens_file: "/dev/null"
+    max_inflight_per_caller: 5
+    max_watch_streams: 3
+    stats_callers: ["ops", "spiffe://example.org/admin"]
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->auth_tokens_file, "/dev/null");
+  EXPECT_EQ(config->max_inflight_per_caller, 5u);
+  EXPECT_EQ(config->max_watch_streams, 3u);
+  EXPECT_EQ(config->stats_callers,
+            (std::vector<std::string>{"ops", "spiffe://example.org/admin"}));
+  EXPECT_EQ(ServerConfig().max_inflight_per_caller, 10000u);
+  EXPECT_EQ(ServerConfig().max_watch_streams, 64u);
+
+  ServerConfig flags;
+  flags.max_inflight_per_caller = 0;
+  config = Build(flags, {"max_inflight_per_caller"}, "max_inflight_per_caller: 5");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_inflight_per_caller, 0u);  // 0: unlimited
+
+  EXPECT_THAT(FileError("max_watch_streams: 0"),
+              AllOf(HasSubstr("max_watch_streams is 0"), HasSubstr("fetchpool.conf:1")));
+  EXPECT_THAT(FileError("tls_cert_file: \"/dev/null\""),
+              HasSubstr("tls_cert_file and tls_key_file go together"));
+  EXPECT_THAT(FileError("tls_client_ca_file: \"/dev/null\""),
+              HasSubstr("tls_client_ca_file needs tls_cert_file"));
+  EXPECT_THAT(FileError("auth_tokens_file: \"/nonexistent/tokens\""),
+              AllOf(HasSubstr("auth_tokens_file is \"/nonexistent/tokens\"; cannot read it"),
+                    HasSubstr("fetchpool.conf:1")));
+}
+
+}  // namespace
+}  // namespace fetchpool
