@@ -267,11 +267,12 @@ void FetchRunner::OnTransferDone(CurlConnection& conn, CURLcode code) {
 }
 
 void FetchRunner::FollowRedirect(FetchOp* op) {
-  // The egress profile's own credential header names are not known here
-  // yet: only Authorization, Cookie and Proxy-Authorization are dropped.
-  // TODO(issue 11, profiles): pass the profile's credential_headers.
-  RedirectStep step = DecideRedirect(op->spec, op->result.status, op->result.headers,
-                                     op->result.redirects, /*extra_credential_headers=*/{});
+  // Across origins, Authorization, Cookie, Proxy-Authorization and the
+  // egress profile's own credential headers are dropped.
+  static const std::vector<std::string> kNoExtraCredentials;
+  RedirectStep step = DecideRedirect(
+      op->spec, op->result.status, op->result.headers, op->result.redirects,
+      op->profile != nullptr ? op->profile->credential_headers() : kNoExtraCredentials);
   switch (step.kind) {
     case RedirectStep::Kind::kAnswer:  // a 3xx without Location is just a response
       Answer(op, std::move(op->result));

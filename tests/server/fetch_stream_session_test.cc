@@ -346,6 +346,8 @@ TEST_F(FetchStreamSessionTest, BufferBudgetIsHeldUntilAnswersAreWritten) {
       }
     }
   }
+}
+
 // A caller at its in-flight quota: further fetches of the stream are
 // answered CALLER_QUOTA_EXCEEDED at once, the admitted ones run, every
 // request is answered once, each counted once, and every slot comes back.
