@@ -106,7 +106,7 @@ TEST_F(HygieneTest, RedirectToFileIsDenied) {
 }
 
 // A refused request reaches no origin: not a connection, not a byte.
-TEST_F(HygieneTest, ProxyHeaderAndControlByteReachNoOrigin) {
+TEST_F(HygieneTest, RefusedRequestsReachNoOrigin) {
   v1::FetchRequest proxy;
   proxy.set_url(Url("/dump"));
   AddHeader(&proxy, "Proxy-Authorization", "Basic dTpw");
@@ -120,6 +120,22 @@ TEST_F(HygieneTest, ProxyHeaderAndControlByteReachNoOrigin) {
   r = Fetch(control);
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(r.reason, "INVALID_HEADER");
+
+  // The default egress profile refuses a caller's Host and TRACE, in the
+  // engine before any pool work.
+  v1::FetchRequest host;
+  host.set_url(Url("/dump"));
+  AddHeader(&host, "Host", "internal.example");
+  r = Fetch(host);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r.reason, "INVALID_HEADER");
+
+  v1::FetchRequest trace;
+  trace.set_method("TRACE");
+  trace.set_url(Url("/dump"));
+  r = Fetch(trace);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(r.reason, "METHOD_DENIED");
 
   EXPECT_EQ(origin_->connections_accepted(), 0);
   EXPECT_EQ(origin_->requests_served(), 0);
