@@ -84,8 +84,9 @@ RESULTS=$BENCH_DIR/results
 RAW=$RESULTS/raw
 mkdir -p "$RAW"
 rm -rf "$RAW/callgrind"
+# cg_init puts its vgdb FIFOs in $BENCH_TMP: make that first.
+bench_tmp_dir fetchpool-callgrind "$RAW/callgrind"
 cg_init
-bench_tmp_dir fetchpool-callgrind "$CG_DIR"
 
 ORIGIN_PORT=$(free_port)
 ORIGIN_URL=http://127.0.0.1:$ORIGIN_PORT/
