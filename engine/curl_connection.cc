@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/curl_setopt.h"
+
 namespace fetchpool {
 namespace {
 
@@ -15,16 +17,6 @@ namespace {
 // connections the pool still counts as idle; the pool's idle timer is the
 // only one that should close idle connections.
 constexpr long kCurlMaxAgeSeconds = 2 * 24 * 3600;
-
-template <typename T>
-void SetOpt(CURL* easy, CURLoption option, T value) {
-  CURLcode rc = curl_easy_setopt(easy, option, value);
-  if (rc != CURLE_OK) {
-    std::fprintf(stderr, "curl_easy_setopt(%d) failed: %s\n", static_cast<int>(option),
-                 curl_easy_strerror(rc));
-    std::abort();  // a build of libcurl without an option we rely on
-  }
-}
 
 // A socket whose close leaves TIME_WAIT here is one that is established
 // with nothing pending: no FIN from the origin (recv would return 0), no
@@ -54,33 +46,33 @@ CurlConnection::~CurlConnection() { Close(); }
 
 void CurlConnection::SetConstantOptions() {
   // Only this handle uses the share, so it needs no lock callbacks.
-  SetOpt(easy_, CURLOPT_SHARE, connection_cache_);
-  SetOpt(easy_, CURLOPT_NOSIGNAL, 1L);
-  SetOpt(easy_, CURLOPT_ERRORBUFFER, error_buffer_);
-  SetOpt(easy_, CURLOPT_OPENSOCKETFUNCTION, &CurlConnection::OnOpenSocket);
-  SetOpt(easy_, CURLOPT_OPENSOCKETDATA, this);
-  SetOpt(easy_, CURLOPT_CLOSESOCKETFUNCTION, &CurlConnection::OnCloseSocket);
-  SetOpt(easy_, CURLOPT_CLOSESOCKETDATA, this);
-  SetOpt(easy_, CURLOPT_PREREQFUNCTION, &CurlConnection::OnPrereq);
-  SetOpt(easy_, CURLOPT_PREREQDATA, this);
-  SetOpt(easy_, CURLOPT_RESOLVER_START_FUNCTION, &CurlConnection::OnResolverStart);
-  SetOpt(easy_, CURLOPT_RESOLVER_START_DATA, this);
-  SetOpt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
-  SetOpt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");  // belt and braces: curl never follows
+  SetCurlOpt(easy_, CURLOPT_SHARE, connection_cache_);
+  SetCurlOpt(easy_, CURLOPT_NOSIGNAL, 1L);
+  SetCurlOpt(easy_, CURLOPT_ERRORBUFFER, error_buffer_);
+  SetCurlOpt(easy_, CURLOPT_OPENSOCKETFUNCTION, &CurlConnection::OnOpenSocket);
+  SetCurlOpt(easy_, CURLOPT_OPENSOCKETDATA, this);
+  SetCurlOpt(easy_, CURLOPT_CLOSESOCKETFUNCTION, &CurlConnection::OnCloseSocket);
+  SetCurlOpt(easy_, CURLOPT_CLOSESOCKETDATA, this);
+  SetCurlOpt(easy_, CURLOPT_PREREQFUNCTION, &CurlConnection::OnPrereq);
+  SetCurlOpt(easy_, CURLOPT_PREREQDATA, this);
+  SetCurlOpt(easy_, CURLOPT_RESOLVER_START_FUNCTION, &CurlConnection::OnResolverStart);
+  SetCurlOpt(easy_, CURLOPT_RESOLVER_START_DATA, this);
+  SetCurlOpt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
+  SetCurlOpt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");  // belt and braces: curl never follows
   SetConstantTlsOptions(easy_, &tls_target_);
-  SetOpt(easy_, CURLOPT_FOLLOWLOCATION, 0L);  // the engine follows, pool by pool
+  SetCurlOpt(easy_, CURLOPT_FOLLOWLOCATION, 0L);  // the engine follows, pool by pool
   // Never a proxy from the environment (HTTP_PROXY...): the destination
   // policy must see the origin's address, and the pool is per origin.
   // (This also spares curl five getenv calls per request.)
-  SetOpt(easy_, CURLOPT_PROXY, "");
-  SetOpt(easy_, CURLOPT_MAXAGE_CONN, kCurlMaxAgeSeconds);
-  SetOpt(easy_, CURLOPT_TCP_KEEPALIVE, 1L);
+  SetCurlOpt(easy_, CURLOPT_PROXY, "");
+  SetCurlOpt(easy_, CURLOPT_MAXAGE_CONN, kCurlMaxAgeSeconds);
+  SetCurlOpt(easy_, CURLOPT_TCP_KEEPALIVE, 1L);
   // One request per connection at a time: HTTP/2 multiplexing would put
   // several slots' worth of requests on one socket and break the accounting.
-  SetOpt(easy_, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  SetCurlOpt(easy_, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
   // Debugging aid: curl's own trace of every transfer on stderr.
   static const bool verbose = std::getenv("FETCHPOOL_CURL_VERBOSE") != nullptr;
-  if (verbose) SetOpt(easy_, CURLOPT_VERBOSE, 1L);
+  if (verbose) SetCurlOpt(easy_, CURLOPT_VERBOSE, 1L);
 }
 
 void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
@@ -90,15 +82,15 @@ void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
   policy_denial_.clear();
   socket_errno_ = 0;
   error_buffer_[0] = '\0';
-  SetOpt(easy_, CURLOPT_CONNECTTIMEOUT_MS,
+  SetCurlOpt(easy_, CURLOPT_CONNECTTIMEOUT_MS,
          static_cast<long>(absl::ToInt64Milliseconds(connect_timeout)));
   // Back to a plain GET: setting POSTFIELDS switches curl to POST, so the
   // body is cleared first and HTTPGET comes last.
-  SetOpt(easy_, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
-  SetOpt(easy_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(-1));
-  SetOpt(easy_, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
-  SetOpt(easy_, CURLOPT_NOBODY, 0L);
-  SetOpt(easy_, CURLOPT_HTTPGET, 1L);
+  SetCurlOpt(easy_, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+  SetCurlOpt(easy_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(-1));
+  SetCurlOpt(easy_, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+  SetCurlOpt(easy_, CURLOPT_NOBODY, 0L);
+  SetCurlOpt(easy_, CURLOPT_HTTPGET, 1L);
 }
 
 void CurlConnection::ConfigureTls(const FetchConfig& config) {

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/curl_setopt.h"
 #include "engine/engine_config.h"
 
 namespace fetchpool {
@@ -16,16 +17,6 @@ namespace {
 // Sessions kept per loop; past it one is dropped for each new pool key (a
 // lost session only costs one full handshake).
 constexpr size_t kMaxSessionsPerLoop = 4096;
-
-template <typename T>
-void SetTlsOpt(CURL* easy, CURLoption option, T value) {
-  CURLcode rc = curl_easy_setopt(easy, option, value);
-  if (rc != CURLE_OK) {
-    std::fprintf(stderr, "curl_easy_setopt(%d) failed: %s\n", static_cast<int>(option),
-                 curl_easy_strerror(rc));
-    std::abort();  // a libcurl without OpenSSL: TLS would not be what we configured
-  }
-}
 
 std::string OpenSslError() {
   unsigned long code = ERR_get_error();
@@ -202,10 +193,10 @@ void LoopTls::KeepSession(const std::string& pool_key, SSL_SESSION* session) {
 }
 
 void SetConstantTlsOptions(CURL* easy, TlsHookTarget* target) {
-  SetTlsOpt(easy, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-  SetTlsOpt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  SetTlsOpt(easy, CURLOPT_SSL_CTX_FUNCTION, &OnSslContext);
-  SetTlsOpt(easy, CURLOPT_SSL_CTX_DATA, static_cast<void*>(target));
+  SetCurlOpt(easy, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  SetCurlOpt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  SetCurlOpt(easy, CURLOPT_SSL_CTX_FUNCTION, &OnSslContext);
+  SetCurlOpt(easy, CURLOPT_SSL_CTX_DATA, static_cast<void*>(target));
 }
 
 void SetTransferTlsOptions(CURL* easy, const FetchConfig& config, LoopTls& tls,
@@ -217,11 +208,11 @@ void SetTransferTlsOptions(CURL* easy, const FetchConfig& config, LoopTls& tls,
   target->pool_key = pool_key;
   target->store = tls.StoreFor(config.ca_file);
   const bool verify = !config.insecure_skip_verify;
-  SetTlsOpt(easy, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
-  SetTlsOpt(easy, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+  SetCurlOpt(easy, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
+  SetCurlOpt(easy, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
   if (!config.tls_client_cert_file.empty()) {
-    SetTlsOpt(easy, CURLOPT_SSLCERT, config.tls_client_cert_file.c_str());
-    SetTlsOpt(easy, CURLOPT_SSLKEY, config.tls_client_key_file.c_str());
+    SetCurlOpt(easy, CURLOPT_SSLCERT, config.tls_client_cert_file.c_str());
+    SetCurlOpt(easy, CURLOPT_SSLKEY, config.tls_client_key_file.c_str());
   }
 }
 

@@ -60,17 +60,6 @@ class FaultServiceTest : public ServiceTest {
     return config;
   }
 
-  v1::HostPoolStats StatsFor(const std::string& key) {
-    v1::StatsRequest request;
-    request.set_host(key);
-    v1::StatsResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::Status status = stub_->Stats(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.pools_size() > 0 ? response.pools(0) : v1::HostPoolStats();
-  }
-
   bool WaitForQuietPoolFor(const std::string& key, absl::Duration limit = absl::Seconds(5)) {
     return PollUntil(
         [&] {

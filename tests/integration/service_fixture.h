@@ -89,9 +89,10 @@ class ServiceTest : public ::testing::Test {
     return it == trailers.end() ? "" : std::string(it->second.data(), it->second.size());
   }
 
-  v1::HostPoolStats PoolStats() {
+  // One pool's stats (empty when fetchpool has no pool for `pool_key`).
+  v1::HostPoolStats StatsFor(const std::string& pool_key) {
     v1::StatsRequest request;
-    request.set_host(PoolKey());
+    request.set_host(pool_key);
     v1::StatsResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -99,6 +100,7 @@ class ServiceTest : public ::testing::Test {
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response.pools_size() > 0 ? response.pools(0) : v1::HostPoolStats();
   }
+  v1::HostPoolStats PoolStats() { return StatsFor(PoolKey()); }
 
   // Polls Stats until the pool is quiet (nothing busy, connecting or
   // waiting), or the limit passes.

@@ -44,17 +44,6 @@ class TlsOriginTest : public ServiceTest {
     return Fetch(request);
   }
 
-  v1::HostPoolStats StatsFor(const std::string& pool_key) {
-    v1::StatsRequest request;
-    request.set_host(pool_key);
-    v1::StatsResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::Status status = stub_->Stats(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.pools_size() > 0 ? response.pools(0) : v1::HostPoolStats();
-  }
-
   // The fetch fails TLS_ERROR (UNAVAILABLE) with `words` in its message.
   void ExpectTlsError(TlsOrigin kind, const std::string& words) {
     CallResult r = GetUrl(env_->Url(kind));
