@@ -45,6 +45,7 @@ namespace fetchpool {
   X(kUpstreamTooSlow, "UPSTREAM_TOO_SLOW", kUnavailable)                  \
   X(kCancelled, "CANCELLED", kCancelled)                                  \
   X(kShuttingDown, "SHUTTING_DOWN", kUnavailable)                         \
+  X(kAbortedAfterSend, "ABORTED_AFTER_SEND", kUnavailable)                \
   X(kInternal, "INTERNAL", kInternal)
 
 enum class Reason {

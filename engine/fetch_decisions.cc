@@ -23,6 +23,16 @@ ExchangeEnd ConnectionEnd(const AttemptOutcome& a, bool draining) {
   return ExchangeEnd::kFailed;
 }
 
+absl::Status KeepNeverSentPromise(absl::Status status, bool request_may_have_been_sent) {
+  if (!request_may_have_been_sent) return status;
+  const std::string reason = ReasonOf(status);
+  if (reason != "SHUTTING_DOWN" && reason != "QUEUE_FULL") return status;
+  return MakeError(Reason::kAbortedAfterSend,
+                   absl::StrCat(status.message(),
+                                " (after a request of this fetch had been sent to an origin, "
+                                "so it is not safe to send again unless it is idempotent)"));
+}
+
 bool IsRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }

@@ -87,6 +87,14 @@ RedirectStep DecideRedirect(const FetchSpec& spec, int status, const HeaderList&
 // empty for a relative reference ("/a", "//host/a", "a:b" is a scheme).
 std::string ExplicitScheme(absl::string_view location);
 
+// The status the caller hears. SHUTTING_DOWN and QUEUE_FULL promise that no
+// request of the fetch reached an origin, so clients retry them for any
+// method, POST included (client-sdk/README.md, "Retries"). Once a request of
+// the fetch may have been sent (a transfer started: an earlier redirect hop,
+// or the exchange that a shutdown past its grace cuts off), the same failure
+// is ABORTED_AFTER_SEND, which no client retries on its own.
+absl::Status KeepNeverSentPromise(absl::Status status, bool request_may_have_been_sent);
+
 // "timeout=5, max=100" -> 5 s; nullopt without a usable timeout.
 absl::optional<absl::Duration> ParseKeepAliveTimeout(absl::string_view value);
 

@@ -58,6 +58,9 @@ struct FetchOp final : OversizeHandler {
   curl_slist* header_list = nullptr;  // curl's copy of spec.headers, for every attempt
   FetchResult result;
   uint32_t attempts = 1;
+  // A transfer started: the origin may have seen a request of this fetch
+  // (KeepNeverSentPromise).
+  bool request_may_have_been_sent = false;
   bool answered = false;  // `done` has run
   bool moved = false;     // it changed loops (a redirect to another loop's host)
 

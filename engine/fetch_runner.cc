@@ -197,6 +197,7 @@ void FetchRunner::StartTransfer(FetchOp* op) {
     op->deadline_timer =
         TimerFor(op->id, op->transfer_deadline, &FetchRunner::OnTransferDeadline);
   }
+  op->request_may_have_been_sent = true;
   absl::Status started = op->conn->StartTransfer();
   if (!started.ok()) {
     Answer(op, MakeError(Reason::kInternal, started.message()));
@@ -464,6 +465,9 @@ void FetchRunner::AbortAll(const absl::Status& why) {
 void FetchRunner::Answer(FetchOp* op, absl::StatusOr<FetchResult> result) {
   if (op->answered) return;
   op->answered = true;
+  if (!result.ok()) {
+    result = KeepNeverSentPromise(result.status(), op->request_may_have_been_sent);
+  }
   const absl::Duration took = loop_.clock().Now() - op->arrived;
   if (op->pool != nullptr) op->pool->pool->RecordFetchEnd(took, result.status());
   if (result.ok()) {

@@ -12,11 +12,13 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/reason.h"
 #include "tests/origin/test_origin.h"
 #include "tests/poll_until.h"
@@ -167,12 +169,26 @@ TEST_F(EngineTest, ShutdownAnswersEveryFetchExactlyOnce) {
   Start(config);
   constexpr int kFetches = 40;
   std::atomic<int> answered{0};
+  // The 2 running past the grace may have reached the origin: ABORTED_AFTER_SEND,
+  // which no client retries; the 38 queued never did: SHUTTING_DOWN, which
+  // clients retry even for a POST (client-sdk/README.md, "Retries").
+  absl::Mutex mu;
+  std::map<std::string, int> reasons;
   for (int i = 0; i < kFetches; ++i) {
-    engine_->Fetch(Spec("/sleep?ms=2000"), [&](absl::StatusOr<FetchResult>) { answered.fetch_add(1); });
+    engine_->Fetch(Spec("/sleep?ms=2000"), [&](absl::StatusOr<FetchResult> r) {
+      absl::MutexLock lock(&mu);
+      ++reasons[ReasonOf(r.status())];
+      answered.fetch_add(1);
+    });
   }
   absl::SleepFor(absl::Milliseconds(100));
   engine_->Shutdown(absl::Milliseconds(100));
   EXPECT_EQ(answered.load(), kFetches);
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(reasons["ABORTED_AFTER_SEND"], 2);
+    EXPECT_EQ(reasons["SHUTTING_DOWN"], kFetches - 2);
+  }
   // After shutdown, a new fetch is still answered (SHUTTING_DOWN), once.
   std::atomic<int> late{0};
   engine_->Fetch(Spec("/echo"), [&](absl::StatusOr<FetchResult> r) {

@@ -2,6 +2,7 @@
 // fetch's phase diagram.
 #include "engine/fetch_decisions.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
@@ -213,6 +214,23 @@ TEST(DecideRedirectTest, ABodyDroppedTakesItsHeadersAlong) {
   EXPECT_EQ(DecideRedirect(spec, 302, {{"Location", "/b"}}, 0).method, "PUT");
   EXPECT_FALSE(DecideRedirect(spec, 302, {{"Location", "/b"}}, 0).drop_body);
   EXPECT_EQ(DecideRedirect(spec, 303, {{"Location", "/b"}}, 0).method, "GET");
+}
+
+TEST(NeverSentPromiseTest, RetrySafeReasonsOnlyBeforeAnyRequestWentOut) {
+  const absl::Status queue_full = MakeError(Reason::kQueueFull, "queue of http://a:80 is full");
+  const absl::Status shutting_down = MakeError(Reason::kShuttingDown, "fetchpool is shutting down");
+  const absl::Status reset = MakeError(Reason::kConnectionReset, "reset");
+  EXPECT_EQ(ReasonOf(KeepNeverSentPromise(queue_full, false)), "QUEUE_FULL");
+  EXPECT_EQ(ReasonOf(KeepNeverSentPromise(shutting_down, false)), "SHUTTING_DOWN");
+  // A redirect hop's full queue, or a shutdown cutting off a running exchange.
+  absl::Status after = KeepNeverSentPromise(queue_full, true);
+  EXPECT_EQ(ReasonOf(after), "ABORTED_AFTER_SEND");
+  EXPECT_EQ(after.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(after.message()), ::testing::HasSubstr("queue of http://a:80 is full"));
+  EXPECT_EQ(ReasonOf(KeepNeverSentPromise(shutting_down, true)), "ABORTED_AFTER_SEND");
+  // Other reasons pass through either way.
+  EXPECT_EQ(ReasonOf(KeepNeverSentPromise(reset, true)), "CONNECTION_RESET");
+  EXPECT_TRUE(KeepNeverSentPromise(absl::OkStatus(), true).ok());
 }
 
 TEST(RedirectStatusTest, TheFiveRedirects) {
