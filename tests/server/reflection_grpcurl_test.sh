@@ -35,6 +35,9 @@ $OUT"
 grpc "$TARGET" list
 ((RC == 0)) || fail "list exited $RC: $OUT"
 expect "list" '^fetchpool\.v1\.FetchPool$'
+# Listed, but not callable by reflection alone: gRPC C++'s built-in health
+# service registers no descriptor for grpc/health/v1/health.proto. Probes
+# call it with the standard proto compiled in (grpc_health_probe, Envoy).
 expect "list" '^grpc\.health\.v1\.Health$'
 
 grpc "$TARGET" describe fetchpool.v1.FetchPool
@@ -62,11 +65,7 @@ expect "Fetch POST" "\"body\": \"$(printf 'grpcurl' | base64)\""
 grpc -d "{\"host\": \"$POOL\"}" "$TARGET" fetchpool.v1.FetchPool/Stats
 ((RC == 0)) || fail "Stats exited $RC: $OUT"
 expect "Stats" "\"host\": \"$POOL\""
-expect "Stats" '"requestsTotal": "2"'
-
-grpc -d '{"service": "fetchpool.v1.FetchPool"}' "$TARGET" grpc.health.v1.Health/Check
-((RC == 0)) || fail "Health/Check exited $RC: $OUT"
-expect "Health/Check" '"status": "SERVING"'
+expect "Stats" '"requests_total": "2"'  # grpcurl prints proto field names
 
 # An error: the reason travels in the trailer fetchpool-reason, which -v shows.
 grpc -v -d '{"url": "ftp://127.0.0.1/file"}' "$TARGET" fetchpool.v1.FetchPool/Fetch
@@ -74,4 +73,4 @@ grpc -v -d '{"url": "ftp://127.0.0.1/file"}' "$TARGET" fetchpool.v1.FetchPool/Fe
 expect "Fetch ftp://" 'Code: InvalidArgument'
 expect "Fetch ftp://" '^fetchpool-reason: UNSUPPORTED_SCHEME'
 
-log "ok: list, describe, Fetch (GET, POST), Stats, Health/Check and an error trailer through reflection"
+log "ok: list, describe, Fetch (GET, POST), Stats and an error trailer through reflection"
