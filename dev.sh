@@ -37,10 +37,11 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcurl4-openssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus-cpp-dev
+  prometheus-cpp-dev libcli11-dev
   nginx-light wrk nghttp2-client
   clang libclang-rt-14-dev
   iproute2 procps prometheus ca-certificates openssl util-linux
+  python3-yaml
 )
 
 step() { printf '==> %s\n' "$*"; }

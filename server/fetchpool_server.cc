@@ -1,6 +1,7 @@
 #include "server/fetchpool_server.h"
 
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
@@ -75,6 +76,9 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
   // grpc.health.v1.Health: for load balancers and Kubernetes gRPC probes,
   // and the no-op RPC that measures gRPC's own cost in bench/.
   grpc::EnableDefaultHealthCheckService(true);
+  // grpc.reflection: lets grpcurl and other generic tools list and call the
+  // services with no copy of our .proto files (tests/server/reflection_grpcurl_test.sh).
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config.listen, *credentials, &self->port_);
   builder.RegisterService(self->service_.get());

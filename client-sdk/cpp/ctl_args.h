@@ -14,11 +14,14 @@
 namespace fetchpool {
 namespace client {
 
-// fetchpoolctl's command line, parsed. Flags may come before or after the
-// command and the URL; a flag of one command is refused on the other.
+// fetchpoolctl's command line, parsed by CLI11. fetchpoolctl's own flags
+// (--target, --timeout, -v) may come before or after the command; a
+// command's flags follow the command; a flag of one command is refused on
+// the other.
 struct CtlArgs {
   std::string command;  // "fetch", "stats" or "top"; "" only when help is set
   bool help = false;
+  std::string help_text;  // set with help: the usage of the command asked about
 
   std::string target = "localhost:50051";
   absl::Duration timeout = absl::Seconds(10);
@@ -46,12 +49,9 @@ struct CtlArgs {
   TopSort sort = TopSort::kWaiters;
 };
 
-// `args` is argv without the program name. Errors are INVALID_ARGUMENT with a
-// message meant for the user.
+// `args` is argv without the program name. Errors are INVALID_ARGUMENT with
+// CLI11's message, meant for the user.
 absl::StatusOr<CtlArgs> ParseCtlArgs(const std::vector<std::string>& args);
-
-// The --help text.
-extern const char kCtlUsage[];
 
 }  // namespace client
 }  // namespace fetchpool

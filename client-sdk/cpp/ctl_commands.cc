@@ -91,7 +91,7 @@ int RunCtl(const std::vector<std::string>& argv, std::ostream& out, std::ostream
     return kExitUsage;
   }
   if (args->help) {
-    out << kCtlUsage;
+    out << args->help_text;
     return kExitOk;
   }
   FetchPoolClientOptions options;

@@ -13,7 +13,7 @@
 namespace fetchpool {
 namespace client {
 
-// Exit statuses, as documented in kCtlUsage.
+// Exit statuses, as documented in the --help text.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRpcError = 1;
 inline constexpr int kExitUsage = 2;

@@ -65,7 +65,7 @@ TEST(CtlArgsTest, FetchFlags) {
 }
 
 TEST(CtlArgsTest, StatsFlags) {
-  auto args = ParseCtlArgs({"--json", "stats", "--host=http://a:80"});
+  auto args = ParseCtlArgs({"stats", "--json", "--host=http://a:80"});
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_EQ(args->command, "stats");
   EXPECT_TRUE(args->json);
@@ -87,11 +87,22 @@ TEST(CtlArgsTest, TopFlags) {
   EXPECT_EQ(defaults->interval, absl::Seconds(1));
   EXPECT_EQ(defaults->sort, TopSort::kWaiters);
   EXPECT_EQ(defaults->iterations, absl::nullopt);
+  EXPECT_EQ(defaults->timeout, absl::Seconds(10));
+  EXPECT_EQ(defaults->target, "localhost:50051");
 
-  auto once = ParseCtlArgs({"--once", "top", "--sort", "busy"});
+  auto once = ParseCtlArgs({"top", "--once", "--sort", "busy"});
   ASSERT_TRUE(once.ok()) << once.status();
   EXPECT_TRUE(once->once);
   EXPECT_EQ(once->sort, TopSort::kBusy);
+}
+
+TEST(CtlArgsTest, ShortFlagsCombine) {
+  auto args = ParseCtlArgs({"fetch", "-iLv", "http://a/"});
+  ASSERT_TRUE(args.ok()) << args.status();
+  EXPECT_TRUE(args->include);
+  EXPECT_TRUE(args->follow);
+  EXPECT_TRUE(args->verbose);
+  EXPECT_EQ(args->url, "http://a/");
 }
 
 TEST(CtlArgsTest, Help) {
@@ -99,40 +110,53 @@ TEST(CtlArgsTest, Help) {
     auto args = ParseCtlArgs(argv);
     ASSERT_TRUE(args.ok()) << args.status();
     EXPECT_TRUE(args->help);
+    EXPECT_THAT(args->help_text, HasSubstr("Usage: fetchpoolctl"));
   }
+  // A command's help is about that command.
+  auto fetch = ParseCtlArgs({"fetch", "-h"});
+  ASSERT_TRUE(fetch.ok()) << fetch.status();
+  EXPECT_THAT(fetch->help_text, HasSubstr("--max-response-bytes"));
+  EXPECT_THAT(fetch->help_text, Not(HasSubstr("--sort")));
+  auto help_top = ParseCtlArgs({"help", "top"});
+  ASSERT_TRUE(help_top.ok()) << help_top.status();
+  EXPECT_THAT(help_top->help_text, HasSubstr("Usage: fetchpoolctl top"));
+  EXPECT_THAT(help_top->help_text, HasSubstr("QWAIT99 FETCH99"));
 }
 
+// The messages are CLI11's; the cases pin that each mistake is refused and
+// that the message names what was wrong.
 TEST(CtlArgsTest, Mistakes) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{}, "missing command"},
+      {{}, "missing command (fetch, stats, top or help)"},
       {{"frobnicate"}, "unknown command 'frobnicate'"},
-      {{"fetch"}, "exactly one URL"},
-      {{"fetch", "http://a/", "http://b/"}, "exactly one URL"},
-      {{"stats", "extra"}, "stats takes no arguments"},
-      {{"fetch", "http://a/", "--bogus"}, "unknown flag --bogus"},
-      {{"fetch", "http://a/", "-H"}, "-H needs a value"},
-      {{"fetch", "http://a/", "-H", "no colon"}, "is not 'Name: value'"},
-      {{"fetch", "http://a/", "--include=yes"}, "--include takes no value"},
-      {{"fetch", "http://a/", "--timeout=soon"}, "not a positive duration"},
-      {{"fetch", "http://a/", "--max-response-bytes=-1"}, "not a byte count"},
-      {{"fetch", "http://a/", "-d", "x", "--data-file", "f"}, "not both"},
-      {{"stats", "--include"}, "--include does not apply to stats"},
-      {{"--json", "fetch", "http://a/"}, "--json does not apply to fetch"},
-      {{"top", "now"}, "top takes no arguments"},
-      {{"top", "--sort=name"}, "--sort 'name' is not one of waiters, busy, reqs, tw"},
-      {{"top", "--interval=0s"}, "--interval '0s' is not a positive duration"},
-      {{"top", "--interval=fast"}, "--interval 'fast' is not a positive duration"},
-      {{"top", "--iterations=0"}, "--iterations '0' is not a count of frames"},
-      {{"top", "--once", "--iterations=2"}, "give --once or --iterations, not both"},
-      {{"top", "--json"}, "--json does not apply to top"},
-      {{"stats", "--sort=busy"}, "--sort does not apply to stats"},
-      {{"fetch", "http://a/", "--host=http://a:80"}, "--host does not apply to fetch"},
+      {{"fetch"}, "url is required"},
+      {{"fetch", "http://a/", "http://b/"}, "not expected: http://b/"},
+      {{"stats", "extra"}, "not expected: extra"},
+      {{"fetch", "http://a/", "--bogus"}, "not expected: --bogus"},
+      {{"fetch", "http://a/", "-H"}, "--header"},
+      {{"fetch", "http://a/", "-H", "no colon"}, "'no colon' is not 'Name: value'"},
+      {{"fetch", "http://a/", "--timeout=soon"}, "--timeout: 'soon' is not a positive duration"},
+      {{"fetch", "http://a/", "--max-response-bytes=-1"}, "--max-response-bytes: '-1' is not a byte count"},
+      {{"fetch", "http://a/", "-d", "x", "--data-file", "f"}, "--data excludes --data-file"},
+      {{"stats", "--include"}, "not expected: --include"},
+      {{"--json", "fetch", "http://a/"}, "--json"},
+      {{"top", "now"}, "not expected: now"},
+      {{"top", "--sort=name"}, "--sort: name not in {waiters,busy,reqs,tw}"},
+      {{"top", "--interval=0s"}, "'0s' is not a positive duration"},
+      {{"top", "--interval=fast"}, "'fast' is not a positive duration"},
+      {{"top", "--iterations=0"}, "--iterations: '0' is not a count of frames"},
+      {{"top", "--once", "--iterations=2"}, "excludes"},
+      {{"top", "--json"}, "not expected: --json"},
+      {{"stats", "--sort=busy"}, "not expected: --sort"},
+      {{"fetch", "http://a/", "--host=http://a:80"}, "not expected: --host"},
+      {{"stats", "top"}, "not expected: top"},
+      {{"help", "bogus"}, "bogus not in {fetch,stats,top}"},
   };
   for (const auto& [argv, message] : cases) {
     auto args = ParseCtlArgs(argv);
     ASSERT_FALSE(args.ok()) << "accepted: " << ::testing::PrintToString(argv);
     EXPECT_EQ(args.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(args.status().message()), HasSubstr(message));
+    EXPECT_THAT(std::string(args.status().message()), HasSubstr(message)) << ::testing::PrintToString(argv);
   }
 }
 
@@ -227,7 +251,7 @@ TEST_F(CtlRunTest, RpcErrorExitsOneWithReason) {
 
 TEST_F(CtlRunTest, UsageErrorExitsTwo) {
   EXPECT_EQ(Run({"fetch"}), kExitUsage);
-  EXPECT_THAT(err_.str(), StartsWith("error: fetch takes exactly one URL\n"));
+  EXPECT_THAT(err_.str(), StartsWith("error: url is required\nrun 'fetchpoolctl --help' for usage\n"));
 }
 
 TEST_F(CtlRunTest, StatsTable) {
@@ -245,13 +269,14 @@ TEST_F(CtlRunTest, StatsOneHostAsJson) {
 
 TEST_F(CtlRunTest, HelpGoesToStdout) {
   EXPECT_EQ(Run({"--help"}), kExitOk);
-  EXPECT_THAT(out_.str(), StartsWith("usage: fetchpoolctl"));
+  EXPECT_THAT(out_.str(), StartsWith("Talks to a fetchpool server."));
+  EXPECT_THAT(out_.str(), HasSubstr("Usage: fetchpoolctl"));
 }
 
 TEST_F(CtlRunTest, HelpDescribesTop) {
   EXPECT_EQ(Run({"help"}), kExitOk);
-  EXPECT_THAT(out_.str(), HasSubstr("  top           live view of the pools"));
-  EXPECT_THAT(out_.str(), HasSubstr("--sort=ORDER"));
+  EXPECT_THAT(out_.str(), HasSubstr("live view of the pools"));
+  EXPECT_THAT(out_.str(), HasSubstr("--sort ORDER"));
   EXPECT_THAT(out_.str(), HasSubstr("QWAIT99 FETCH99"));
 }
 

@@ -45,7 +45,7 @@ build_pkgs=$(pkgs_of "$build_stage")
 runtime_pkgs=$(pkgs_of "$runtime")
 for p in cmake ninja-build pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
   protobuf-compiler libcurl4-openssl-dev libabsl-dev libgtest-dev libgmock-dev \
-  libbenchmark-dev prometheus-cpp-dev; do
+  libbenchmark-dev prometheus-cpp-dev libcli11-dev; do
   grep -qxF "$p" <<<"$build_pkgs" || fail "the build stage does not install $p (./dev.sh does)"
 done
 for p in libgrpc++1.51 libprotobuf32 libcurl4 libabsl20220623 libprometheus-cpp-core1.0 \
