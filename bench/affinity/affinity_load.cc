@@ -329,6 +329,18 @@ int main(int argc, char** argv) {
     for (const std::string& r : replica_addresses) {
       if (r != removed) survivors.push_back(r);
     }
+    std::sort(survivors.begin(), survivors.end());
+    // The failed fetches asked for a refresh: the removed replica must have
+    // left the ring too (it is gone from the hosts file).
+    router.replicas()->RefreshSoon();
+    const absl::Time give_up = absl::Now() + absl::Seconds(5);
+    while (router.replicas()->Addresses() != survivors && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    const std::vector<std::string> resolved = router.replicas()->Addresses();
+    std::fprintf(stderr, "affinity_load: after the removal the target resolves to %s\n",
+                 absl::StrJoin(resolved, " ").c_str());
+    if (resolved != survivors) failed = true;
     const Snapshot after = TakeSnapshot(survivors);
     int on_removed = 0, moved = 0, moved_from_removed = 0;
     for (const std::string& port : ports) {

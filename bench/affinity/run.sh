@@ -183,6 +183,7 @@ $(declare -f write_hosts)
 HOSTS=$HOSTS
 write_hosts ${REPLICA_IPS[0]} ${REPLICA_IPS[2]}
 SH
+disown "${REPLICA_PID[$REMOVED_IP]}"  # its SIGKILL is the test, not news
 "$CLIENT" --mode=host "${common[@]}" --remove_cmd="bash $WORK/remove.sh" \
   --removed="$REMOVED_IP:50051" 2>"$WORK/client-host.err" || rc=1
 cat "$WORK/client-rr.err" "$WORK/client-host.err" >&2
