@@ -142,6 +142,22 @@ TEST_F(ClientRetryTest, UnreadableCaFileFailsEveryCall) {
   EXPECT_NE(response.status().message().find("/nonexistent/ca.pem"), absl::string_view::npos);
 }
 
+TEST_F(ClientRetryTest, HostAffinityReachesTheReplicaWithUnaryCallsAndStreams) {
+  ClientOptions options;
+  options.affinity = Affinity::kHost;
+  Client client(server_.target(), options);
+  auto response = client.Get(testing::kOkUrl);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(server_.service().last_pool_key(), "http://origin.test:80");
+  EXPECT_TRUE(client.Stats().ok());
+  auto stream = client.OpenStream();
+  FetchRequest request = Request("POST");
+  request.set_body("via the replica's stream");
+  auto answer = stream->Submit(request).get();
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->body(), "via the replica's stream");
+}
+
 TEST_F(ClientRetryTest, DefaultDeadlineIsThirtySeconds) {
   EXPECT_EQ(ClientOptions().default_timeout, absl::Seconds(30));
 }
