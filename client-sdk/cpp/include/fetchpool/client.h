@@ -102,7 +102,8 @@ class Client {
 
   // Uses a channel the caller built. The channel's own settings win: the
   // options' message size, TLS, load balancing and affinity are not applied
-  // (the deadline, token and retries are).
+  // (the deadline, token and retries are; with a token over a TLS channel,
+  // set options.tls so the plaintext guard lets it through).
   explicit Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options = {});
 
   Client(const Client&) = delete;
