@@ -160,6 +160,12 @@ std::unique_ptr<StatsWatch> Client::WatchStats(absl::string_view host, absl::Dur
   }
   // Not make_unique: the constructor is private to the client.
   auto watch = std::unique_ptr<StatsWatch>(new StatsWatch(impl_->channel, std::move(request)));
+  if (!impl_->config_error.ok()) {
+    // Never started: the first Next() returns false with the error.
+    watch->status_ = impl_->config_error;
+    watch->state_ = StatsWatch::State::kEnded;
+    return watch;
+  }
   if (!impl_->options.token.empty()) {
     watch->context_.AddMetadata("authorization", "Bearer " + impl_->options.token);
   }
@@ -169,12 +175,12 @@ std::unique_ptr<StatsWatch> Client::WatchStats(absl::string_view host, absl::Dur
 std::unique_ptr<FetchStream> Client::OpenStream(size_t max_in_flight) {
   std::shared_ptr<Impl> impl = impl_;
   FetchStream::Router router = [impl](absl::string_view pool_key) -> FetchStream::Route {
-    if (!impl->config_error.ok()) return {"", nullptr};
+    if (!impl->config_error.ok()) return {"", nullptr, impl->config_error};
     if (impl->replicas != nullptr && !pool_key.empty()) {
       std::string address = impl->replicas->AddressFor(pool_key);
-      if (auto channel = impl->replicas->ChannelFor(pool_key)) return {std::move(address), channel};
+      if (auto channel = impl->replicas->ChannelFor(pool_key)) return {std::move(address), channel, absl::OkStatus()};
     }
-    return {"", impl->channel};
+    return {"", impl->channel, absl::OkStatus()};
   };
   FetchStream::Decorate decorate = [impl](grpc::ClientContext& context) {
     if (!impl->options.token.empty()) context.AddMetadata("authorization", "Bearer " + impl->options.token);

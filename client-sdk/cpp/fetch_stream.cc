@@ -224,7 +224,8 @@ void FetchStream::Submit(FetchRequest request, Callback done) {
   const std::string pool_key = PoolKey(request.url()).value_or("");
   Route route = impl.router(pool_key);
   if (route.channel == nullptr) {
-    done(absl::UnavailableError("no fetchpoold address to open a FetchStream to"));
+    done(!route.error.ok() ? route.error
+                           : absl::UnavailableError("no fetchpoold address to open a FetchStream to"));
     return;
   }
   {

@@ -127,6 +127,14 @@ TEST_F(ClientRetryTest, TokenOverPlaintextIsRefusedUnlessAllowed) {
   EXPECT_EQ(refusing.Get(testing::kOkUrl).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(server_.service().fetch_calls(), 0);
 
+  EXPECT_EQ(refusing.OpenStream()->Submit(Request("GET", testing::kOkUrl)).get().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto watch = refusing.WatchStats();
+  fetchpool::v1::StatsResponse snapshot;
+  EXPECT_FALSE(watch->Next(&snapshot));
+  EXPECT_EQ(watch->status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refusing.Stats().status().code(), absl::StatusCode::kFailedPrecondition);
+
   options.allow_token_over_plaintext = true;
   Client allowed(server_.target(), options);
   ASSERT_TRUE(allowed.Get(testing::kOkUrl).ok());

@@ -39,10 +39,12 @@ class FetchStream {
  public:
   using Callback = absl::AnyInvocable<void(absl::StatusOr<fetchpool::v1::FetchResponse>)>;
   // Which stream a request goes on: its key ("" for one stream) and the
-  // channel (nullptr: fail the request UNAVAILABLE).
+  // channel; without one, the request fails with `error` (UNAVAILABLE if
+  // that is OK).
   struct Route {
     std::string key;
     std::shared_ptr<grpc::Channel> channel;
+    absl::Status error;
   };
   using Router = std::function<Route(absl::string_view pool_key)>;
   // Extra metadata for every stream opened (the token).
