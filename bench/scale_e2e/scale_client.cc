@@ -47,7 +47,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client-sdk/cpp/client_status.h"
-#include "client-sdk/cpp/fetchpool_client.h"
+#include "fetchpool/client.h"
 
 ABSL_FLAG(std::string, mode, "burst", "burst | hosts | stats | wait");
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "fetchpoold address");
@@ -73,7 +73,7 @@ ABSL_FLAG(absl::Duration, wait_max, absl::Seconds(90), "wait: give up after this
 
 namespace {
 
-using fetchpool::client::FetchPoolClient;
+using fetchpool::Client;
 using fetchpool::v1::FetchRequest;
 using fetchpool::v1::FetchResponse;
 using fetchpool::v1::StatsResponse;
@@ -99,15 +99,15 @@ double Percentile(const std::vector<double>& sorted, double p) {
 
 // Clients on distinct channels: distinct channel arguments keep gRPC from
 // sharing one HTTP/2 connection between them.
-std::vector<std::unique_ptr<FetchPoolClient>> MakeClients(int count) {
-  std::vector<std::unique_ptr<FetchPoolClient>> clients;
-  fetchpool::client::FetchPoolClientOptions options;
+std::vector<std::unique_ptr<Client>> MakeClients(int count) {
+  std::vector<std::unique_ptr<Client>> clients;
+  fetchpool::ClientOptions options;
   options.default_timeout = absl::GetFlag(FLAGS_timeout);
   for (int i = 0; i < std::max(1, count); ++i) {
     grpc::ChannelArguments args;
     args.SetInt("scale_client.channel", i);
     args.SetMaxReceiveMessageSize(options.max_receive_message_size);
-    clients.push_back(std::make_unique<FetchPoolClient>(
+    clients.push_back(std::make_unique<Client>(
         grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials(),
                                   args),
         options));
@@ -194,7 +194,7 @@ class Tally {
       if (result->connection_reused()) ++reused_;
       return;
     }
-    const std::string reason = fetchpool::client::ErrorReason(result.status());
+    const std::string reason = fetchpool::ErrorReason(result.status());
     ++outcomes_[absl::StrCat(absl::StatusCodeToString(result.status().code()),
                              reason.empty() ? "" : "/", reason)];
     if (first_error_.empty()) first_error_ = std::string(result.status().message());
@@ -271,7 +271,7 @@ int Finish(const JsonOut& out, bool all_answered) {
 int RunBurst() {
   const int total = absl::GetFlag(FLAGS_requests);
   const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
-  std::vector<std::unique_ptr<FetchPoolClient>> clients = MakeClients(absl::GetFlag(FLAGS_channels));
+  std::vector<std::unique_ptr<Client>> clients = MakeClients(absl::GetFlag(FLAGS_channels));
   // Connect every channel first, so the burst does not include connecting.
   for (auto& c : clients) {
     if (!c->Stats("", absl::Seconds(10)).ok()) {
@@ -332,7 +332,7 @@ int RunHosts() {
   const int live = absl::GetFlag(FLAGS_live_hosts) < 0 ? hosts : absl::GetFlag(FLAGS_live_hosts);
   const int closed_port = absl::GetFlag(FLAGS_closed_port);
   const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
-  std::vector<std::unique_ptr<FetchPoolClient>> clients = MakeClients(absl::GetFlag(FLAGS_channels));
+  std::vector<std::unique_ptr<Client>> clients = MakeClients(absl::GetFlag(FLAGS_channels));
   Tally tally;
   Countdown countdown(hosts);
   ProcWatch watch(absl::GetFlag(FLAGS_watch_pid));
@@ -366,7 +366,7 @@ int RunHosts() {
 }
 
 int RunStats() {
-  FetchPoolClient client(absl::GetFlag(FLAGS_target));
+  Client client(absl::GetFlag(FLAGS_target));
   std::vector<double> ms;
   absl::StatusOr<StatsResponse> last;
   for (int i = 0; i < absl::GetFlag(FLAGS_repeat); ++i) {
@@ -402,7 +402,7 @@ int RunStats() {
 }
 
 int RunWait() {
-  FetchPoolClient client(absl::GetFlag(FLAGS_target));
+  Client client(absl::GetFlag(FLAGS_target));
   const bool pools = absl::GetFlag(FLAGS_until) == "pools";
   const absl::Time start = absl::Now();
   const absl::Time give_up = start + absl::GetFlag(FLAGS_wait_max);

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "client-sdk/cpp/ctl_output.h"
 #include "client-sdk/cpp/ctl_top.h"
-#include "client-sdk/cpp/fetchpool_client.h"
+#include "fetchpool/client.h"
 #include "client-sdk/cpp/stats_table.h"
 
 namespace fetchpool {
@@ -22,7 +22,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return contents.str();
 }
 
-int RunFetch(FetchPoolClient& client, const CtlArgs& args, std::ostream& out, std::ostream& err) {
+int RunFetch(Client& client, const CtlArgs& args, std::ostream& out, std::ostream& err) {
   auto request = BuildFetchRequest(args);
   if (!request.ok()) {
     err << "error: " << request.status().message() << "\n";
@@ -40,7 +40,7 @@ int RunFetch(FetchPoolClient& client, const CtlArgs& args, std::ostream& out, st
   return kExitOk;
 }
 
-int RunStats(FetchPoolClient& client, const CtlArgs& args, std::ostream& out, std::ostream& err) {
+int RunStats(Client& client, const CtlArgs& args, std::ostream& out, std::ostream& err) {
   auto stats = client.Stats(args.host, args.timeout);
   if (!stats.ok()) {
     err << FormatRpcError(stats.status()) << "\n";
@@ -94,9 +94,9 @@ int RunCtl(const std::vector<std::string>& argv, std::ostream& out, std::ostream
     out << args->help_text;
     return kExitOk;
   }
-  FetchPoolClientOptions options;
+  ClientOptions options;
   options.default_timeout = args->timeout;
-  FetchPoolClient client(args->target, options);
+  Client client(args->target, options);
   if (args->command == "fetch") return RunFetch(client, *args, out, err);
   if (args->command == "top") return RunTop(client, *args, out, err, env);
   return RunStats(client, *args, out, err);

@@ -13,7 +13,7 @@
 namespace fetchpool {
 namespace client {
 
-int RunTop(FetchPoolClient& client, const CtlArgs& args, std::ostream& out, std::ostream& err,
+int RunTop(Client& client, const CtlArgs& args, std::ostream& out, std::ostream& err,
            const CtlEnvironment& env) {
   const bool redraw = env.out_is_terminal && !args.once;
   // 0: until interrupted.

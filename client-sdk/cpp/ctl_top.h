@@ -5,7 +5,7 @@
 
 #include "client-sdk/cpp/ctl_args.h"
 #include "client-sdk/cpp/ctl_terminal.h"
-#include "client-sdk/cpp/fetchpool_client.h"
+#include "fetchpool/client.h"
 
 namespace fetchpool {
 namespace client {
@@ -24,7 +24,7 @@ inline constexpr char kShowCursor[] = "\x1b[?25h";
 // the first frame at once (rates "-"), fitted to the terminal's size.
 // Otherwise: frames separated by a blank line, fitted to the width only if
 // stdout is a terminal, each with rates (the first snapshot is the baseline).
-int RunTop(FetchPoolClient& client, const CtlArgs& args, std::ostream& out, std::ostream& err,
+int RunTop(Client& client, const CtlArgs& args, std::ostream& out, std::ostream& err,
            const CtlEnvironment& env);
 
 }  // namespace client

@@ -4,17 +4,16 @@
 #include <vector>
 
 namespace fetchpool {
-namespace client {
 
 InFlightFetches::Registration::~Registration() {
   if (owner_ != nullptr) owner_->Remove(id_);
 }
 
-void InFlightFetches::Add(std::weak_ptr<grpc::ClientContext> context, Registration* registration) {
+void InFlightFetches::Add(std::function<void()> cancel, Registration* registration) {
   absl::MutexLock lock(&mu_);
   registration->owner_ = shared_from_this();
   registration->id_ = next_id_++;
-  calls_.emplace(registration->id_, std::move(context));
+  calls_.emplace(registration->id_, std::move(cancel));
 }
 
 void InFlightFetches::Remove(uint64_t id) {
@@ -24,22 +23,19 @@ void InFlightFetches::Remove(uint64_t id) {
 
 void InFlightFetches::CancelAllAndWait() {
   {
-    std::vector<std::weak_ptr<grpc::ClientContext>> to_cancel;
+    std::vector<std::function<void()>> to_cancel;
     {
       absl::MutexLock lock(&mu_);
-      for (const auto& [id, context] : calls_) to_cancel.push_back(context);
+      for (const auto& [id, cancel] : calls_) to_cancel.push_back(cancel);
     }
     // Unlocked: the reference taken here may turn out to be the state's
     // last, and destroying the state deregisters it.
-    for (const auto& weak : to_cancel) {
-      if (auto context = weak.lock()) context->TryCancel();
-    }
+    for (const auto& cancel : to_cancel) cancel();
   }
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
-      +[](absl::flat_hash_map<uint64_t, std::weak_ptr<grpc::ClientContext>>* calls) { return calls->empty(); },
+      +[](absl::flat_hash_map<uint64_t, std::function<void()>>* calls) { return calls->empty(); },
       &calls_));
 }
 
-}  // namespace client
 }  // namespace fetchpool

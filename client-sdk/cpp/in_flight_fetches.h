@@ -2,6 +2,7 @@
 #define FETCHPOOL_CLIENT_SDK_CPP_IN_FLIGHT_FETCHES_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include <grpcpp/client_context.h>
@@ -10,7 +11,6 @@
 #include "absl/synchronization/mutex.h"
 
 namespace fetchpool {
-namespace client {
 
 // The FetchAsync calls of one client whose state (ClientContext included)
 // still exists. The client's destructor cancels them and waits until every
@@ -36,9 +36,9 @@ class InFlightFetches : public std::enable_shared_from_this<InFlightFetches> {
     uint64_t id_ = 0;
   };
 
-  // Registers a call about to start into the empty `registration`. The
-  // context is held weakly: only to cancel it.
-  void Add(std::weak_ptr<grpc::ClientContext> context, Registration* registration);
+  // Registers a call about to start into the empty `registration`.
+  // `cancel` stops the call; it must hold the call's state weakly.
+  void Add(std::function<void()> cancel, Registration* registration);
 
   // Cancels every registered call, then waits until each is deregistered.
   void CancelAllAndWait();
@@ -48,10 +48,9 @@ class InFlightFetches : public std::enable_shared_from_this<InFlightFetches> {
 
   absl::Mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<uint64_t, std::weak_ptr<grpc::ClientContext>> calls_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::function<void()>> calls_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace client
 }  // namespace fetchpool
 
 #endif  // FETCHPOOL_CLIENT_SDK_CPP_IN_FLIGHT_FETCHES_H_

@@ -1,11 +1,10 @@
-#include "client-sdk/cpp/stats_watch.h"
+#include "fetchpool/stats_watch.h"
 
 #include <utility>
 
 #include "client-sdk/cpp/client_status.h"
 
 namespace fetchpool {
-namespace client {
 
 StatsWatch::StatsWatch(std::shared_ptr<grpc::Channel> channel, fetchpool::v1::WatchStatsRequest request)
     : channel_(std::move(channel)),
@@ -42,5 +41,4 @@ void StatsWatch::End() {
   state_ = State::kEnded;
 }
 
-}  // namespace client
 }  // namespace fetchpool

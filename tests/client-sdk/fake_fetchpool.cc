@@ -54,6 +54,12 @@ void FillOk(const FetchRequest& request, int status, std::string body, FetchResp
   SetMicros(timing->mutable_total(), 6000);
 }
 
+std::string MetadataValue(const grpc::ServerContext& context, const std::string& key) {
+  auto it = context.client_metadata().find(key);
+  if (it == context.client_metadata().end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
 grpc::Status Fail(grpc::ServerContext* context, grpc::StatusCode code, const std::string& reason,
                   const std::string& message) {
   context->AddTrailingMetadata("fetchpool-reason", reason);
@@ -300,9 +306,17 @@ StatsResponse CannedStats() {
 
 grpc::Status FakeFetchPoolService::Fetch(grpc::ServerContext* context, const FetchRequest* request,
                                          FetchResponse* response) {
+  ++fetch_calls_;
   {
     absl::MutexLock lock(&mu_);
     last_request_ = *request;
+    last_pool_key_ = MetadataValue(*context, "fetchpool-pool-key");
+    last_authorization_ = MetadataValue(*context, "authorization");
+    if (fail_next_ > 0) {
+      --fail_next_;
+      if (!fail_reason_.empty()) context->AddTrailingMetadata("fetchpool-reason", fail_reason_);
+      return grpc::Status(fail_code_, "failed on purpose by the fake");
+    }
   }
   const std::string& url = request->url();
   if (url == kOkUrl) {

@@ -24,6 +24,10 @@ inline constexpr char kNotFoundUrl[] = "http://origin.test/404";   // 404
 inline constexpr char kRefusedUrl[] = "http://origin.test:81/";    // UNAVAILABLE, CONNECT_REFUSED
 inline constexpr char kSlowUrl[] = "http://origin.test/slow";      // holds until cancelled (10 s at most)
 inline constexpr char kBigUrl[] = "http://origin.test/big";        // kBigBodySize bytes of body
+// FetchStream only: answered once ReleaseHeld() is called (or the call ends).
+inline constexpr char kHoldUrl[] = "http://origin.test/hold";
+// FetchStream only: ends the whole stream with UNAVAILABLE, no reason.
+inline constexpr char kBreakStreamUrl[] = "http://origin.test/break";
 
 inline constexpr char kOkBody[] = "hello from the fake\n";
 inline constexpr char kRefusedMessage[] = "CONNECT_REFUSED: connect to http://origin.test:81 refused";
@@ -54,6 +58,26 @@ class FakeFetchPoolService final : public fetchpool::v1::FetchPool::Service {
   // INVALID_OPTION.
   grpc::Status WatchStats(grpc::ServerContext* context, const fetchpool::v1::WatchStatsRequest* request,
                           grpc::ServerWriter<fetchpool::v1::StatsResponse>* writer) override;
+  // Each request answered as Fetch would (an error in FetchResponse.error),
+  // on a thread of its own, so answers may come in any order.
+  grpc::Status FetchStream(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<fetchpool::v1::FetchResponse, fetchpool::v1::FetchRequest>* stream) override;
+
+  // The next `count` Fetch calls fail with `code` and, when not "", the
+  // reason `reason`, before looking at the URL.
+  void FailNextFetches(int count, grpc::StatusCode code, const std::string& reason);
+  // Fetch calls received, failed on purpose or not.
+  int fetch_calls() const { return fetch_calls_.load(); }
+  // Metadata of the last Fetch call ("" when absent).
+  std::string last_pool_key() const;
+  std::string last_authorization() const;
+  // Lets every kHoldUrl request of every stream be answered.
+  void ReleaseHeld();
+  // kHoldUrl requests waiting now.
+  int held() const { return held_.load(); }
+  // FetchStream calls opened so far.
+  int streams_opened() const { return streams_opened_.load(); }
 
   fetchpool::v1::FetchRequest last_request() const;
   // Slow fetches that ended because the caller went away (cancel or deadline).
@@ -76,6 +100,15 @@ class FakeFetchPoolService final : public fetchpool::v1::FetchPool::Service {
   std::atomic<int> watch_snapshots_sent_{0};
   std::atomic<int> cancelled_watches_{0};
   std::atomic<int> end_watches_after_{0};
+  std::atomic<int> fetch_calls_{0};
+  std::atomic<int> held_{0};
+  std::atomic<int> streams_opened_{0};
+  int fail_next_ ABSL_GUARDED_BY(mu_) = 0;
+  grpc::StatusCode fail_code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
+  std::string fail_reason_ ABSL_GUARDED_BY(mu_);
+  std::string last_pool_key_ ABSL_GUARDED_BY(mu_);
+  std::string last_authorization_ ABSL_GUARDED_BY(mu_);
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Serves FakeFetchPoolService on 127.0.0.1:port (0 picks a free port).

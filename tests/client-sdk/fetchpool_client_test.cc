@@ -1,6 +1,6 @@
-// FetchPoolClient against the fake server: results, errors and their
+// Client against the fake server: results, errors and their
 // reasons, the async path and its cancellation, Stats, WatchStats.
-#include "client-sdk/cpp/fetchpool_client.h"
+#include "fetchpool/client.h"
 
 #include <atomic>
 #include <memory>
@@ -37,7 +37,7 @@ struct AsyncResult {
   absl::Notification done;
   absl::StatusOr<FetchResponse> result = absl::UnknownError("callback not run");
 
-  FetchPoolClient::FetchCallback Callback() {
+  Client::FetchCallback Callback() {
     return [this](absl::StatusOr<FetchResponse> r) {
       result = std::move(r);
       done.Notify();
@@ -45,13 +45,13 @@ struct AsyncResult {
   }
 };
 
-class FetchPoolClientTest : public ::testing::Test {
+class ClientTest : public ::testing::Test {
  protected:
   FakeFetchPoolServer server_;
-  FetchPoolClient client_{server_.target()};
+  Client client_{server_.target()};
 };
 
-TEST_F(FetchPoolClientTest, FetchReturnsTheResponse) {
+TEST_F(ClientTest, FetchReturnsTheResponse) {
   FetchRequest request = RequestFor(testing::kOkUrl);
   request.set_id("req-1");
   auto response = client_.Fetch(request, kBound);
@@ -65,13 +65,13 @@ TEST_F(FetchPoolClientTest, FetchReturnsTheResponse) {
   EXPECT_EQ(response->headers(0).name(), "Content-Type");
 }
 
-TEST_F(FetchPoolClientTest, UpstreamHttpErrorIsAResponse) {
+TEST_F(ClientTest, UpstreamHttpErrorIsAResponse) {
   auto response = client_.Fetch(RequestFor(testing::kNotFoundUrl), kBound);
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status(), 404);
 }
 
-TEST_F(FetchPoolClientTest, ErrorKeepsCodeMessageAndReason) {
+TEST_F(ClientTest, ErrorKeepsCodeMessageAndReason) {
   auto response = client_.Fetch(RequestFor(testing::kRefusedUrl), kBound);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
@@ -79,7 +79,7 @@ TEST_F(FetchPoolClientTest, ErrorKeepsCodeMessageAndReason) {
   EXPECT_EQ(ErrorReason(response.status()), "CONNECT_REFUSED");
 }
 
-TEST_F(FetchPoolClientTest, ErrorReasonIsEmptyWithoutTrailer) {
+TEST_F(ClientTest, ErrorReasonIsEmptyWithoutTrailer) {
   EXPECT_EQ(ErrorReason(absl::OkStatus()), "");
   EXPECT_EQ(ErrorReason(absl::UnavailableError("no reason here")), "");
 
@@ -90,15 +90,15 @@ TEST_F(FetchPoolClientTest, ErrorReasonIsEmptyWithoutTrailer) {
   EXPECT_EQ(ErrorReason(response.status()), "");
 }
 
-TEST_F(FetchPoolClientTest, UnreachableServerIsUnavailable) {
-  FetchPoolClient nowhere("127.0.0.1:1");  // nothing listens on port 1
+TEST_F(ClientTest, UnreachableServerIsUnavailable) {
+  Client nowhere("127.0.0.1:1");  // nothing listens on port 1
   auto response = nowhere.Fetch(RequestFor(testing::kOkUrl), kBound);
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ErrorReason(response.status()), "");
 }
 
-TEST_F(FetchPoolClientTest, GetSendsAGet) {
+TEST_F(ClientTest, GetSendsAGet) {
   auto response = client_.Get(testing::kOkUrl);
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->body(), testing::kOkBody);
@@ -106,14 +106,14 @@ TEST_F(FetchPoolClientTest, GetSendsAGet) {
   EXPECT_EQ(server_.service().last_request().url(), testing::kOkUrl);
 }
 
-TEST_F(FetchPoolClientTest, ReceivesBodiesOverGrpcDefaultLimit) {
+TEST_F(ClientTest, ReceivesBodiesOverGrpcDefaultLimit) {
   auto response = client_.Fetch(RequestFor(testing::kBigUrl), kBound);
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->body().size(), testing::kBigBodySize);
 }
 
-TEST_F(FetchPoolClientTest, CallerBuiltChannelIsUsed) {
-  FetchPoolClient client(grpc::CreateChannel(server_.target(), grpc::InsecureChannelCredentials()));
+TEST_F(ClientTest, CallerBuiltChannelIsUsed) {
+  Client client(grpc::CreateChannel(server_.target(), grpc::InsecureChannelCredentials()));
   auto response = client.Fetch(RequestFor(testing::kOkUrl), kBound);
   ASSERT_TRUE(response.ok()) << response.status();
   // That channel keeps gRPC's 4 MiB receive limit: the option is not applied.
@@ -121,7 +121,7 @@ TEST_F(FetchPoolClientTest, CallerBuiltChannelIsUsed) {
   EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
-TEST_F(FetchPoolClientTest, FetchAsyncDeliversTheResponse) {
+TEST_F(ClientTest, FetchAsyncDeliversTheResponse) {
   AsyncResult r;
   client_.FetchAsync(RequestFor(testing::kOkUrl), kBound, r.Callback());
   ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kBound));
@@ -129,7 +129,7 @@ TEST_F(FetchPoolClientTest, FetchAsyncDeliversTheResponse) {
   EXPECT_EQ(r.result->body(), testing::kOkBody);
 }
 
-TEST_F(FetchPoolClientTest, FetchAsyncDeliversTheReason) {
+TEST_F(ClientTest, FetchAsyncDeliversTheReason) {
   AsyncResult r;
   client_.FetchAsync(RequestFor(testing::kRefusedUrl), r.Callback());
   ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kBound));
@@ -137,7 +137,7 @@ TEST_F(FetchPoolClientTest, FetchAsyncDeliversTheReason) {
   EXPECT_EQ(ErrorReason(r.result.status()), "CONNECT_REFUSED");
 }
 
-TEST_F(FetchPoolClientTest, CancelEndsTheCallOnBothSides) {
+TEST_F(ClientTest, CancelEndsTheCallOnBothSides) {
   AsyncResult r;
   PendingFetch call = client_.FetchAsync(RequestFor(testing::kSlowUrl), kBound, r.Callback());
   EXPECT_FALSE(r.done.WaitForNotificationWithTimeout(absl::Milliseconds(50)));
@@ -150,7 +150,7 @@ TEST_F(FetchPoolClientTest, CancelEndsTheCallOnBothSides) {
   EXPECT_EQ(server_.service().abandoned_slow_calls(), 1);
 }
 
-TEST_F(FetchPoolClientTest, CancelAfterCompletionChangesNothing) {
+TEST_F(ClientTest, CancelAfterCompletionChangesNothing) {
   AsyncResult r;
   PendingFetch call = client_.FetchAsync(RequestFor(testing::kOkUrl), kBound, r.Callback());
   ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kBound));
@@ -160,11 +160,11 @@ TEST_F(FetchPoolClientTest, CancelAfterCompletionChangesNothing) {
   PendingFetch().Cancel();  // an empty handle is harmless too
 }
 
-TEST_F(FetchPoolClientTest, DestroyingTheClientCancelsItsCalls) {
+TEST_F(ClientTest, DestroyingTheClientCancelsItsCalls) {
   AsyncResult r;
   PendingFetch call;
   {
-    FetchPoolClient short_lived(server_.target());
+    Client short_lived(server_.target());
     call = short_lived.FetchAsync(RequestFor(testing::kSlowUrl), kBound, r.Callback());
   }
   // The destructor waited for the callback.
@@ -176,11 +176,11 @@ TEST_F(FetchPoolClientTest, DestroyingTheClientCancelsItsCalls) {
 // The destructor waits for a callback that is running, so the channel is
 // never dropped on gRPC's callback thread (grpc/grpc#32584: that thread would
 // join itself and crash).
-TEST_F(FetchPoolClientTest, ClientDestroyedWhileItsCallbackRuns) {
+TEST_F(ClientTest, ClientDestroyedWhileItsCallbackRuns) {
   absl::Notification entered;
   std::atomic<bool> returned{false};
   {
-    FetchPoolClient client(server_.target());
+    Client client(server_.target());
     client.FetchAsync(RequestFor(testing::kOkUrl), kBound, [&](absl::StatusOr<FetchResponse>) {
       entered.Notify();
       absl::SleepFor(absl::Milliseconds(50));
@@ -191,14 +191,14 @@ TEST_F(FetchPoolClientTest, ClientDestroyedWhileItsCallbackRuns) {
   EXPECT_TRUE(returned);
 }
 
-TEST_F(FetchPoolClientTest, FetchAsyncHonoursTheTimeout) {
+TEST_F(ClientTest, FetchAsyncHonoursTheTimeout) {
   AsyncResult r;
   client_.FetchAsync(RequestFor(testing::kSlowUrl), absl::Milliseconds(100), r.Callback());
   ASSERT_TRUE(r.done.WaitForNotificationWithTimeout(kBound));
   EXPECT_EQ(r.result.status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
-TEST_F(FetchPoolClientTest, StatsOfAllPools) {
+TEST_F(ClientTest, StatsOfAllPools) {
   auto stats = client_.Stats();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->pools_size(), 4);
@@ -206,7 +206,7 @@ TEST_F(FetchPoolClientTest, StatsOfAllPools) {
   EXPECT_EQ(stats->totals().wait_queue_length(), 36u);
 }
 
-TEST_F(FetchPoolClientTest, StatsOfOneHost) {
+TEST_F(ClientTest, StatsOfOneHost) {
   auto stats = client_.Stats("http://api.internal:80", kBound);
   ASSERT_TRUE(stats.ok()) << stats.status();
   ASSERT_EQ(stats->pools_size(), 1);
@@ -220,7 +220,7 @@ bool ServerSawWatchCancelled(FakeFetchPoolServer& server, int count = 1) {
   return server.service().cancelled_watches() >= count;
 }
 
-TEST_F(FetchPoolClientTest, WatchStatsStreamsSnapshotsInOrder) {
+TEST_F(ClientTest, WatchStatsStreamsSnapshotsInOrder) {
   auto watch = client_.WatchStats("", absl::Milliseconds(100));
   const absl::Time start = absl::Now();
   StatsResponse snapshot;
@@ -242,7 +242,7 @@ TEST_F(FetchPoolClientTest, WatchStatsStreamsSnapshotsInOrder) {
   EXPECT_TRUE(ServerSawWatchCancelled(server_));
 }
 
-TEST_F(FetchPoolClientTest, WatchStatsOfOneHostWithTheDefaultInterval) {
+TEST_F(ClientTest, WatchStatsOfOneHostWithTheDefaultInterval) {
   auto watch = client_.WatchStats("http://slow.internal:8080");
   StatsResponse snapshot;
   ASSERT_TRUE(watch->Next(&snapshot)) << watch->status();
@@ -254,7 +254,7 @@ TEST_F(FetchPoolClientTest, WatchStatsOfOneHostWithTheDefaultInterval) {
   EXPECT_FALSE(sent.has_interval());  // the server's default
 }
 
-TEST_F(FetchPoolClientTest, WatchStatsSendsLongIntervalsExactly) {
+TEST_F(ClientTest, WatchStatsSendsLongIntervalsExactly) {
   auto watch = client_.WatchStats("", absl::Milliseconds(2500));
   StatsResponse snapshot;
   ASSERT_TRUE(watch->Next(&snapshot)) << watch->status();
@@ -263,7 +263,7 @@ TEST_F(FetchPoolClientTest, WatchStatsSendsLongIntervalsExactly) {
   EXPECT_EQ(sent.interval().nanos(), 500000000);
 }
 
-TEST_F(FetchPoolClientTest, WatchStatsCancelUnblocksNextOnAnotherThread) {
+TEST_F(ClientTest, WatchStatsCancelUnblocksNextOnAnotherThread) {
   auto watch = client_.WatchStats("", absl::Minutes(1));
   StatsResponse first;
   ASSERT_TRUE(watch->Next(&first)) << watch->status();
@@ -283,7 +283,7 @@ TEST_F(FetchPoolClientTest, WatchStatsCancelUnblocksNextOnAnotherThread) {
   EXPECT_TRUE(ServerSawWatchCancelled(server_));
 }
 
-TEST_F(FetchPoolClientTest, WatchStatsCancelledBeforeTheFirstNext) {
+TEST_F(ClientTest, WatchStatsCancelledBeforeTheFirstNext) {
   auto watch = client_.WatchStats();
   watch->Cancel();
   watch->Cancel();
@@ -293,7 +293,7 @@ TEST_F(FetchPoolClientTest, WatchStatsCancelledBeforeTheFirstNext) {
   EXPECT_EQ(server_.service().watch_snapshots_sent(), 0);
 }
 
-TEST_F(FetchPoolClientTest, WatchStatsErrorCarriesTheReason) {
+TEST_F(ClientTest, WatchStatsErrorCarriesTheReason) {
   auto watch = client_.WatchStats("", absl::Milliseconds(10));
   StatsResponse snapshot;
   EXPECT_FALSE(watch->Next(&snapshot));
@@ -302,7 +302,7 @@ TEST_F(FetchPoolClientTest, WatchStatsErrorCarriesTheReason) {
   EXPECT_EQ(watch->status().message(), "INVALID_OPTION: interval is 10ms; it must be between 100ms and 1m");
 }
 
-TEST_F(FetchPoolClientTest, WatchStatsEndedByTheServerIsOk) {
+TEST_F(ClientTest, WatchStatsEndedByTheServerIsOk) {
   server_.service().EndWatchesAfter(2);
   auto watch = client_.WatchStats("", absl::Milliseconds(100));
   StatsResponse snapshot;
@@ -312,15 +312,15 @@ TEST_F(FetchPoolClientTest, WatchStatsEndedByTheServerIsOk) {
   EXPECT_TRUE(watch->status().ok()) << watch->status();
 }
 
-TEST_F(FetchPoolClientTest, WatchStatsWithoutAServerIsUnavailable) {
-  FetchPoolClient nowhere("127.0.0.1:1");
+TEST_F(ClientTest, WatchStatsWithoutAServerIsUnavailable) {
+  Client nowhere("127.0.0.1:1");
   auto watch = nowhere.WatchStats();
   StatsResponse snapshot;
   EXPECT_FALSE(watch->Next(&snapshot));
   EXPECT_EQ(watch->status().code(), absl::StatusCode::kUnavailable);
 }
 
-TEST_F(FetchPoolClientTest, DestroyingAWatchCancelsIt) {
+TEST_F(ClientTest, DestroyingAWatchCancelsIt) {
   auto watch = client_.WatchStats("", absl::Minutes(1));
   StatsResponse snapshot;
   ASSERT_TRUE(watch->Next(&snapshot));
@@ -332,10 +332,10 @@ TEST_F(FetchPoolClientTest, DestroyingAWatchCancelsIt) {
   client_.WatchStats().reset();
 }
 
-TEST_F(FetchPoolClientTest, WatchOutlivesItsClient) {
+TEST_F(ClientTest, WatchOutlivesItsClient) {
   std::unique_ptr<StatsWatch> watch;
   {
-    FetchPoolClient short_lived(server_.target());
+    Client short_lived(server_.target());
     watch = short_lived.WatchStats("", absl::Milliseconds(100));
   }
   StatsResponse snapshot;

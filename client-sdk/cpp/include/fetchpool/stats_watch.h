@@ -1,5 +1,5 @@
-#ifndef FETCHPOOL_CLIENT_SDK_CPP_STATS_WATCH_H_
-#define FETCHPOOL_CLIENT_SDK_CPP_STATS_WATCH_H_
+#ifndef FETCHPOOL_STATS_WATCH_H_
+#define FETCHPOOL_STATS_WATCH_H_
 
 #include <memory>
 
@@ -11,11 +11,10 @@
 #include "fetchpool/v1/fetchpool.grpc.pb.h"
 
 namespace fetchpool {
-namespace client {
 
 // One WatchStats call: a StatsResponse every interval, read one at a time
 // with a blocking Next(), ended from any thread with Cancel(). Made by
-// FetchPoolClient::WatchStats. The other SDKs mirror it as their language's
+// Client::WatchStats. The other SDKs mirror it as their language's
 // stream of snapshots (Go: Recv() until an error; Python: an iterator;
 // Node: an async iterator), each with a cancel.
 //
@@ -26,7 +25,7 @@ namespace client {
 //
 // The call has no deadline: it runs until Cancel(), the server ends it, or
 // the connection fails. It holds its own reference to the channel, so it may
-// outlive the FetchPoolClient that made it.
+// outlive the Client that made it.
 class StatsWatch {
  public:
   StatsWatch(const StatsWatch&) = delete;
@@ -53,7 +52,7 @@ class StatsWatch {
   absl::Status status() const { return status_; }
 
  private:
-  friend class FetchPoolClient;
+  friend class Client;
   StatsWatch(std::shared_ptr<grpc::Channel> channel, fetchpool::v1::WatchStatsRequest request);
 
   enum class State { kNotStarted, kReading, kEnded };
@@ -70,7 +69,6 @@ class StatsWatch {
   absl::Status status_;
 };
 
-}  // namespace client
 }  // namespace fetchpool
 
-#endif  // FETCHPOOL_CLIENT_SDK_CPP_STATS_WATCH_H_
+#endif  // FETCHPOOL_STATS_WATCH_H_
