@@ -60,7 +60,7 @@ func (s *scriptedServer) attemptCount() int {
 }
 
 // startScripted serves srv on 127.0.0.1 and returns a client for it.
-func startScripted(t *testing.T, srv *scriptedServer, opts ...Option) *Client {
+func startScripted(t *testing.T, srv fetchpoolv1.FetchPoolServer, opts ...Option) *Client {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
