@@ -27,9 +27,9 @@ const (
 type retryClass int
 
 const (
-	retryNever         retryClass = iota // anything else: may have reached the origin
-	retryAnyRequest                      // fetchpool refused before taking a connection
-	retryReplaySafeOnly                  // transport broke: fetchpool may have started
+	retryNever          retryClass = iota // anything else: may have reached the origin
+	retryAnyRequest                       // fetchpool refused before taking a connection
+	retryReplaySafeOnly                   // transport broke: fetchpool may have started
 )
 
 // classifyFailure places a failure in the contract's table.
