@@ -42,7 +42,9 @@ export FETCHPOOL_FETCHPOOLD=$LIVE_FETCHPOOLD
 cd "$SDK"
 log "go vet and go test against fetchpoold at $FETCHPOOL_TARGET"
 go vet ./...
-go test -p 1 -count=1 -timeout 150s -v ./... 2>&1 | tee "$LIVE_WORK/go-test.log" |
+# FETCHPOOL_GO_TEST_FLAGS: extra flags, e.g. -race.
+# shellcheck disable=SC2086
+go test -p 1 -count=1 -timeout 150s -v ${FETCHPOOL_GO_TEST_FLAGS:-} ./... 2>&1 | tee "$LIVE_WORK/go-test.log" |
   grep -E '^(=== RUN|--- |ok|FAIL|PASS|panic)|_test.go' || true
 grep -q '^FAIL' "$LIVE_WORK/go-test.log" && fail "go test failed (see above)"
 grep -q '^ok' "$LIVE_WORK/go-test.log" || fail "go test did not run"
