@@ -42,7 +42,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"fetchpool/bench/fieldfailures/fpb"
+	fpb "github.com/fetchpool/fetchpool/client-sdk/go/fetchpoolv1"
 )
 
 // ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 // 	protoc        v3.21.12
 // source: fetchpool/v1/fetchpool.proto
 
-package fpb
+package fetchpoolv1
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -150,9 +150,17 @@ type FetchRequest struct {
 	Idempotent     bool           `protobuf:"varint,10,opt,name=idempotent,proto3" json:"idempotent,omitempty"`
 	DeadlinePolicy DeadlinePolicy `protobuf:"varint,11,opt,name=deadline_policy,json=deadlinePolicy,proto3,enum=fetchpool.v1.DeadlinePolicy" json:"deadline_policy,omitempty"`
 	// Caller-chosen id, echoed back; for log correlation.
-	Id            string `protobuf:"bytes,12,opt,name=id,proto3" json:"id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Id string `protobuf:"bytes,12,opt,name=id,proto3" json:"id,omitempty"`
+	// A stricter egress profile than the caller's own, for URLs the caller did
+	// not choose (a webhook sender asks for "public-only"). Empty: the caller's
+	// profile. A profile that is not stricter fails PERMISSION_DENIED /
+	// PROFILE_DENIED.
+	EgressProfile string `protobuf:"bytes,13,opt,name=egress_profile,json=egressProfile,proto3" json:"egress_profile,omitempty"`
+	// With follow_redirects: allow a redirect from https to http. Off, such a
+	// redirect fails INVALID_ARGUMENT / INSECURE_REDIRECT before it is sent.
+	AllowHttpsDowngrade bool `protobuf:"varint,14,opt,name=allow_https_downgrade,json=allowHttpsDowngrade,proto3" json:"allow_https_downgrade,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *FetchRequest) Reset() {
@@ -267,6 +275,20 @@ func (x *FetchRequest) GetId() string {
 		return x.Id
 	}
 	return ""
+}
+
+func (x *FetchRequest) GetEgressProfile() string {
+	if x != nil {
+		return x.EgressProfile
+	}
+	return ""
+}
+
+func (x *FetchRequest) GetAllowHttpsDowngrade() bool {
+	if x != nil {
+		return x.AllowHttpsDowngrade
+	}
+	return false
 }
 
 type FetchTiming struct {
@@ -778,12 +800,15 @@ type HostPoolStats struct {
 	ClosedMaxLifetimeTotal uint64                 `protobuf:"varint,27,opt,name=closed_max_lifetime_total,json=closedMaxLifetimeTotal,proto3" json:"closed_max_lifetime_total,omitempty"`
 	// Sockets in TIME_WAIT toward this pool's addresses, as the kernel counts
 	// them (sock_diag, like `ss -tan state time-wait`): checks the estimate.
+	// Counted at most once a second, however often Stats is called.
 	TimeWaitKernel          uint32            `protobuf:"varint,28,opt,name=time_wait_kernel,json=timeWaitKernel,proto3" json:"time_wait_kernel,omitempty"`
 	ErrorsByReason          map[string]uint64 `protobuf:"bytes,29,rep,name=errors_by_reason,json=errorsByReason,proto3" json:"errors_by_reason,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"` // failures by stable reason
 	QueueWait               *Histogram        `protobuf:"bytes,30,opt,name=queue_wait,json=queueWait,proto3" json:"queue_wait,omitempty"`                                                                                             // time waiting for a connection
 	FetchTime               *Histogram        `protobuf:"bytes,31,opt,name=fetch_time,json=fetchTime,proto3" json:"fetch_time,omitempty"`                                                                                             // arrival to last byte
 	ClosedIdleOverflowTotal uint64            `protobuf:"varint,32,opt,name=closed_idle_overflow_total,json=closedIdleOverflowTotal,proto3" json:"closed_idle_overflow_total,omitempty"`                                              // released while the idle list was full
 	ClosedShutdownTotal     uint64            `protobuf:"varint,33,opt,name=closed_shutdown_total,json=closedShutdownTotal,proto3" json:"closed_shutdown_total,omitempty"`
+	TlsHandshakesTotal      uint64            `protobuf:"varint,34,opt,name=tls_handshakes_total,json=tlsHandshakesTotal,proto3" json:"tls_handshakes_total,omitempty"`                  // TLS handshakes on new connections
+	TlsSessionsResumedTotal uint64            `protobuf:"varint,35,opt,name=tls_sessions_resumed_total,json=tlsSessionsResumedTotal,proto3" json:"tls_sessions_resumed_total,omitempty"` // of which resumed an earlier session
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
@@ -1049,6 +1074,20 @@ func (x *HostPoolStats) GetClosedShutdownTotal() uint64 {
 	return 0
 }
 
+func (x *HostPoolStats) GetTlsHandshakesTotal() uint64 {
+	if x != nil {
+		return x.TlsHandshakesTotal
+	}
+	return 0
+}
+
+func (x *HostPoolStats) GetTlsSessionsResumedTotal() uint64 {
+	if x != nil {
+		return x.TlsSessionsResumedTotal
+	}
+	return 0
+}
+
 type StatsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pools         []*HostPoolStats       `protobuf:"bytes,1,rep,name=pools,proto3" json:"pools,omitempty"`
@@ -1116,7 +1155,7 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x1cfetchpool/v1/fetchpool.proto\x12\ffetchpool.v1\x1a\x1egoogle/protobuf/duration.proto\"2\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xf3\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xce\x04\n" +
 	"\fFetchRequest\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12.\n" +
@@ -1132,7 +1171,9 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	" \x01(\bR\n" +
 	"idempotent\x12E\n" +
 	"\x0fdeadline_policy\x18\v \x01(\x0e2\x1c.fetchpool.v1.DeadlinePolicyR\x0edeadlinePolicy\x12\x0e\n" +
-	"\x02id\x18\f \x01(\tR\x02id\"\xc1\x02\n" +
+	"\x02id\x18\f \x01(\tR\x02id\x12%\n" +
+	"\x0eegress_profile\x18\r \x01(\tR\regressProfile\x122\n" +
+	"\x15allow_https_downgrade\x18\x0e \x01(\bR\x13allowHttpsDowngrade\"\xc1\x02\n" +
 	"\vFetchTiming\x128\n" +
 	"\n" +
 	"queue_wait\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tqueueWait\x12+\n" +
@@ -1174,7 +1215,7 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x06 \x01(\x01R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\a \x01(\x01R\x05p99Ms\"\"\n" +
 	"\fStatsRequest\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host\"\xa6\r\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\x95\x0e\n" +
 	"\rHostPoolStats\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12'\n" +
 	"\x0fmax_connections\x18\x02 \x01(\rR\x0emaxConnections\x12)\n" +
@@ -1211,7 +1252,9 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\n" +
 	"fetch_time\x18\x1f \x01(\v2\x17.fetchpool.v1.HistogramR\tfetchTime\x12;\n" +
 	"\x1aclosed_idle_overflow_total\x18  \x01(\x04R\x17closedIdleOverflowTotal\x122\n" +
-	"\x15closed_shutdown_total\x18! \x01(\x04R\x13closedShutdownTotal\x1aA\n" +
+	"\x15closed_shutdown_total\x18! \x01(\x04R\x13closedShutdownTotal\x120\n" +
+	"\x14tls_handshakes_total\x18\" \x01(\x04R\x12tlsHandshakesTotal\x12;\n" +
+	"\x1atls_sessions_resumed_total\x18# \x01(\x04R\x17tlsSessionsResumedTotal\x1aA\n" +
 	"\x13ErrorsByReasonEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x96\x01\n" +
@@ -1229,7 +1272,8 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x05Stats\x12\x1a.fetchpool.v1.StatsRequest\x1a\x1b.fetchpool.v1.StatsResponse\x12J\n" +
 	"\vFetchStream\x12\x1a.fetchpool.v1.FetchRequest\x1a\x1b.fetchpool.v1.FetchResponse(\x010\x01\x12L\n" +
 	"\n" +
-	"WatchStats\x12\x1f.fetchpool.v1.WatchStatsRequest\x1a\x1b.fetchpool.v1.StatsResponse0\x01b\x06proto3"
+	"WatchStats\x12\x1f.fetchpool.v1.WatchStatsRequest\x1a\x1b.fetchpool.v1.StatsResponse0\x01By\n" +
+	"\x10dev.fetchpool.v1B\x0eFetchPoolProtoP\x01ZDgithub.com/fetchpool/fetchpool/client-sdk/go/fetchpoolv1;fetchpoolv1\xaa\x02\fFetchpool.V1b\x06proto3"
 
 var (
 	file_fetchpool_v1_fetchpool_proto_rawDescOnce sync.Once

@@ -7,7 +7,7 @@
 // - protoc             v3.21.12
 // source: fetchpool/v1/fetchpool.proto
 
-package fpb
+package fetchpoolv1
 
 import (
 	context "context"
