@@ -1,0 +1,38 @@
+"""fetchpool-ring-v1: the consistent-hash ring of client-sdk/README.md.
+
+Every SDK that keeps its own ring builds exactly this one (the vectors in
+client-sdk/testdata/ring.tsv), so all of them send one origin to one replica.
+"""
+import bisect
+import hashlib
+from typing import Iterable, List, Optional, Tuple
+
+POINTS_PER_MEMBER = 256
+
+
+def ring_point(text: str) -> int:
+    """The first 8 bytes of SHA-256(text), as a big-endian unsigned number."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+class Ring:
+    """Members are `ip:port` (`[ip]:port` for IPv6); pick(key) is the member
+    of the first point at or after the key's point, wrapping around; of
+    equal points the member that sorts first wins."""
+
+    def __init__(self, members: Iterable[str]):
+        self.members = sorted(set(members))
+        points: List[Tuple[int, str]] = [
+            (ring_point(f"{member}#{i}"), member)
+            for member in self.members
+            for i in range(POINTS_PER_MEMBER)
+        ]
+        points.sort()  # by point, then by member name
+        self._points = [point for point, _ in points]
+        self._owners = [member for _, member in points]
+
+    def pick(self, key: str) -> Optional[str]:
+        if not self._points:
+            return None
+        index = bisect.bisect_left(self._points, ring_point(key))
+        return self._owners[index % len(self._owners)]
