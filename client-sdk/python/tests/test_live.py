@@ -135,3 +135,12 @@ def test_mtls(live):
     with fetchpool.Client(target, ca_file=ca) as client:
         with pytest.raises(fetchpool.FetchpoolError):
             client.get(live[1] + "/status/200", timeout=3)
+
+
+@pytest.mark.parametrize("form", ["host:port", "ipv4:"])
+def test_tls_with_affinity(live, form):
+    target, ca, token = tls_env("FETCHPOOL_TLS_TARGET", "FETCHPOOL_CA_FILE", "FETCHPOOL_TOKEN")
+    target = target if form == "host:port" else "ipv4:" + target
+    with fetchpool.Client(target, ca_file=ca, token=token, affinity="host") as client:
+        assert client.replicas == [os.environ["FETCHPOOL_TLS_TARGET"]]
+        assert client.get(live[1] + "/status/200").status == 200
