@@ -180,3 +180,29 @@ def test_aio_retries_and_cancel(fake):
             assert bodies == [f"n{i}".encode() for i in range(20)]
             await stream.close()
     asyncio.run(scenario())
+
+
+def test_aio_stream_back_pressure_and_breakage(fake):
+    async def scenario():
+        async with fetchpool.aio.Client(fake.target) as client:
+            stream = client.open_stream(max_in_flight=2)
+            held = [await stream.submit(url="http://a/hold") for _ in range(2)]
+            third = asyncio.ensure_future(stream.submit(url="http://a/hold"))
+            await asyncio.sleep(0.3)
+            assert not third.done()  # waits to send: two unanswered
+            fake.servicer.release.set()
+            assert [r.status for r in await asyncio.gather(*held)] == [200, 200]
+            assert (await asyncio.wait_for(await third, 5)).status == 200
+            fake.servicer.release.clear()
+            waiting = await stream.submit(url="http://a/hold")
+            await stream.submit(url="http://a/break")
+            with pytest.raises(fetchpool.FetchpoolError) as failure:
+                await asyncio.wait_for(waiting, 5)
+            assert failure.value.code == U
+            assert (await (await stream.submit(url=URL))).status == 200  # a new stream
+            failed = await stream.submit(url="http://a/fail")
+            with pytest.raises(fetchpool.FetchpoolError) as failure:
+                await failed
+            assert failure.value.reason == "WAIT_TIMEOUT"
+            await stream.close()
+    asyncio.run(scenario())
