@@ -1,11 +1,12 @@
 """The synchronous client: fetchpool.Client."""
-import time
+from concurrent.futures import Future
 from typing import Any, Optional
 
 import grpc
 
+from ._call import RetryingCall
 from ._core import ClientCore, request_key
-from ._errors import FetchpoolError, from_rpc_error
+from ._errors import from_rpc_error
 from ._request import build_request, to_duration
 from ._retry import is_replay_safe
 from ._stream import FetchStream
@@ -29,19 +30,24 @@ class Client(ClientCore):
 
     def fetch(self, request: Any = None, timeout: Optional[float] = None, **fields: Any) -> pb.FetchResponse:
         """One fetch: `request` is a FetchRequest or a URL, and/or keyword fields."""
+        return self.fetch_future(request, timeout, **fields).result()
+
+    def fetch_future(self, request: Any = None, timeout: Optional[float] = None, **fields: Any) -> Future:
+        """fetch() without waiting: a Future of the FetchResponse whose
+        cancel() cancels the call in flight and any retry waiting to start."""
         message = build_request(request, **fields)
         key = request_key(message)
         metadata = self._fetch_metadata(key)
         replay_safe = is_replay_safe(message.method, message.idempotent)
-        return self._call(lambda stub, left: stub.Fetch(message, timeout=left, metadata=metadata),
-                          key, replay_safe, timeout)
+        return RetryingCall(self, lambda stub, left: stub.Fetch.future(message, timeout=left, metadata=metadata),
+                            key, replay_safe, self._deadline(timeout))
 
     def stats(self, host: str = "", timeout: Optional[float] = None) -> pb.StatsResponse:
         """A snapshot of the pools (of one pool key with `host`)."""
         request, key = self._stats_request(host)
         metadata = self._plain_metadata()
-        return self._call(lambda stub, left: stub.Stats(request, timeout=left, metadata=metadata),
-                          key, True, timeout)
+        return RetryingCall(self, lambda stub, left: stub.Stats.future(request, timeout=left, metadata=metadata),
+                            key, True, self._deadline(timeout)).result()
 
     def watch_stats(self, interval: float = 1.0, host: str = "") -> "StatsWatch":
         """An iterator of StatsResponse every `interval` seconds; no deadline.
@@ -63,26 +69,6 @@ class Client(ClientCore):
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-    def _call(self, send, key, replay_safe: bool, timeout: Optional[float]):
-        deadline = self._deadline(timeout)
-        attempts = 0
-        while True:
-            attempts += 1
-            try:
-                stub = self._router.channel_for(key).stub
-                response = send(stub, max(0.0, deadline - time.monotonic()))
-            except grpc.RpcError as rpc_error:
-                error = from_rpc_error(rpc_error)
-            except FetchpoolError as no_replica:
-                error = no_replica
-            else:
-                self._on_success()
-                return response
-            delay = self._after_failure(error, replay_safe, attempts, deadline)
-            if delay is None:
-                raise error
-            time.sleep(delay)
 
 
 class StatsWatch:

@@ -33,6 +33,8 @@ class ScriptedFetchPool(pb_grpc.FetchPoolServicer):
             if reason:
                 context.set_trailing_metadata((("fetchpool-reason", reason),))
             context.abort(code, f"{reason or code.name}: scripted failure")
+        if "/slow" in request.url:
+            self.release.wait(5)
         return pb.FetchResponse(status=200, pool="fake", body=request.body, id=request.id)
 
     def Stats(self, request, context):

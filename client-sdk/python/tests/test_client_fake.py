@@ -206,3 +206,27 @@ def test_aio_stream_back_pressure_and_breakage(fake):
             assert failure.value.reason == "WAIT_TIMEOUT"
             await stream.close()
     asyncio.run(scenario())
+
+
+def test_sync_cancel_stops_a_retry_waiting_to_start(fake):
+    fake.servicer.script = [(U, "")] * 9
+    with fetchpool.Client(fake.target) as client:
+        future = client.fetch_future(URL)
+        time.sleep(0.05)  # the first attempt failed; the retry waits 125-250 ms
+        assert future.cancel()
+        assert future.cancelled()
+        time.sleep(0.4)
+    assert fake.servicer.calls == 1
+
+
+def test_sync_cancel_cancels_the_call_in_flight(fake):
+    with fetchpool.Client(fake.target) as client:
+        future = client.fetch_future("http://a/slow")
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert future.cancel()
+        with pytest.raises(Exception):
+            future.result(1)
+        assert time.monotonic() - started < 0.5
+        fake.servicer.release.set()
+        assert client.fetch_future(URL).result(5).status == 200
