@@ -10,6 +10,7 @@ and hashes differently from the other SDKs' ring; see README.md.)
 import ipaddress
 import itertools
 import json
+import pathlib
 import re
 import socket
 import threading
@@ -58,7 +59,9 @@ class Settings:
     def credentials(self) -> Optional[grpc.ChannelCredentials]:
         if not self.uses_tls:
             return None
-        read = lambda path: open(path, "rb").read() if path else None  # noqa: E731
+        def read(path):
+            return pathlib.Path(path).read_bytes() if path else None
+
         return grpc.ssl_channel_credentials(root_certificates=read(self.ca_file),
                                             private_key=read(self.client_key_file),
                                             certificate_chain=read(self.client_cert_file))

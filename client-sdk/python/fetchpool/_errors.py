@@ -1,6 +1,4 @@
 """FetchpoolError: a failed call's gRPC code, fetchpool reason and message."""
-from typing import Optional
-
 import grpc
 
 REASON_KEY = "fetchpool-reason"
@@ -17,6 +15,9 @@ class FetchpoolError(Exception):
         self.code = code
         self.reason = reason
         self.message = message
+
+    def __reduce__(self):  # pickles (to another process) with all three fields
+        return FetchpoolError, (self.code, self.reason, self.message)
 
 
 def reason_of_metadata(metadata) -> str:
@@ -39,7 +40,3 @@ def from_fetch_error(error) -> FetchpoolError:
     """From FetchResponse.error (a FetchStream answer)."""
     code = _CODES_BY_NUMBER.get(error.code, grpc.StatusCode.UNKNOWN)
     return FetchpoolError(code, error.reason, error.message)
-
-
-def status_code_by_number(number: int) -> Optional[grpc.StatusCode]:
-    return _CODES_BY_NUMBER.get(number)

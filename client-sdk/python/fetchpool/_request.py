@@ -1,6 +1,6 @@
 """Building a FetchRequest from a message or from keyword arguments."""
 import datetime
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 from google.protobuf import duration_pb2
 
@@ -56,7 +56,3 @@ def to_duration(value: Any) -> duration_pb2.Duration:
     duration = duration_pb2.Duration()
     duration.FromNanoseconds(int(round(seconds * 1e9)))
     return duration
-
-
-def request_timeout_seconds(timeout: Optional[float], default: float) -> float:
-    return default if timeout is None else float(timeout)

@@ -230,3 +230,9 @@ def test_sync_cancel_cancels_the_call_in_flight(fake):
         assert time.monotonic() - started < 0.5
         fake.servicer.release.set()
         assert client.fetch_future(URL).result(5).status == 200
+
+
+def test_error_pickles_with_its_fields():
+    import pickle
+    error = pickle.loads(pickle.dumps(fetchpool.FetchpoolError(U, "QUEUE_FULL", "full")))
+    assert (error.code, error.reason, error.message) == (U, "QUEUE_FULL", "full")
