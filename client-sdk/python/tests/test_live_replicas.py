@@ -1,5 +1,6 @@
 """Restarts (retries, no replay of a POST) and host affinity over two
 replicas, on fetchpoolds these tests start themselves."""
+import asyncio
 import threading
 import time
 import urllib.error
@@ -10,6 +11,7 @@ import grpc
 import pytest
 
 import fetchpool
+import fetchpool.aio
 from fetchpool._ring import Ring
 from replicas import Fetchpoold, Origin, fetchpoold_binary
 
@@ -109,14 +111,23 @@ def test_affinity_sends_each_origin_to_one_replica(two_replicas, origins_on_both
         with client.open_stream() as stream:
             futures = [stream.submit(url=origin + "/status/200") for origin in origins for _ in range(4)]
             assert all(f.result(30).status == 200 for f in futures)
+
+    async def through_asyncio():
+        async with fetchpool.aio.Client(target, affinity="host") as client:
+            for origin in origins:
+                assert (await client.get(origin + "/status/200")).status == 200
+            async with client.open_stream() as stream:
+                futures = [await stream.submit(url=origin + "/status/200") for origin in origins]
+                assert [r.status for r in await asyncio.gather(*futures)] == [200] * len(origins)
+    asyncio.run(through_asyncio())
     counts = requests_by_replica(two_replicas)
     ring = Ring(r.target for r in two_replicas)
     for origin in origins:
         key = fetchpool.pool_key(origin)
         owner = ring.pick(key)
         per_replica = {t: c.get(key, 0) for t, c in counts.items()}
-        assert per_replica[owner] == 8, (origin, per_replica)
-        assert sum(per_replica.values()) == 8, (origin, per_replica)
+        assert per_replica[owner] == 10, (origin, per_replica)
+        assert sum(per_replica.values()) == 10, (origin, per_replica)
 
 
 def test_round_robin_without_affinity(live, two_replicas):
