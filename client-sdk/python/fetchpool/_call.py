@@ -25,6 +25,7 @@ class RetryingCall(Future):
         self._attempts = 0
         self._in_flight = None
         self._timer = None
+        self._member = None
         self._attempt()
 
     def cancel(self) -> bool:
@@ -45,7 +46,9 @@ class RetryingCall(Future):
                 return
             self._attempts += 1
             try:
-                stub = self._client._router.channel_for(self._key).stub
+                router = self._client._router
+                self._member = router.member_for(self._key)
+                stub = router.member_channel(self._member).stub
                 self._in_flight = self._start_attempt(stub, max(0.0, self._deadline - time.monotonic()))
             except FetchpoolError as no_replica:
                 self._in_flight = None
@@ -70,7 +73,8 @@ class RetryingCall(Future):
     def _failed(self, error: Exception) -> None:
         delay = None
         if isinstance(error, FetchpoolError):
-            delay = self._client._after_failure(error, self._replay_safe, self._attempts, self._deadline)
+            delay = self._client._after_failure(error, self._replay_safe, self._attempts, self._deadline,
+                                                self._member)
         if delay is None:
             self._settle(error=error)
             return

@@ -26,6 +26,9 @@ from ._ring import Ring
 POOL_KEY_HEADER = "fetchpool-pool-key"
 ROUND_ROBIN_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 RESOLVE_EVERY_SECONDS = 30.0
+# A replica whose call broke (UNAVAILABLE, no reason) is passed over for this
+# long: its keys go to the next member on the ring meanwhile.
+DOWN_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
@@ -138,6 +141,7 @@ class Router:
         self._ring = Ring([])
         self._host: Optional[str] = None
         self._resolving = False
+        self._down: Dict[str, float] = {}  # member -> passed over until (clock)
         self._resolved_at = float("-inf")
         self._spread = itertools.count()
         parsed = parse_target(settings.target) if settings.affinity == "host" else None
@@ -170,9 +174,12 @@ class Router:
         if not ring.members:
             raise FetchpoolError(grpc.StatusCode.UNAVAILABLE, "",
                                  f"no address for {self._settings.target} (resolving again)")
+        now = self._clock()
+        down = {member for member, until in list(self._down.items()) if until > now}
         if key is None:
-            return ring.members[next(self._spread) % len(ring.members)]
-        return ring.pick(key)
+            alive = [m for m in ring.members if m not in down] or ring.members
+            return alive[next(self._spread) % len(alive)]
+        return ring.pick(key, down)
 
     def member_channel(self, member: Optional[str]):
         with self._lock:
@@ -186,9 +193,14 @@ class Router:
                 self._channels[member] = channel
             return channel
 
-    def on_unavailable(self) -> None:
-        """A call failed UNAVAILABLE with no reason: the replica may be gone."""
-        if self._affinity and self._resolved_at != float("inf"):
+    def on_unavailable(self, member: Optional[str] = None) -> None:
+        """A call to `member` failed UNAVAILABLE with no reason: the replica
+        may be gone. Pass it over for a while, and resolve the name again."""
+        if not self._affinity:
+            return
+        if member is not None:
+            self._down[member] = self._clock() + DOWN_SECONDS
+        if self._resolved_at != float("inf"):
             self.resolve_soon()
 
     def resolve_soon(self) -> None:

@@ -65,13 +65,14 @@ class ClientCore:
         return pb.StatsRequest(host=host), (host or None)
 
     def _after_failure(self, error: FetchpoolError, replay_safe: bool, attempts: int,
-                       deadline: float) -> Optional[float]:
-        """Books the failure; the sleep before the next attempt, or None."""
+                       deadline: float, member: Optional[str] = None) -> Optional[float]:
+        """Books the failure of an attempt sent to `member`; the sleep before
+        the next attempt, or None."""
         budget_allows = True
         if _retry.is_throttled_failure(error.code, error.reason):
             budget_allows = self._budget.on_failure()
         if error.code == grpc.StatusCode.UNAVAILABLE and error.reason == "":
-            self._router.on_unavailable()
+            self._router.on_unavailable(member)
         return _retry.retry_delay(code=error.code, reason=error.reason, replay_safe=replay_safe,
                                   attempts_made=attempts, time_left=deadline - time.monotonic(),
                                   budget_allows=budget_allows, fraction=self._random.random())

@@ -5,7 +5,7 @@ client-sdk/testdata/ring.tsv), so all of them send one origin to one replica.
 """
 import bisect
 import hashlib
-from typing import Iterable, List, Optional, Tuple
+from typing import AbstractSet, Iterable, List, Optional, Tuple
 
 POINTS_PER_MEMBER = 256
 
@@ -31,8 +31,18 @@ class Ring:
         self._points = [point for point, _ in points]
         self._owners = [member for _, member in points]
 
-    def pick(self, key: str) -> Optional[str]:
+    def pick(self, key: str, avoid: AbstractSet[str] = frozenset()) -> Optional[str]:
+        """The key's member; with `avoid` (replicas known to be down), the
+        next member on the ring that is not avoided, as gRPC's ring_hash
+        does for a subchannel in failure (all avoided: the plain pick)."""
         if not self._points:
             return None
         index = bisect.bisect_left(self._points, ring_point(key))
-        return self._owners[index % len(self._owners)]
+        owner = self._owners[index % len(self._owners)]
+        if owner not in avoid:
+            return owner
+        for step in range(1, len(self._owners)):
+            candidate = self._owners[(index + step) % len(self._owners)]
+            if candidate not in avoid:
+                return candidate
+        return owner

@@ -21,6 +21,12 @@ def id_prefix() -> str:
     return f"fp-{os.getpid()}-{os.urandom(3).hex()}-"
 
 
+def report_broken(router, member, error) -> None:
+    """A stream to `member` broke in the transport: pass the replica over."""
+    if error.code == grpc.StatusCode.UNAVAILABLE and error.reason == "":
+        router.on_unavailable(member)
+
+
 class FetchStreamClosed(RuntimeError):
     pass
 
@@ -70,7 +76,8 @@ class FetchStream:
             stream = self._streams.get(member)
             if stream is None or stream.broken:
                 endpoint = self._client._router.member_channel(member)
-                stream = _OneStream(endpoint.stub, self._client._fetch_metadata(key), self._slots.release)
+                stream = _OneStream(endpoint.stub, self._client._fetch_metadata(key), self._slots.release,
+                                    lambda error: report_broken(self._client._router, member, error))
                 self._streams[member] = stream
             return stream
 
@@ -99,11 +106,12 @@ class _OneStream:
     """One FetchStream call: a queue feeds its requests, a thread reads its
     answers and settles the futures."""
 
-    def __init__(self, stub, metadata, release_slot):
+    def __init__(self, stub, metadata, release_slot, on_broken):
         self._queue: "queue.Queue" = queue.Queue()
         self._pending: Dict[str, Future] = {}
         self._lock = threading.Lock()
         self._release_slot = release_slot
+        self._on_broken = on_broken
         self.broken = False
         self._responses = stub.FetchStream(self._requests(), metadata=metadata)
         self._reader = threading.Thread(target=self._read, name="fetchpool-stream", daemon=True)
@@ -153,6 +161,7 @@ class _OneStream:
             self.broken = True
             unanswered, self._pending = self._pending, {}
         self._queue.put(_ENDED)  # frees gRPC's request-consuming thread
+        self._on_broken(error)
         for future in unanswered.values():
             self._release_slot()
             future.set_exception(error)

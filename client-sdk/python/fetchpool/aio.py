@@ -15,7 +15,7 @@ from ._errors import FetchpoolError, from_fetch_error, from_rpc_error
 from ._pool_key import pool_key
 from ._request import build_request, to_duration
 from ._retry import is_replay_safe
-from ._stream import FetchStreamClosed, id_prefix
+from ._stream import FetchStreamClosed, id_prefix, report_broken
 from .v1 import fetchpool_pb2 as pb
 
 __all__ = ["Client", "FetchStream", "StatsWatch"]
@@ -70,8 +70,10 @@ class Client(ClientCore):
         attempts = 0
         while True:
             attempts += 1
+            member = None
             try:
-                stub = self._router.channel_for(key).stub
+                member = self._router.member_for(key)
+                stub = self._router.member_channel(member).stub
                 response = await send(stub, max(0.0, deadline - time.monotonic()))
             except grpc.RpcError as rpc_error:
                 error = from_rpc_error(rpc_error)
@@ -80,7 +82,7 @@ class Client(ClientCore):
             else:
                 self._on_success()
                 return response
-            delay = self._after_failure(error, replay_safe, attempts, deadline)
+            delay = self._after_failure(error, replay_safe, attempts, deadline, member)
             if delay is None:
                 raise error
             await asyncio.sleep(delay)
@@ -149,7 +151,8 @@ class FetchStream:
             stream = self._streams.get(member)
             if stream is None or stream.broken:
                 endpoint = self._client._router.member_channel(member)
-                stream = _OneStream(endpoint.stub, self._client._fetch_metadata(key), self._slots.release)
+                stream = _OneStream(endpoint.stub, self._client._fetch_metadata(key), self._slots.release,
+                                    lambda error: report_broken(self._client._router, member, error))
                 self._streams[member] = stream
             return await stream.send(message)
         except BaseException:
@@ -169,11 +172,12 @@ class FetchStream:
 
 
 class _OneStream:
-    def __init__(self, stub, metadata, release_slot):
+    def __init__(self, stub, metadata, release_slot, on_broken):
         self._call = stub.FetchStream(metadata=metadata)
         self._pending: Dict[str, asyncio.Future] = {}
         self._write_lock = asyncio.Lock()
         self._release_slot = release_slot
+        self._on_broken = on_broken
         self.broken = False
         self._reader = asyncio.ensure_future(self._read())
 
@@ -223,6 +227,7 @@ class _OneStream:
             error = FetchpoolError(grpc.StatusCode.CANCELLED, "", "the fetch stream was cancelled")
         self.broken = True
         unanswered, self._pending = self._pending, {}
+        self._on_broken(error)
         for future in unanswered.values():
             self._release_slot()
             if not future.done():

@@ -139,3 +139,19 @@ def test_round_robin_without_affinity(live, two_replicas):
     # Both take a share (the first calls may all go to the first ready one).
     assert all(c.get(live[1], 0) >= 5 for c in counts.values()), counts
     assert sum(c.get(live[1], 0) for c in counts.values()) == 20
+
+
+def test_affinity_fails_over_from_a_dead_replica(two_replicas, origins_on_both_replicas):
+    target = "ipv4:" + ",".join(r.target for r in two_replicas)
+    ring = Ring(r.target for r in two_replicas)
+    with fetchpool.Client(target, affinity="host") as client:
+        for origin in origins_on_both_replicas:
+            assert client.get(origin + "/status/200").status == 200
+        dead = two_replicas[0]
+        dead.kill()
+        moved = [o for o in origins_on_both_replicas if ring.pick(fetchpool.pool_key(o)) == dead.target]
+        for origin in moved:  # the GET is retried on the next replica on the ring
+            assert client.get(origin + "/status/200", timeout=10).status == 200
+        # and then goes there at once, while the dead one is passed over
+        for origin in moved:
+            assert client.get(origin + "/status/200", timeout=10).status == 200

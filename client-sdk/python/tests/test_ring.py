@@ -41,3 +41,16 @@ def test_point_is_first_eight_bytes_big_endian():
 
 def test_empty_ring_picks_nothing():
     assert Ring([]).pick("http://a:80") is None
+
+
+def test_avoided_member_passes_its_keys_to_the_next_on_the_ring():
+    members = ["127.0.0.2:50051", "127.0.0.3:50051", "127.0.0.4:50051"]
+    ring = Ring(members)
+    keys = [f"http://origin-{i}.example:80" for i in range(300)]
+    down = "127.0.0.3:50051"
+    for key in keys:
+        picked = ring.pick(key, {down})
+        assert picked != down
+        if ring.pick(key) != down:
+            assert picked == ring.pick(key)  # only the down member's keys move
+    assert ring.pick(keys[0], set(members)) == ring.pick(keys[0])  # all down: the plain pick

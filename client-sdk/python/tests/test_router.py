@@ -115,3 +115,17 @@ def test_tls_member_channels_check_the_target_name():
 def test_bad_affinity_is_refused():
     with pytest.raises(ValueError):
         Settings("fp:1", affinity="ring")
+
+
+def test_a_broken_replica_is_passed_over_for_a_while():
+    now = [0.0]
+    members = ["10.0.0.1:1", "10.0.0.2:1"]
+    router, _ = make_router(FakeResolver(members), lambda: now[0])
+    ring = Ring(members)
+    key = "http://origin-1.example:80"
+    owner = ring.pick(key)
+    router.on_unavailable(owner)
+    assert router.member_for(key) != owner
+    assert all(router.member_for(None) != owner for _ in range(4))
+    now[0] = 6.0  # DOWN_SECONDS later
+    assert router.member_for(key) == owner
