@@ -12,13 +12,14 @@ from ._errors import FetchpoolError, from_rpc_error
 
 class RetryingCall(Future):
     """`start_attempt(stub, seconds_left)` returns a grpc.Future of one
-    attempt; `client` is the ClientCore that routes and books failures."""
+    attempt; `pick_member()` names the replica for each attempt (None: the
+    one channel); `client` is the ClientCore that routes and books failures."""
 
-    def __init__(self, client, start_attempt, key, replay_safe: bool, deadline: float):
+    def __init__(self, client, start_attempt, pick_member, replay_safe: bool, deadline: float):
         super().__init__()  # stays PENDING until settled, so cancel() works
         self._client = client
         self._start_attempt = start_attempt
-        self._key = key
+        self._pick_member = pick_member
         self._replay_safe = replay_safe
         self._deadline = deadline
         self._lock = threading.Lock()
@@ -46,9 +47,8 @@ class RetryingCall(Future):
                 return
             self._attempts += 1
             try:
-                router = self._client._router
-                self._member = router.member_for(self._key)
-                stub = router.member_channel(self._member).stub
+                self._member = self._pick_member()
+                stub = self._client._router.member_channel(self._member).stub
                 self._in_flight = self._start_attempt(stub, max(0.0, self._deadline - time.monotonic()))
             except FetchpoolError as no_replica:
                 self._in_flight = None

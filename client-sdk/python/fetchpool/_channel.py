@@ -181,6 +181,10 @@ class Router:
             return alive[next(self._spread) % len(alive)]
         return ring.pick(key, down)
 
+    def every_member(self) -> List[Optional[str]]:
+        """What stats() asks: every replica with affinity, else the channel."""
+        return list(self._ring.members) or [None] if self._affinity else [None]
+
     def member_channel(self, member: Optional[str]):
         with self._lock:
             channel = self._channels.get(member)

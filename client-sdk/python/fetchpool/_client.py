@@ -5,7 +5,7 @@ from typing import Any, Optional
 import grpc
 
 from ._call import RetryingCall
-from ._core import ClientCore, request_key
+from ._core import ClientCore, merge_stats, request_key
 from ._errors import from_rpc_error
 from ._request import build_request, to_duration
 from ._retry import is_replay_safe
@@ -40,14 +40,18 @@ class Client(ClientCore):
         metadata = self._fetch_metadata(key)
         replay_safe = is_replay_safe(message.method, message.idempotent)
         return RetryingCall(self, lambda stub, left: stub.Fetch.future(message, timeout=left, metadata=metadata),
-                            key, replay_safe, self._deadline(timeout))
+                            lambda: self._router.member_for(key), replay_safe, self._deadline(timeout))
 
     def stats(self, host: str = "", timeout: Optional[float] = None) -> pb.StatsResponse:
-        """A snapshot of the pools (of one pool key with `host`)."""
-        request, key = self._stats_request(host)
+        """A snapshot of the pools (of one pool key with `host`); with
+        affinity, of every replica's pools, merged."""
+        request = pb.StatsRequest(host=host)
         metadata = self._plain_metadata()
-        return RetryingCall(self, lambda stub, left: stub.Stats.future(request, timeout=left, metadata=metadata),
-                            key, True, self._deadline(timeout)).result()
+        deadline = self._deadline(timeout)
+        calls = [RetryingCall(self, lambda stub, left: stub.Stats.future(request, timeout=left, metadata=metadata),
+                              (lambda m=member: m), True, deadline)
+                 for member in self._router.every_member()]
+        return merge_stats([call.result() for call in calls])
 
     def watch_stats(self, interval: float = 1.0, host: str = "") -> "StatsWatch":
         """An iterator of StatsResponse every `interval` seconds; no deadline.

@@ -61,9 +61,6 @@ class ClientCore:
     def _plain_metadata(self):
         return tuple(self._settings.call_metadata())
 
-    def _stats_request(self, host: str):
-        return pb.StatsRequest(host=host), (host or None)
-
     def _after_failure(self, error: FetchpoolError, replay_safe: bool, attempts: int,
                        deadline: float, member: Optional[str] = None) -> Optional[float]:
         """Books the failure of an attempt sent to `member`; the sleep before
@@ -83,3 +80,18 @@ class ClientCore:
 
 def request_key(request) -> Optional[str]:
     return pool_key(request.url)
+
+
+def merge_stats(responses) -> pb.StatsResponse:
+    """One StatsResponse from several replicas': their pools side by side,
+    and totals that add up every counter and gauge."""
+    if len(responses) == 1:
+        return responses[0]
+    merged = pb.StatsResponse()
+    for response in responses:
+        merged.pools.extend(response.pools)
+        merged.pool_count += response.pool_count
+        for field, value in response.totals.ListFields():
+            if field.type in (field.TYPE_UINT32, field.TYPE_UINT64):
+                setattr(merged.totals, field.name, getattr(merged.totals, field.name) + value)
+    return merged

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional
 import grpc
 import grpc.aio
 
-from ._core import ClientCore, request_key
+from ._core import ClientCore, merge_stats, request_key
 from ._errors import FetchpoolError, from_fetch_error, from_rpc_error
 from ._pool_key import pool_key
 from ._request import build_request, to_duration
@@ -38,13 +38,17 @@ class Client(ClientCore):
         metadata = self._fetch_metadata(key)
         replay_safe = is_replay_safe(message.method, message.idempotent)
         return await self._call(lambda stub, left: stub.Fetch(message, timeout=left, metadata=metadata),
-                                key, replay_safe, timeout)
+                                lambda: self._router.member_for(key), replay_safe, self._deadline(timeout))
 
     async def stats(self, host: str = "", timeout: Optional[float] = None) -> pb.StatsResponse:
-        request, key = self._stats_request(host)
+        request = pb.StatsRequest(host=host)
         metadata = self._plain_metadata()
-        return await self._call(lambda stub, left: stub.Stats(request, timeout=left, metadata=metadata),
-                                key, True, timeout)
+        deadline = self._deadline(timeout)
+        responses = await asyncio.gather(*(
+            self._call(lambda stub, left: stub.Stats(request, timeout=left, metadata=metadata),
+                       (lambda m=member: m), True, deadline)
+            for member in self._router.every_member()))
+        return merge_stats(responses)
 
     def watch_stats(self, interval: float = 1.0, host: str = "") -> "StatsWatch":
         """An async iterator of StatsResponse; aclose() ends the call."""
@@ -65,14 +69,13 @@ class Client(ClientCore):
     async def __aexit__(self, *exc_info) -> None:
         await self.close()
 
-    async def _call(self, send, key, replay_safe: bool, timeout: Optional[float]):
-        deadline = self._deadline(timeout)
+    async def _call(self, send, pick_member, replay_safe: bool, deadline: float):
         attempts = 0
         while True:
             attempts += 1
             member = None
             try:
-                member = self._router.member_for(key)
+                member = pick_member()
                 stub = self._router.member_channel(member).stub
                 response = await send(stub, max(0.0, deadline - time.monotonic()))
             except grpc.RpcError as rpc_error:

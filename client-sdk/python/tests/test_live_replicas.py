@@ -128,6 +128,12 @@ def test_affinity_sends_each_origin_to_one_replica(two_replicas, origins_on_both
         per_replica = {t: c.get(key, 0) for t, c in counts.items()}
         assert per_replica[owner] == 10, (origin, per_replica)
         assert sum(per_replica.values()) == 10, (origin, per_replica)
+    with fetchpool.Client(target, affinity="host") as client:
+        merged = client.stats()  # every replica's pools
+    hosts = [pool.host for pool in merged.pools]
+    assert sorted(hosts) == sorted(fetchpool.pool_key(origin) for origin in origins)
+    assert merged.totals.requests_total == 10 * len(origins)
+    assert merged.pool_count == len(origins)
 
 
 def test_round_robin_without_affinity(live, two_replicas):

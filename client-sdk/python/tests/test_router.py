@@ -129,3 +129,22 @@ def test_a_broken_replica_is_passed_over_for_a_while():
     assert all(router.member_for(None) != owner for _ in range(4))
     now[0] = 6.0  # DOWN_SECONDS later
     assert router.member_for(key) == owner
+
+
+def test_stats_asks_every_replica_with_affinity():
+    router, _ = make_router(FakeResolver(["10.0.0.1:1", "10.0.0.2:1"]), lambda: 0.0)
+    assert router.every_member() == ["10.0.0.1:1", "10.0.0.2:1"]
+    assert Router(Settings("fp:1"), lambda t, o: t).every_member() == [None]
+
+
+def test_merge_stats_adds_totals():
+    from fetchpool._core import merge_stats
+    from fetchpool.v1 import fetchpool_pb2 as pb
+    a = pb.StatsResponse(pool_count=1, pools=[pb.HostPoolStats(host="http://a:80")],
+                         totals=pb.HostPoolStats(requests_total=3, busy_connections=1))
+    b = pb.StatsResponse(pool_count=2, pools=[pb.HostPoolStats(host="http://b:80"), pb.HostPoolStats(host="http://c:80")],
+                         totals=pb.HostPoolStats(requests_total=4, connections_opened_total=2))
+    merged = merge_stats([a, b])
+    assert [p.host for p in merged.pools] == ["http://a:80", "http://b:80", "http://c:80"]
+    assert (merged.pool_count, merged.totals.requests_total, merged.totals.busy_connections,
+            merged.totals.connections_opened_total) == (3, 7, 1, 2)
