@@ -42,6 +42,7 @@ class RetryingCall(Future):
         return cancelled
 
     def _attempt(self) -> None:
+        attempt, failure = None, None
         with self._lock:
             if self.cancelled():
                 return
@@ -49,16 +50,14 @@ class RetryingCall(Future):
             try:
                 self._member = self._pick_member()
                 stub = self._client._router.member_channel(self._member).stub
-                self._in_flight = self._start_attempt(stub, max(0.0, self._deadline - time.monotonic()))
+                attempt = self._start_attempt(stub, max(0.0, self._deadline - time.monotonic()))
             except FetchpoolError as no_replica:
-                self._in_flight = None
                 failure = no_replica
-            else:
-                failure = None
+            self._in_flight = attempt
         if failure is not None:
             self._failed(failure)
         else:
-            self._in_flight.add_done_callback(self._attempt_done)
+            attempt.add_done_callback(self._attempt_done)
 
     def _attempt_done(self, attempt) -> None:
         if attempt.cancelled() or self.cancelled():
