@@ -180,6 +180,24 @@ test('stream: a failed fetch rejects with its error; close waits for answers', a
   client.close();
 });
 
+test('stream: a broken stream fails every unanswered fetch; the next submit opens a new one', async () => {
+  const client = newClient();
+  const stream = client.openStream();
+  const waiting = stream.submit({ url: 'http://a.example/slow?ms=5000' });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const streamsBefore = fake.streams.length;
+  const breaking = stream.submit({ url: 'http://a.example/break-stream' });
+  for (const pending of [waiting, breaking]) {
+    const error = await rejection(pending);
+    assert.equal(error.code, status.UNAVAILABLE);
+    assert.match(error.message, /scripted break/);
+  }
+  assert.equal((await stream.submit({ url: 'http://a.example/echo', body: 'again' })).body.toString(), 'again');
+  assert.equal(fake.streams.length, streamsBefore + 1);
+  await stream.close();
+  client.close();
+});
+
 test('affinity: each pool key goes to the replica the ring picks, one stream per replica', async () => {
   const first = await new FakeFetchpool('').start('127.0.0.2');
   const replicas = [first];

@@ -5,6 +5,7 @@
 //   /fail?n=N&code=C&reason=R   fail N times with gRPC code C and reason R, then 200
 //   /slow?ms=N     200 after N ms
 //   /error-in-stream   (FetchStream) an answer with `error` set
+//   /break-stream      (FetchStream) ends the whole stream UNAVAILABLE
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -97,6 +98,10 @@ class FakeFetchpool {
       open++;
       record.maxOpen = Math.max(record.maxOpen, open);
       const url = new URL(request.url);
+      if (url.pathname === '/break-stream') {
+        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'scripted break' });
+        return;
+      }
       const delay = url.pathname === '/slow' ? Number(url.searchParams.get('ms')) : Math.random() * 5;
       setTimeout(() => {
         open--;
