@@ -221,6 +221,7 @@ export class Client {
         else resolve(value as T);
       });
       signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) call.cancel(); // aborted while a replica was picked
     });
   }
 }
