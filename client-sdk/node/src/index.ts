@@ -1,0 +1,13 @@
+export { Client, DEFAULT_TIMEOUT_MS, durationMs } from './client';
+export type { CallOptions, ClientOptions, StreamOptions, WatchStatsOptions } from './client';
+export { FetchpoolError, REASON_TRAILER } from './errors';
+export { FetchStream, POOL_KEY_HEADER } from './stream';
+export { poolKey } from './poolKey';
+export { Ring, ringPoint, memberName } from './ring';
+export { MAX_ATTEMPTS, RetryBudget, backoffMs, isReplaySafe, isRetryableFailure, shouldRetry } from './retry';
+export type { FetchRequest } from './generated/fetchpool/v1/FetchRequest';
+export type { FetchResponse__Output as FetchResponse } from './generated/fetchpool/v1/FetchResponse';
+export type { StatsResponse__Output as StatsResponse } from './generated/fetchpool/v1/StatsResponse';
+export type { HostPoolStats__Output as HostPoolStats } from './generated/fetchpool/v1/HostPoolStats';
+export type { Header } from './generated/fetchpool/v1/Header';
+export type { Duration } from './generated/google/protobuf/Duration';
