@@ -81,9 +81,10 @@ final class Replicas implements AutoCloseable {
       InetAddress[] addresses;
       try {
         addresses = resolver.resolve(host);
-      } catch (UnknownHostException e) {
-        return;
+      } catch (UnknownHostException | RuntimeException e) {
+        return; // keep the replicas we had
       }
+      if (addresses == null || addresses.length == 0) return;
       synchronized (this) {
         State old = state;
         Map<String, ManagedChannel> channels = new HashMap<>();

@@ -112,4 +112,19 @@ class RetryingCallTest {
         () -> FetchpoolClient.builder("127.0.0.1:1").token("t").build());
     FetchpoolClient.builder("127.0.0.1:1").token("t").allowTokenOverPlaintext(true).build().close();
   }
+
+  @Test
+  void brokenStreamFailsItsFetchesAndTheNextSubmitOpensANewOne() throws Exception {
+    // The scripted server has no FetchStream: each stream it is offered fails UNIMPLEMENTED.
+    try (ScriptedFetchpool server = new ScriptedFetchpool();
+        FetchpoolClient client = FetchpoolClient.builder(server.target()).build();
+        FetchStream stream = client.openStream(1)) {
+      for (int i = 0; i < 2; i++) {
+        java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class,
+            () -> stream.submit(FetchRequest.newBuilder().setUrl(URL).build()).get(5, java.util.concurrent.TimeUnit.SECONDS));
+        assertEquals(Code.UNIMPLEMENTED, ((FetchpoolException) e.getCause()).getCode());
+      }
+      assertEquals(2, server.calls(), "one stream per submit after each broke");
+    }
+  }
 }
