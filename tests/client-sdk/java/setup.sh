@@ -21,10 +21,10 @@ fi
 mkdir -p "$build/sdk/java"
 # The SDK jar, the generated stubs and the test classes (the interop runner is
 # one of them).
-mvn -B -q -T1 -f "$pom" -DskipTests package
+mvn -B -q -T1 -Dstyle.color=never -f "$pom" -DskipTests package
 # Surefire resolves its JUnit provider only when tests run: run the pure unit
 # tests once here, so test.sh can run offline.
-mvn -B -q -T1 -f "$pom" surefire:test -Dtest='PoolKeyTest,RingTest' -Dsurefire.failIfNoSpecifiedTests=false
-mvn -B -q -T1 -f "$pom" dependency:build-classpath -Dmdep.includeScope=test \
+mvn -B -q -T1 -Dstyle.color=never -f "$pom" surefire:test -Dtest='PoolKeyTest,RingTest' -Dsurefire.failIfNoSpecifiedTests=false
+mvn -B -q -T1 -Dstyle.color=never -f "$pom" dependency:build-classpath -Dmdep.includeScope=test \
   -Dmdep.outputFile="$build/sdk/java/classpath.txt"
 echo "sdk_java setup: built $(ls "$src"/client-sdk/java/target/fetchpool-client-*.jar)"

@@ -38,4 +38,4 @@ export FETCHPOOL_ORIGIN=http://127.0.0.1:$ORIGIN_PORT
 export FETCHPOOL_REPLICA_PORT=$REPLICA_A_PORT
 export FETCHPOOL_AFFINITY_ORIGINS="${origins[*]}"
 cd "$FETCHPOOL_SOURCE_DIR/client-sdk/java"
-mvn -B -o -T1 test
+mvn -B -o -T1 -Dstyle.color=never test

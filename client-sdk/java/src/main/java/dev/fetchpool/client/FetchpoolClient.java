@@ -30,13 +30,24 @@ import java.util.concurrent.TimeUnit;
  * }
  * }</pre>
  */
-public final class FetchpoolClient implements AutoCloseable, RetryingCall.Routing {
+public final class FetchpoolClient implements AutoCloseable {
   private final Duration defaultTimeout;
   private final ChannelFactory factory;
   private final ManagedChannel channel; // round_robin, when there is no affinity
   private final Replicas replicas; // affinity: host
   private final RetryBudget budget = new RetryBudget();
   private final ScheduledThreadPoolExecutor scheduler;
+  private final RetryingCall.Routing routing = new RetryingCall.Routing() {
+    @Override
+    public Channel channelFor(String poolKey) {
+      return FetchpoolClient.this.channelFor(poolKey);
+    }
+
+    @Override
+    public void onUnavailableWithoutReason() {
+      if (replicas != null) replicas.resolveSoon();
+    }
+  };
 
   private FetchpoolClient(Builder options) {
     this.defaultTimeout = options.defaultTimeout;
@@ -56,13 +67,20 @@ public final class FetchpoolClient implements AutoCloseable, RetryingCall.Routin
     }
   }
 
+  /** "host:port" of a host:port or dns: target: what affinity resolves itself. */
   private static String stripDnsScheme(String target) {
-    if (target.startsWith("dns:///")) return target.substring("dns:///".length());
-    if (target.startsWith("dns://")) {
+    String hostPort = target;
+    if (target.startsWith("dns:///")) {
+      hostPort = target.substring("dns:///".length());
+    } else if (target.startsWith("dns://")) {
       int slash = target.indexOf('/', "dns://".length());
-      return slash < 0 ? target : target.substring(slash + 1);
+      hostPort = slash < 0 ? "" : target.substring(slash + 1);
     }
-    return target;
+    if (!hostPort.matches("(\\[[0-9A-Fa-f:.]+\\]|[^:/\\[\\]]+):[0-9]{1,5}")) {
+      throw new IllegalArgumentException("affinity HOST needs a host:port or dns:///host:port "
+          + "target (it resolves the host itself), not " + target);
+    }
+    return hostPort;
   }
 
   public static Builder builder(String target) {
@@ -89,7 +107,7 @@ public final class FetchpoolClient implements AutoCloseable, RetryingCall.Routin
   /** Completes with the response or a {@link FetchpoolException}; cancel() cancels the call. */
   public CompletableFuture<FetchResponse> fetchAsync(FetchRequest request, Duration timeout) {
     boolean replaySafe = RetryPolicy.isReplaySafe(request.getMethod(), request.getIdempotent());
-    return new RetryingCall<>(this, budget, scheduler, FetchPoolGrpc.getFetchMethod(), request,
+    return new RetryingCall<>(routing, budget, scheduler, FetchPoolGrpc.getFetchMethod(), request,
         PoolKey.of(request.getUrl()), true, replaySafe, deadlineAfter(timeout)).start();
   }
 
@@ -101,7 +119,7 @@ public final class FetchpoolClient implements AutoCloseable, RetryingCall.Routin
   /** One pool's stats ({@code host} is a pool key, scheme://host:port), or all for "". */
   public StatsResponse stats(String host) {
     StatsRequest request = StatsRequest.newBuilder().setHost(host).build();
-    return await(new RetryingCall<>(this, budget, scheduler, FetchPoolGrpc.getStatsMethod(),
+    return await(new RetryingCall<>(routing, budget, scheduler, FetchPoolGrpc.getStatsMethod(),
         request, host.isEmpty() ? null : host, false, true, deadlineAfter(defaultTimeout)).start());
   }
 
@@ -127,8 +145,8 @@ public final class FetchpoolClient implements AutoCloseable, RetryingCall.Routin
     return new FetchStream(this, maxInFlight);
   }
 
-  @Override
-  public Channel channelFor(String poolKey) {
+  /** The channel a fetch of this pool key goes on (any replica for null). */
+  Channel channelFor(String poolKey) {
     return replicas != null ? replicas.channelFor(poolKey) : channel;
   }
 
@@ -137,11 +155,6 @@ public final class FetchpoolClient implements AutoCloseable, RetryingCall.Routin
     if (replicas == null) return "";
     String member = replicas.memberFor(poolKey);
     return member == null ? "" : member;
-  }
-
-  @Override
-  public void onUnavailableWithoutReason() {
-    if (replicas != null) replicas.resolveSoon();
   }
 
   private static Deadline deadlineAfter(Duration timeout) {

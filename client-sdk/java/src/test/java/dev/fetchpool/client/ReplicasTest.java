@@ -2,6 +2,7 @@ package dev.fetchpool.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.net.InetAddress;
 import java.util.List;
@@ -50,5 +51,16 @@ class ReplicasTest {
     assertEquals("[2001:db8::a]:443",
         Replicas.member(InetAddress.getByName("2001:DB8:0:0:0:0:0:A"), 443));
     assertEquals("127.0.0.2:1", Replicas.member(InetAddress.getByName("127.0.0.2"), 1));
+  }
+
+  @Test
+  void affinityNeedsATargetItCanResolve() {
+    for (String target : new String[] {"unix:/run/fetchpool.sock", "fetchpoold", "dns:///fetchpoold"}) {
+      assertThrows(IllegalArgumentException.class,
+          () -> FetchpoolClient.builder(target).affinity(Affinity.HOST).build(), target);
+    }
+    for (String target : new String[] {"127.0.0.1:1", "dns:///127.0.0.1:1", "[::1]:1"}) {
+      FetchpoolClient.builder(target).affinity(Affinity.HOST).build().close();
+    }
   }
 }
