@@ -31,10 +31,10 @@ final class ChannelFactory {
   private final String serverNameOverride;
 
   ChannelFactory(FetchpoolClient.Builder options) {
-    boolean tls = options.caFile != null || options.clientCertFile != null;
+    boolean tls = options.tls || options.caFile != null || options.clientCertFile != null;
     if (options.token != null && !tls && !options.allowTokenOverPlaintext) {
       throw new IllegalArgumentException(
-          "a token over plaintext would be readable on the wire; set caFile for TLS, or "
+          "a token over plaintext would be readable on the wire; set caFile or tls(true) for TLS, or "
               + "allowTokenOverPlaintext(true) for tests and sidecars");
     }
     if ((options.clientCertFile == null) != (options.clientKeyFile == null)) {

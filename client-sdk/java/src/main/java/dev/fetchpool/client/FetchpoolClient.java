@@ -191,6 +191,7 @@ public final class FetchpoolClient implements AutoCloseable {
   public static final class Builder {
     final String target;
     Duration defaultTimeout = Duration.ofSeconds(30);
+    boolean tls;
     String caFile;
     String clientCertFile;
     String clientKeyFile;
@@ -210,7 +211,13 @@ public final class FetchpoolClient implements AutoCloseable {
       return this;
     }
 
-    /** TLS, trusting this CA bundle. */
+    /** TLS with the system roots (caFile and clientCert turn TLS on as well). */
+    public Builder tls(boolean tls) {
+      this.tls = tls;
+      return this;
+    }
+
+    /** TLS, trusting this CA bundle (PEM) instead of the system roots. */
     public Builder caFile(String path) {
       this.caFile = path;
       return this;
