@@ -96,7 +96,9 @@ live_start_fetchpoold MTLS "${common[@]}" --tls_cert_file="$certs/server.pem" \
   --tls_key_file="$certs/server.key" --tls_client_ca_file="$certs/ca.pem"
 
 # State for restart_fetchpoold.sh: the same command line _live_run_fetchpoold
-# used, on the port FP got.
+# used, on the port FP got. Disowned: its SIGKILL is the point, not news
+# ("Killed" on stderr); bash still reaps it.
+disown "$FP_PID"
 printf '%s\n' "$FP_PID" >"$LIVE_WORK/FP.pid"
 printf '%s\0' "$LIVE_FETCHPOOLD" --listen="127.0.0.1:$FP_PORT" --metrics_listen=127.0.0.1:0 \
   --allow_cidrs=127.0.0.0/8,::1/128 "${FP_ARGS[@]}" >"$LIVE_WORK/FP.cmd"
@@ -152,7 +154,9 @@ for sdk in "${sdks[@]}"; do
     bash "$runner" </dev/null >"$LIVE_WORK/sdk-$sdk.log" 2>&1 || rc=$?
   ran+=("$sdk")
   if ((rc != 0)); then
-    failed+=("$sdk (interop.sh exit $rc$( ((rc == 124)) && echo ', timed out'))")
+    why="interop.sh exit $rc"
+    ((rc != 124)) || why+=", timed out after ${SDK_TIMEOUT}s"
+    failed+=("$sdk ($why)")
     log "$sdk: interop.sh exited $rc; its last lines:"
     tail -n 30 "$LIVE_WORK/sdk-$sdk.log" >&2
   fi
