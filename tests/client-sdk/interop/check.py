@@ -130,8 +130,12 @@ def render(cells, problems, sdks):
         marks = ["✓" if not cells[(step, sdk)] else "✗" for sdk in sdks]
         out.append(step.ljust(width) + "  " +
                    "  ".join(mark.ljust(6) for mark in marks))
-    failures = [f"  {sdk} {step}: {'; '.join(cells[(step, sdk)])}"
-                for step in STEPS for sdk in sdks if cells[(step, sdk)]]
+    silent = [sdk for sdk in sdks
+              if all(cells[(step, sdk)] == ["no line"] for step in STEPS)]
+    failures = [f"  {sdk}: no lines at all" for sdk in silent]
+    failures += [f"  {sdk} {step}: {'; '.join(cells[(step, sdk)])}"
+                 for step in STEPS for sdk in sdks
+                 if cells[(step, sdk)] and sdk not in silent]
     if failures or problems:
         out.append("failures:")
         out.extend(failures)

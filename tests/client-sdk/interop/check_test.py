@@ -98,10 +98,12 @@ class CheckTest(unittest.TestCase):
             results.flush()
             out = io.StringIO()
             with redirect_stdout(out):
-                rc = check.main(["--sdks", "go java", "--key-urls",
+                rc = check.main(["--sdks", "go java cpp", "--key-urls",
                                  str(KEY_URLS), results.name])
         self.assertEqual(rc, 1)
         self.assertIn("java post_not_replayed: origin_hits=2", out.getvalue())
+        self.assertIn("cpp: no lines at all", out.getvalue())
+        self.assertNotIn("cpp get", out.getvalue())
         self.assertIn("interop: FAIL", out.getvalue())
 
 
