@@ -41,6 +41,9 @@ live_init sdk_interop 840
 interop_cleanup() {
   local rc=$?
   if [[ -s $LIVE_WORK/FP.pid ]]; then LIVE_PIDS+=("$(<"$LIVE_WORK/FP.pid")"); fi
+  # live_cleanup reads the exit status from $?; set -e would end the trap
+  # right at a failing (exit "$rc") and leave every server running.
+  set +e
   (exit "$rc")
   live_cleanup
 }
