@@ -319,6 +319,9 @@ class TestOrigin::Connection {
   Ending Dump(const Request& req);
   Ending ManyHeaders(const Request& req);
   Ending Interim(const Request& req);
+  // Counting requests per key (client retry tests, issue 12).
+  Ending Count(const Request& req);
+  Ending Hits(const Request& req);
 
   TestOrigin* const origin_;
   const Options& options_;
@@ -689,6 +692,8 @@ TestOrigin::Connection::Ending TestOrigin::Connection::Route(
   if (path == "/dump") return Dump(req);
   if (path == "/many_headers") return ManyHeaders(req);
   if (path == "/interim") return Interim(req);
+  if (path == "/count") return Count(req);
+  if (path == "/hits") return Hits(req);
   return Respond(404, {}, "not found");
 }
 
@@ -724,6 +729,27 @@ TestOrigin::Connection::Ending TestOrigin::Connection::Sleep(
   if (!IntParam(req, "ms", 0, &ms)) return BadParameter("ms");
   if (!Pause(absl::Milliseconds(ms))) return Ending::kClose;
   return Respond(200, {}, "slept");
+}
+
+TestOrigin::Connection::Ending TestOrigin::Connection::Count(
+    const Request& req) {
+  const std::string* key = FindParam(req, "key");
+  if (key == nullptr || key->empty()) return BadParameter("key");
+  int64_t ms = 0;
+  if (!IntParam(req, "ms", 0, &ms)) return BadParameter("ms");
+  {
+    std::lock_guard<std::mutex> lock(origin_->hits_mu_);
+    ++origin_->hits_[*key];
+  }
+  if (!Pause(absl::Milliseconds(ms))) return Ending::kClose;
+  return Respond(200, {}, "counted");
+}
+
+TestOrigin::Connection::Ending TestOrigin::Connection::Hits(
+    const Request& req) {
+  const std::string* key = FindParam(req, "key");
+  if (key == nullptr || key->empty()) return BadParameter("key");
+  return Respond(200, {}, absl::StrCat(origin_->hits(*key)));
 }
 
 TestOrigin::Connection::Ending TestOrigin::Connection::Bytes(
@@ -891,20 +917,36 @@ absl::Status TestOrigin::Start() {
 
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) return ErrnoStatus("eventfd");
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  // sockaddr_storage holds either family; the port sits at the same place
+  // in sockaddr_in and sockaddr_in6.
+  sockaddr_storage addr = {};
+  socklen_t addr_len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  const char* bind_text = options_.bind_address.c_str();
+  if (inet_pton(AF_INET, bind_text, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(options_.port));
+    addr_len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, bind_text, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(options_.port));
+    addr_len = sizeof *v6;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bind_address \"", options_.bind_address, "\" is not an IP address"));
+  }
+  listen_fd_ = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return ErrnoStatus("socket");
   // A fixed port (the binary's --port) can then be reused right after a
   // previous run, whose connections may still sit in TIME_WAIT.
   const int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  if (inet_pton(AF_INET, options_.bind_address.c_str(), &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bind_address \"", options_.bind_address, "\" is not an IPv4 address"));
+  if (addr.ss_family == AF_INET6) {
+    // Only the address asked for, not IPv4-mapped ones as well.
+    setsockopt(listen_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   }
-  addr.sin_port = htons(static_cast<uint16_t>(options_.port));
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
     return ErrnoStatus(absl::StrCat("bind ", options_.bind_address, ":", options_.port));
   }
   if (listen(listen_fd_, kListenBacklog) != 0) return ErrnoStatus("listen");
@@ -912,7 +954,7 @@ absl::Status TestOrigin::Start() {
   if (getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     return ErrnoStatus("getsockname");
   }
-  port_ = ntohs(addr.sin_port);
+  port_ = ntohs(addr.ss_family == AF_INET6 ? v6->sin6_port : v4->sin_port);
   accept_thread_ = std::thread(&TestOrigin::AcceptLoop, this);
   running_ = true;
   return absl::OkStatus();
@@ -944,7 +986,16 @@ void TestOrigin::Stop() {
 }
 
 std::string TestOrigin::base_url() const {
+  if (absl::StrContains(options_.bind_address, ':')) {
+    return absl::StrCat("http://[", options_.bind_address, "]:", port_);
+  }
   return absl::StrCat("http://", options_.bind_address, ":", port_);
+}
+
+int64_t TestOrigin::hits(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(hits_mu_);
+  const auto it = hits_.find(key);
+  return it == hits_.end() ? 0 : it->second;
 }
 
 void TestOrigin::ResetCounters() {

@@ -41,6 +41,10 @@ namespace fetchpool::testing {
 //   /many_headers?n=N&size=S      200 with N extra headers X-Pad-<i> of S bytes
 //   /interim?n=K&headers=H        K "103 Early Hints" with H Link headers
 //                                 each, then 200 "after hints"
+//   /count?key=K&ms=N             counts the request under K (see hits()),
+//                                 then 200 "counted" after N ms (default 0)
+//   /hits?key=K                   200, body = how many /count requests K
+//                                 has had (decimal); not counted itself
 //   anything else                 404
 // Every response carries X-Connection-Id (serial number of the TCP
 // connection, from 1) and X-Request-On-Connection (from 1), so a test can see
@@ -63,8 +67,8 @@ class TestOrigin {
     int max_requests_per_connection = 0;
     // Added before every response (after the request has been read).
     absl::Duration response_delay = absl::ZeroDuration();
-    // IPv4 address to listen on (another 127.x.y.z, or an address added to
-    // lo inside a network namespace, e.g. 10.0.0.1).
+    // Address to listen on: IPv4 (another 127.x.y.z, or an address added to
+    // lo inside a network namespace, e.g. 10.0.0.1) or IPv6 (e.g. "::1").
     std::string bind_address = "127.0.0.1";
   };
 
@@ -82,8 +86,11 @@ class TestOrigin {
   void Stop();
 
   int port() const { return port_; }
-  // "http://127.0.0.1:PORT"
+  // "http://127.0.0.1:PORT", or "http://[::1]:PORT" for an IPv6 address.
   std::string base_url() const;
+  // How many /count requests key has had (read completely, so counted
+  // before any response to them is written).
+  int64_t hits(const std::string& key) const;
 
   int64_t connections_accepted() const { return connections_accepted_.load(); }
   // Counted when a request has been read completely, before its response is
@@ -144,6 +151,9 @@ class TestOrigin {
   std::atomic<int64_t> requests_served_{0};
   std::atomic<int64_t> open_connections_{0};
   std::atomic<int64_t> connections_closed_by_server_{0};
+
+  mutable std::mutex hits_mu_;  // guards hits_
+  std::map<std::string, int64_t> hits_;
 };
 
 }  // namespace fetchpool::testing

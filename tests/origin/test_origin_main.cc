@@ -1,10 +1,13 @@
 // fetchpool_test_origin_server: the test origin as a process, for benchmarks
-// and manual experiments. Prints "listening on 127.0.0.1:PORT" as its first
-// line of output and serves until SIGTERM or SIGINT.
+// and manual experiments. Prints "listening on 127.0.0.1:PORT" (or the --bind
+// address, "[::1]:PORT" for IPv6) as its first line of output and serves
+// until SIGTERM or SIGINT.
 #include <signal.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -12,7 +15,9 @@
 #include "absl/time/time.h"
 #include "tests/origin/test_origin.h"
 
-ABSL_FLAG(int, port, 0, "Port on 127.0.0.1; 0 picks an ephemeral one.");
+ABSL_FLAG(int, port, 0, "Port to listen on; 0 picks an ephemeral one.");
+ABSL_FLAG(std::string, bind, "127.0.0.1",
+          "Address to listen on, IPv4 or IPv6 (e.g. ::1).");
 ABSL_FLAG(int64_t, idle_close_ms, 0,
           "Close keep-alive connections idle this many ms; 0 = never.");
 ABSL_FLAG(int, keep_alive_hint_s, 0,
@@ -24,7 +29,7 @@ ABSL_FLAG(int64_t, response_delay_ms, 0,
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "HTTP/1.1 test origin on 127.0.0.1 with fault-injection routes.");
+      "HTTP/1.1 test origin on loopback with fault-injection routes.");
   absl::ParseCommandLine(argc, argv);
 
   // Blocked before any thread starts so every thread inherits the mask and
@@ -37,6 +42,7 @@ int main(int argc, char** argv) {
 
   fetchpool::testing::TestOrigin::Options options;
   options.port = absl::GetFlag(FLAGS_port);
+  options.bind_address = absl::GetFlag(FLAGS_bind);
   options.idle_close_after =
       absl::Milliseconds(absl::GetFlag(FLAGS_idle_close_ms));
   options.keep_alive_hint_seconds = absl::GetFlag(FLAGS_keep_alive_hint_s);
@@ -52,7 +58,9 @@ int main(int argc, char** argv) {
                  status.ToString().c_str());
     return 1;
   }
-  std::printf("listening on 127.0.0.1:%d\n", origin.port());
+  // base_url() is "http://HOST:PORT", HOST bracketed for IPv6.
+  std::printf("listening on %s\n",
+              origin.base_url().substr(strlen("http://")).c_str());
   std::fflush(stdout);
 
   int signal_number = 0;

@@ -253,6 +253,74 @@ class Curl {
   CURL* easy_ = nullptr;
 };
 
+// ------------------------------------------------------ counting requests
+
+TEST(TestOriginTest, CountCountsPerKeyAndHitsReportsIt) {
+  auto origin = StartOrigin();
+  Curl curl;
+  EXPECT_EQ(curl.Perform(origin->base_url() + "/hits?key=a").body, "0");
+  CurlResult result = curl.Perform(origin->base_url() + "/count?key=a");
+  ASSERT_EQ(result.code, CURLE_OK) << curl_easy_strerror(result.code);
+  EXPECT_EQ(result.status, 200);
+  EXPECT_EQ(result.body, "counted");
+  curl.Perform(origin->base_url() + "/count?key=a");
+  curl.Perform(origin->base_url() + "/count?key=b%20c");
+
+  EXPECT_EQ(origin->hits("a"), 2);
+  EXPECT_EQ(origin->hits("b c"), 1);
+  EXPECT_EQ(origin->hits("never"), 0);
+  // /hits is not counted itself: reading twice gives the same answer.
+  EXPECT_EQ(curl.Perform(origin->base_url() + "/hits?key=a").body, "2");
+  EXPECT_EQ(curl.Perform(origin->base_url() + "/hits?key=a").body, "2");
+  EXPECT_EQ(curl.Perform(origin->base_url() + "/hits?key=b%20c").body, "1");
+
+  EXPECT_EQ(curl.Perform(origin->base_url() + "/count").status, 400);
+  EXPECT_EQ(curl.Perform(origin->base_url() + "/hits?key=").status, 400);
+  EXPECT_EQ(curl.Perform(origin->base_url() + "/count?key=a&ms=x").status, 400);
+  EXPECT_EQ(origin->hits("a"), 2);
+}
+
+// The count is taken before the sleep, so a test can see that a slow request
+// arrived while it is still in progress; Stop() does not wait for the sleep.
+TEST(TestOriginTest, CountIsVisibleDuringItsSleepAndStopIsPrompt) {
+  auto origin = StartOrigin();
+  RawClient client(origin->port());
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(client.Send(Get("/count?key=slow&ms=60000")));
+  ASSERT_TRUE(WaitUntil([&] { return origin->hits("slow") == 1; }));
+  {
+    Curl curl;
+    EXPECT_EQ(curl.Perform(origin->base_url() + "/hits?key=slow").body, "1");
+  }
+  origin->Stop();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  std::string received;
+  EXPECT_EQ(client.ReadToEnd(&received), 0);
+  EXPECT_THAT(received, IsEmpty());
+}
+
+TEST(TestOriginTest, ListensOnIpv6Loopback) {
+  TestOrigin::Options options;
+  options.bind_address = "::1";
+  TestOrigin origin(options);
+  const absl::Status status = origin.Start();
+  // EADDRNOTAVAIL or EAFNOSUPPORT: a sandbox without IPv6.
+  if (absl::StrContains(status.message(), "Cannot assign") ||
+      absl::StrContains(status.message(), "not supported")) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << status;
+  }
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(origin.base_url(), absl::StrCat("http://[::1]:", origin.port()));
+  Curl curl;
+  const CurlResult result = curl.Perform(origin.base_url() + "/status/204");
+  ASSERT_EQ(result.code, CURLE_OK) << curl_easy_strerror(result.code);
+  EXPECT_EQ(result.status, 204);
+
+  TestOrigin::Options bad;
+  bad.bind_address = "localhost";
+  EXPECT_TRUE(absl::IsInvalidArgument(TestOrigin(bad).Start()));
+}
+
 // ---------------------------------------------------------------- keep-alive
 
 TEST(TestOriginTest, KeepAliveReusesTheConnection) {
