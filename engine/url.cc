@@ -1,6 +1,5 @@
 #include "engine/url.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -11,61 +10,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/types/optional.h"
+#include "common/curl_url_parts.h"
 #include "common/reason.h"
 
 namespace fetchpool {
 namespace {
 
 constexpr size_t kMaxUrlBytes = 8 * 1024;
-
-bool IsHostNameChar(char c) {
-  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
-}
-
-// The first byte a URL must not contain raw, or npos.
-size_t FindBadUrlByte(absl::string_view url) {
-  for (size_t i = 0; i < url.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(url[i]);
-    if (c <= 0x20 || c >= 0x7f) return i;
-  }
-  return absl::string_view::npos;
-}
-
-struct CurluDeleter {
-  void operator()(CURLU* h) const { curl_url_cleanup(h); }
-};
-using CurluPtr = std::unique_ptr<CURLU, CurluDeleter>;
-
-// One part of a parsed URL; nullopt when curl says it is absent.
-absl::optional<std::string> GetPart(CURLU* h, CURLUPart part, unsigned flags = 0) {
-  char* value = nullptr;
-  if (curl_url_get(h, part, &value, flags) != CURLUE_OK || value == nullptr) {
-    return absl::nullopt;
-  }
-  std::string out(value);
-  curl_free(value);
-  return out;
-}
-
-// The host as it goes into a pool key: lower-case (DNS names are not case
-// sensitive, and one host must map to one pool), IPv6 in canonical form
-// inside brackets so [::FFFF:7F00:1] and [::ffff:127.0.0.1] share a pool.
-std::string PoolKeyHost(const std::string& host, const absl::optional<std::string>& zone) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    std::string inner = host.substr(1, host.size() - 2);
-    in6_addr addr;
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (inet_pton(AF_INET6, inner.c_str(), &addr) == 1 &&
-        inet_ntop(AF_INET6, &addr, buf, sizeof(buf)) != nullptr) {
-      inner = buf;
-    }
-    // Two interfaces' fe80::1 are different hosts; keep the zone, encoded
-    // the way it is written in a URL.
-    if (zone.has_value() && !zone->empty()) absl::StrAppend(&inner, "%25", *zone);
-    return absl::StrCat("[", absl::AsciiStrToLower(inner), "]");
-  }
-  return absl::AsciiStrToLower(host);
-}
 
 }  // namespace
 
@@ -127,16 +78,16 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(absl::string_view field, absl::string_view 
                                                        " is not a valid URL: ",
                                                        curl_url_strerror(rc)));
   }
-  if (GetPart(h.get(), CURLUPART_USER).has_value() ||
-      GetPart(h.get(), CURLUPART_PASSWORD).has_value() ||
-      GetPart(h.get(), CURLUPART_OPTIONS).has_value()) {
+  if (GetUrlPart(h.get(), CURLUPART_USER).has_value() ||
+      GetUrlPart(h.get(), CURLUPART_PASSWORD).has_value() ||
+      GetUrlPart(h.get(), CURLUPART_OPTIONS).has_value()) {
     return MakeError(
         Reason::kInvalidUrl,
         absl::StrCat(field, " ", QuoteForMessage(url),
                      " contains user info (user:password@); credentials in a URL end up in "
                      "logs and in the pool key, so send them in an Authorization header"));
   }
-  absl::optional<std::string> host = GetPart(h.get(), CURLUPART_HOST);
+  absl::optional<std::string> host = GetUrlPart(h.get(), CURLUPART_HOST);
   if (!host.has_value() || host->empty() || *host == "[]") {
     return MakeError(Reason::kInvalidUrl,
                      absl::StrCat(field, " ", QuoteForMessage(url), " has no host"));
@@ -151,22 +102,22 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(absl::string_view field, absl::string_view 
                                   "'.' and '_' (punycode xn--... for international names) or "
                                   "an IP address"));
   }
-  absl::optional<std::string> port = GetPart(h.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  absl::optional<std::string> port = GetUrlPart(h.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
   if (!port.has_value() || *port == "0") {
     return MakeError(Reason::kInvalidUrl,
                      absl::StrCat(field, " ", QuoteForMessage(url),
                                   " has port 0, which cannot be connected to"));
   }
-  absl::optional<std::string> curl_scheme = GetPart(h.get(), CURLUPART_SCHEME);
-  absl::optional<std::string> zone = GetPart(h.get(), CURLUPART_ZONEID);
+  absl::optional<std::string> curl_scheme = GetUrlPart(h.get(), CURLUPART_SCHEME);
+  absl::optional<std::string> zone = GetUrlPart(h.get(), CURLUPART_ZONEID);
 
   HttpUrl parsed;
-  parsed.has_fragment = GetPart(h.get(), CURLUPART_FRAGMENT).has_value();
-  parsed.has_query = GetPart(h.get(), CURLUPART_QUERY).has_value();
-  parsed.path = GetPart(h.get(), CURLUPART_PATH).value_or("/");
+  parsed.has_fragment = GetUrlPart(h.get(), CURLUPART_FRAGMENT).has_value();
+  parsed.has_query = GetUrlPart(h.get(), CURLUPART_QUERY).has_value();
+  parsed.path = GetUrlPart(h.get(), CURLUPART_PATH).value_or("/");
   // The fragment is for the client only; it is never sent.
   curl_url_set(h.get(), CURLUPART_FRAGMENT, nullptr, 0);
-  absl::optional<std::string> normalized = GetPart(h.get(), CURLUPART_URL);
+  absl::optional<std::string> normalized = GetUrlPart(h.get(), CURLUPART_URL);
   if (!normalized.has_value() || !curl_scheme.has_value()) {
     return MakeError(Reason::kInvalidUrl,
                      absl::StrCat(field, " ", QuoteForMessage(url), " could not be normalized"));
@@ -198,7 +149,7 @@ absl::StatusOr<std::string> ResolveUrl(absl::string_view base, absl::string_view
                                                        " against ", QuoteForMessage(base), ": ",
                                                        curl_url_strerror(rc)));
   }
-  absl::optional<std::string> resolved = GetPart(h.get(), CURLUPART_URL);
+  absl::optional<std::string> resolved = GetUrlPart(h.get(), CURLUPART_URL);
   if (!resolved.has_value()) {
     return MakeError(Reason::kInvalidUrl, absl::StrCat("cannot resolve ", QuoteForMessage(reference)));
   }
