@@ -37,44 +37,13 @@ if [[ -z ${AFFINITY_IN_NAMESPACE:-} ]]; then
   AFFINITY_IN_NAMESPACE=1 exec unshare --net --mount bash "$0" "$FETCHPOOLD" "$CLIENT"
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/fetchpool-affinity.XXXXXX")
-PIDS=()
+# Work dir, log/fail, and stopping every process at exit (with the tails of
+# their *.out/*.err on failure): the shared test harness.
+source "$ROOT/tests/lib/live_servers.sh"
+live_init affinity 280
+WORK=$LIVE_WORK
 REPLICA_IPS=(127.0.0.2 127.0.0.3 127.0.0.4)
 REMOVED_IP=127.0.0.3
-log() { printf '[affinity] %s\n' "$*" >&2; }
-stop_all() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  local give_up=$((SECONDS + 10))
-  for pid in "${PIDS[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < give_up)); do sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_all
-  if [[ $rc -ne 0 ]]; then
-    local f
-    for f in "$WORK"/*.err "$WORK"/nginx-error.log; do
-      [[ -s $f ]] || continue
-      echo "---- ${f##*/} (last 20 lines) ----"
-      tail -n 20 "$f"
-    done
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-fail() {
-  log "FAIL: $*"
-  exit 1
-}
 
 # --- the namespace: loopback up, our own /etc/hosts --------------------------
 ip link set lo up
@@ -107,7 +76,7 @@ cat >"$WORK/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
 pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
+error_log $WORK/nginx.err warn;
 events { worker_connections 8192; }
 http {
   access_log off;
@@ -123,8 +92,9 @@ $listens    location / { default_type text/plain; return 200 "ok"; }
   }
 }
 CONF
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" >"$WORK/nginx.out" 2>&1 &
+nginx -c "$WORK/nginx.conf" -e "$WORK/nginx.err" >"$WORK/nginx.out" 2>&1 &
 NGINX_PID=$!
+LIVE_PIDS+=("$NGINX_PID")
 for ((i = 0; i < 50; i++)); do
   curl -s -o /dev/null "http://127.0.0.1:${ports[-1]}/" && break
   kill -0 "$NGINX_PID" 2>/dev/null || fail "nginx exited"
@@ -141,24 +111,19 @@ start_replicas() {
       --max_connections_per_host=8 --idle_timeout=300s --event_loops=1 \
       >"$WORK/fetchpoold-$ip.out" 2>"$WORK/fetchpoold-$ip.err" &
     REPLICA_PID[$ip]=$!
-    PIDS+=($!)
+    LIVE_PIDS+=($!)
   done
   for ip in "${REPLICA_IPS[@]}"; do
-    local give_up=$((SECONDS + 20))
-    until grep -q '"event":"start"' "$WORK/fetchpoold-$ip.err" 2>/dev/null; do
-      kill -0 "${REPLICA_PID[$ip]}" 2>/dev/null || fail "fetchpoold on $ip exited"
-      ((SECONDS < give_up)) || fail "fetchpoold on $ip did not start"
-      sleep 0.1
-    done
+    wait_for_line "$WORK/fetchpoold-$ip.err" '"event":"start"' "${REPLICA_PID[$ip]}" \
+      "fetchpoold on $ip" >/dev/null
   done
 }
 stop_replicas() {
   local ip
   for ip in "${REPLICA_IPS[@]}"; do kill -TERM "${REPLICA_PID[$ip]}" 2>/dev/null || true; done
   for ip in "${REPLICA_IPS[@]}"; do wait "${REPLICA_PID[$ip]}" 2>/dev/null || true; done
-  PIDS=("$NGINX_PID")
+  LIVE_PIDS=("$NGINX_PID")
 }
-PIDS=("$NGINX_PID")
 
 replicas_csv=$(printf '%s:50051,' "${REPLICA_IPS[@]}")
 common=(--target=fetchpool-replicas:50051 --replicas="${replicas_csv%,}"

@@ -29,71 +29,22 @@ RSS_SLACK_MB=${RSS_SLACK_MB:-200}
 EVENT_LOOPS=${EVENT_LOOPS:-2}
 SANITIZED=${SANITIZED:-}
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/fetchpool-budget.XXXXXX")
-PIDS=()
-log() { printf '[budget] %s\n' "$*" >&2; }
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  local give_up=$((SECONDS + 10))
-  for pid in "${PIDS[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < give_up)); do sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $rc -ne 0 ]]; then
-    local f
-    for f in origin.err fetchpoold.err client.out client.err; do
-      [[ -s $WORK/$f ]] || continue
-      echo "---- $f (last 20 lines) ----"
-      tail -n 20 "$WORK/$f"
-    done
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-fail() {
-  log "FAIL: $*"
-  exit 1
-}
+# Work dir, log/fail, wait_for_line, and stopping every process at exit (with
+# the tails of their *.out/*.err on failure): the shared test harness.
+FETCHPOOL_TEST_ORIGIN=$ORIGIN
+source "$ROOT/tests/lib/live_servers.sh"
+live_init budget 1800
 
-# wait_for_line FILE REGEX PID WHAT: the first line of FILE matching REGEX.
-wait_for_line() {
-  local file=$1 regex=$2 pid=$3 what=$4 line give_up=$((SECONDS + 30))
-  while ((SECONDS < give_up)); do
-    line=$(grep -m1 -E "$regex" "$file" 2>/dev/null || true)
-    if [[ -n $line ]]; then
-      printf '%s\n' "$line"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || fail "$what exited before it was ready"
-    sleep 0.1
-  done
-  fail "timed out waiting for $what"
-}
-
-"$ORIGIN" --port=0 >"$WORK/origin.out" 2>"$WORK/origin.err" &
-PIDS+=("$!")
-line=$(wait_for_line "$WORK/origin.out" '^listening on 127\.0\.0\.1:[0-9]+' "${PIDS[0]}" "test origin")
-ORIGIN_PORT=${line##*:}
-
+live_start_origin ORIGIN
 # --wait_timeout: 4 streams x 256 in flight queue on one host's 64
 # connections; under TSan a 1 MB fetch is slow enough that the default 5 s
 # wait ends some with WAIT_TIMEOUT, which is not what this measures.
-"$FETCHPOOLD" --listen=127.0.0.1:0 --metrics_listen= --allow_cidrs=127.0.0.0/8 \
-  --event_loops="$EVENT_LOOPS" --max_buffered_bytes="$BUDGET" --shutdown_grace=1s \
-  --wait_timeout=2m \
-  2>"$WORK/fetchpoold.err" &
-FETCHPOOLD_PID=$!
-PIDS+=("$FETCHPOOLD_PID")
-line=$(wait_for_line "$WORK/fetchpoold.err" '"event":"start"' "$FETCHPOOLD_PID" "fetchpoold")
-GRPC_PORT=$(sed -E 's/.*"port":"([0-9]+)".*/\1/' <<<"$line")
-[[ $GRPC_PORT =~ ^[0-9]+$ ]] || fail "no gRPC port in: $line"
+# --metrics_listen= : no /metrics server in the RSS being measured.
+live_start_fetchpoold FP --metrics_listen= --event_loops="$EVENT_LOOPS" \
+  --max_buffered_bytes="$BUDGET" --shutdown_grace=1s --wait_timeout=2m
+GRPC_PORT=$FP_PORT
+FETCHPOOLD_PID=$FP_PID
+WORK=$LIVE_WORK
 BASE_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$FETCHPOOLD_PID/status")
 
 log "origin 127.0.0.1:$ORIGIN_PORT, fetchpoold 127.0.0.1:$GRPC_PORT (budget $BUDGET bytes)," \

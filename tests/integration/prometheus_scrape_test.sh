@@ -10,8 +10,8 @@
 # then Prometheus with a 1 s scrape interval; waits for up == 1 and queries
 #   fetchpool_idle_connections{host="http://127.0.0.1:<origin port>"}  -> 1
 #   fetchpool_requests_total{host="http://127.0.0.1:<origin port>"}    -> 3
-# Everything it started is killed on exit, whatever the outcome. Needs only
-# bash (HTTP through /dev/tcp) and iproute2's ss (to find the /metrics port).
+# Everything it started is killed on exit, whatever the outcome
+# (tests/lib/live_servers.sh). Needs only bash (HTTP through /dev/tcp).
 # Exit 77 (ctest: skipped) when no prometheus binary is installed.
 set -euo pipefail
 
@@ -28,76 +28,12 @@ if [[ -z $PROMETHEUS || ! -x $PROMETHEUS ]]; then
   exit 77
 fi
 
-LIMIT_SECONDS=${FETCHPOOL_PROM_TEST_LIMIT:-90}
-DEADLINE=$((SECONDS + LIMIT_SECONDS))
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/fetchpool-prometheus.XXXXXX")
-PIDS=()
-
-log() { printf '[prometheus_scrape_test] %s\n' "$*" >&2; }
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  # Give them 5 s to exit, then SIGKILL.
-  local give_up=$((SECONDS + 5))
-  for pid in "${PIDS[@]}"; do
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < give_up)); do sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $rc -ne 0 && $rc -ne 77 ]]; then
-    local f
-    for f in origin.out origin.err fetchpoold.err ctl.out metrics.txt prometheus.log; do
-      [[ -s $WORK/$f ]] || continue
-      echo "---- $f (last 40 lines) ----"
-      tail -n 40 "$WORK/$f"
-    done
-  fi
-  rm -rf "$WORK"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-fail() {
-  log "FAIL: $*"
-  exit 1
-}
-
-time_left() { ((SECONDS < DEADLINE)); }
-
-# wait_for_line FILE REGEX PID WHAT: polls FILE until a line matches; fails if
-# the process exits first or the deadline passes. Prints the line.
-wait_for_line() {
-  local file=$1 regex=$2 pid=$3 what=$4 line
-  while time_left; do
-    line=$(grep -m1 -E "$regex" "$file" 2>/dev/null || true)
-    if [[ -n $line ]]; then
-      printf '%s\n' "$line"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || fail "$what exited before it was ready"
-    sleep 0.1
-  done
-  fail "timed out waiting for $what"
-}
-
-# http_get HOST PORT PATH: the body of a 200 response on stdout; non-zero
-# for a transport error or another status. HTTP/1.0, so the server closes.
-http_get() {
-  local host=$1 port=$2 path=$3 fd response status
-  # (Braces: a redirection on exec itself would stay on the shell.)
-  { exec {fd}<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\nAccept: */*\r\n\r\n' "$path" "$host" "$port" >&"$fd"
-  response=$(timeout 10 cat <&"$fd" | tr -d '\r') || true
-  exec {fd}>&-
-  status=$(head -n1 <<<"$response" | cut -d' ' -f2)
-  [[ $status == 200 ]] || return 1
-  printf '%s\n' "${response#*$'\n\n'}"
-}
+# Work dir, deadline, log/fail/time_left, wait_for_line, http_get, and
+# stopping every process at exit: the shared test harness.
+FETCHPOOL_TEST_ORIGIN=$ORIGIN
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/live_servers.sh"
+live_init prometheus_scrape_test "${FETCHPOOL_PROM_TEST_LIMIT:-90}"
+WORK=$LIVE_WORK
 
 urlencode() {
   local s=$1 out='' c i
@@ -127,41 +63,15 @@ single_value() {
   grep -o '"value":\[[^]]*\]' <<<"$json" | sed -E 's/.*,"([^"]*)"\]$/\1/'
 }
 
-# listening_ports PID: the TCP ports PID listens on, one a line.
-listening_ports() {
-  ss -Hltnp 2>/dev/null | grep -F "pid=$1," | awk '{print $4}' | sed -E 's/.*:([0-9]+)$/\1/' | sort -u
-}
-
-# --- the origin ---------------------------------------------------------------
-"$ORIGIN" --port=0 >"$WORK/origin.out" 2>"$WORK/origin.err" &
-ORIGIN_PID=$!
-PIDS+=("$ORIGIN_PID")
-line=$(wait_for_line "$WORK/origin.out" '^listening on 127\.0\.0\.1:[0-9]+' "$ORIGIN_PID" "test origin")
-ORIGIN_PORT=${line##*:}
+# --- the origin and fetchpoold (gRPC and /metrics on 127.0.0.1) ---------------
+live_start_origin ORIGIN
 HOST_LABEL="http://127.0.0.1:$ORIGIN_PORT"
-log "origin on 127.0.0.1:$ORIGIN_PORT"
-
-# --- fetchpoold ---------------------------------------------------------------
 # A long idle timeout: the idle connection must outlive Prometheus' start-up.
-"$FETCHPOOLD" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --allow_cidrs=127.0.0.0/8 \
-  --idle_timeout=600s 2>"$WORK/fetchpoold.err" &
-FETCHPOOLD_PID=$!
-PIDS+=("$FETCHPOOLD_PID")
-line=$(wait_for_line "$WORK/fetchpoold.err" '"event":"start"' "$FETCHPOOLD_PID" "fetchpoold")
-GRPC_PORT=$(sed -E 's/.*"port":"([0-9]+)".*/\1/' <<<"$line")
-[[ $GRPC_PORT =~ ^[0-9]+$ ]] || fail "no gRPC port in: $line"
-METRICS_PORT=''
-if [[ $line =~ \"metrics_port\":\"([0-9]+)\" ]]; then
-  METRICS_PORT=${BASH_REMATCH[1]}
-else
-  # The listening port of fetchpoold that is not the gRPC one.
-  while time_left && [[ -z $METRICS_PORT ]]; do
-    METRICS_PORT=$(listening_ports "$FETCHPOOLD_PID" | grep -vx "$GRPC_PORT" | head -n1 || true)
-    [[ -n $METRICS_PORT ]] || sleep 0.1
-  done
-fi
-[[ -n $METRICS_PORT ]] || fail "cannot find fetchpoold's /metrics port (is ss from iproute2 installed?)"
-log "fetchpoold: gRPC 127.0.0.1:$GRPC_PORT, /metrics 127.0.0.1:$METRICS_PORT"
+live_start_fetchpoold FETCHPOOLD --idle_timeout=600s
+GRPC_PORT=$FETCHPOOLD_PORT
+METRICS_PORT=$FETCHPOOLD_METRICS_PORT
+[[ -n $METRICS_PORT ]] || fail "fetchpoold did not say its /metrics port"
+log "origin on 127.0.0.1:$ORIGIN_PORT; fetchpoold: gRPC 127.0.0.1:$GRPC_PORT, /metrics 127.0.0.1:$METRICS_PORT"
 
 # --- three fetches over one keep-alive connection -----------------------------
 for i in 1 2 3; do
@@ -170,8 +80,8 @@ for i in 1 2 3; do
 done
 
 # The exporter itself, before Prometheus: one idle connection to the origin.
-http_get 127.0.0.1 "$METRICS_PORT" /metrics >"$WORK/metrics.txt" || fail "GET /metrics failed"
-grep -qxF "fetchpool_idle_connections{host=\"$HOST_LABEL\"} 1" "$WORK/metrics.txt" ||
+http_get 127.0.0.1 "$METRICS_PORT" /metrics >"$WORK/metrics.out" || fail "GET /metrics failed"
+grep -qxF "fetchpool_idle_connections{host=\"$HOST_LABEL\"} 1" "$WORK/metrics.out" ||
   fail "/metrics has no fetchpool_idle_connections{host=\"$HOST_LABEL\"} 1"
 
 # --- Prometheus ---------------------------------------------------------------
@@ -186,10 +96,10 @@ scrape_configs:
       - targets: ['127.0.0.1:$METRICS_PORT']
 EOF
 "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
-  --web.listen-address=127.0.0.1:0 --log.level=info >"$WORK/prometheus.log" 2>&1 &
+  --web.listen-address=127.0.0.1:0 --log.level=info >"$WORK/prometheus.err" 2>&1 &
 PROM_PID=$!
-PIDS+=("$PROM_PID")
-line=$(wait_for_line "$WORK/prometheus.log" 'msg="Listening on" address=[^ ]*:[0-9]+' "$PROM_PID" "prometheus")
+LIVE_PIDS+=("$PROM_PID")
+line=$(wait_for_line "$WORK/prometheus.err" 'msg="Listening on" address=[^ ]*:[0-9]+' "$PROM_PID" "prometheus")
 PROM_PORT=$(sed -E 's/.*msg="Listening on" address=[^ ]*:([0-9]+).*/\1/' <<<"$line")
 [[ $PROM_PORT =~ ^[0-9]+$ ]] || fail "no Prometheus port in: $line"
 log "prometheus on 127.0.0.1:$PROM_PORT"

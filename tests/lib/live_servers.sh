@@ -6,7 +6,10 @@
 #   live_init my_test 120                  # name for logs, whole-test limit (s)
 #   live_start_origin ORIGIN               # sets ORIGIN_PORT (127.0.0.1)
 #   live_start_origin SLOW --response_delay_ms=50
-#   live_start_fetchpoold FP --wait_timeout=2s   # sets FP_PORT, FP_PID, FP_ARGS
+#   live_start_fetchpoold FP --wait_timeout=2s   # sets FP_PORT, FP_METRICS_PORT,
+#                                          # FP_PID, FP_ARGS
+#   live_start_secure_fetchpoolds my-caller   # TLS + token, and mTLS (TLS_PORT,
+#                                          # MTLS_PORT, FETCHPOOL_* exports)
 #   live_restart_fetchpoold FP 0.2         # SIGKILL, then the same again on
 #                                          # the same port after 0.2 s (background)
 #
@@ -62,7 +65,6 @@ live_init() {
   LIVE_DEADLINE=$((SECONDS + $2))
   LIVE_WORK=$(mktemp -d "${TMPDIR:-/tmp}/fetchpool-$LIVE_NAME.XXXXXX")
   [[ -x $LIVE_FETCHPOOLD ]] || fail "no fetchpoold at $LIVE_FETCHPOOLD (build first)"
-  [[ -x $LIVE_ORIGIN ]] || fail "no test origin at $LIVE_ORIGIN (build first)"
   trap live_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
@@ -88,6 +90,7 @@ wait_for_line() {
 live_start_origin() {
   local name=$1
   shift
+  [[ -x $LIVE_ORIGIN ]] || fail "no test origin at $LIVE_ORIGIN (build first)"
   "$LIVE_ORIGIN" --port=0 "$@" >"$LIVE_WORK/$name.out" 2>"$LIVE_WORK/$name.err" &
   local pid=$!
   LIVE_PIDS+=("$pid")
@@ -108,8 +111,9 @@ _live_run_fetchpoold() {
   printf -v "${name}_PID" '%s' "$pid"
 }
 
-# live_start_fetchpoold NAME [fetchpoold flags...]: sets NAME_PORT, NAME_PID
-# and NAME_ARGS (the flags, for a restart).
+# live_start_fetchpoold NAME [fetchpoold flags...]: sets NAME_PORT (gRPC),
+# NAME_METRICS_PORT (/metrics), NAME_PID and NAME_ARGS (the flags, for a
+# restart).
 live_start_fetchpoold() {
   local name=$1
   shift
@@ -120,10 +124,40 @@ live_start_fetchpoold() {
   port=$(sed -E 's/.*"port":"([0-9]+)".*/\1/' <<<"$line")
   [[ $port =~ ^[0-9]+$ ]] || fail "no gRPC port in: $line"
   printf -v "${name}_PORT" '%s' "$port"
+  # Empty when the flags turned /metrics off (--metrics_listen=).
+  local metrics_port=''
+  [[ $line =~ \"metrics_port\":\"([0-9]+)\" ]] && metrics_port=${BASH_REMATCH[1]}
+  printf -v "${name}_METRICS_PORT" '%s' "$metrics_port"
   local -a args=("$@")
   declare -g -a "${name}_ARGS=()"
   local -n arr="${name}_ARGS"
   arr=("${args[@]}")
+}
+
+# live_start_secure_fetchpoolds CALLER [fetchpoold flags...]: test
+# certificates (tests/integration/make_test_certs.sh) in $LIVE_WORK/certs, a
+# random bearer token for the caller CALLER, and two more fetchpoolds with
+# the flags given: TLS that requires the token (TLS_PORT), and mTLS
+# (MTLS_PORT). Exports what the SDK tests and interop runners read:
+# FETCHPOOL_TLS_TARGET, FETCHPOOL_MTLS_TARGET, FETCHPOOL_CA_FILE,
+# FETCHPOOL_TOKEN, FETCHPOOL_CLIENT_CERT, FETCHPOOL_CLIENT_KEY; and
+# FETCHPOOL_CERTS, the folder.
+live_start_secure_fetchpoolds() {
+  local caller=$1
+  shift
+  local certs=$LIVE_WORK/certs
+  mkdir -p "$certs"
+  sh "$LIVE_SOURCE_DIR/tests/integration/make_test_certs.sh" "$certs"
+  local token
+  token=$caller-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  printf '%s %s\n' "$caller" "$token" >"$LIVE_WORK/tokens"
+  live_start_fetchpoold TLS "$@" --tls_cert_file="$certs/server.pem" \
+    --tls_key_file="$certs/server.key" --auth_tokens_file="$LIVE_WORK/tokens"
+  live_start_fetchpoold MTLS "$@" --tls_cert_file="$certs/server.pem" \
+    --tls_key_file="$certs/server.key" --tls_client_ca_file="$certs/ca.pem"
+  export FETCHPOOL_TLS_TARGET=127.0.0.1:$TLS_PORT FETCHPOOL_MTLS_TARGET=127.0.0.1:$MTLS_PORT
+  export FETCHPOOL_CERTS=$certs FETCHPOOL_CA_FILE=$certs/ca.pem FETCHPOOL_TOKEN=$token
+  export FETCHPOOL_CLIENT_CERT=$certs/spiffe.pem FETCHPOOL_CLIENT_KEY=$certs/spiffe.key
 }
 
 # live_restart_fetchpoold NAME DELAY_SECONDS: SIGKILL (no drain: calls in

@@ -24,18 +24,7 @@ export FETCHPOOL_TARGET=127.0.0.1:$FP_PORT
 export FETCHPOOL_ORIGIN=http://127.0.0.1:$ORIGIN_PORT
 
 # TLS with a bearer token, and mTLS, for the credentials options (tls_test.go).
-certs=$LIVE_WORK/certs
-mkdir -p "$certs"
-sh "$SOURCE/tests/integration/make_test_certs.sh" "$certs"
-token=go-sdk-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-printf 'go-sdk %s\n' "$token" >"$LIVE_WORK/tokens"
-live_start_fetchpoold TLS --tls_cert_file="$certs/server.pem" --tls_key_file="$certs/server.key" \
-  --auth_tokens_file="$LIVE_WORK/tokens"
-live_start_fetchpoold MTLS --tls_cert_file="$certs/server.pem" --tls_key_file="$certs/server.key" \
-  --tls_client_ca_file="$certs/ca.pem"
-export FETCHPOOL_TLS_TARGET=127.0.0.1:$TLS_PORT FETCHPOOL_MTLS_TARGET=127.0.0.1:$MTLS_PORT
-export FETCHPOOL_CA_FILE=$certs/ca.pem FETCHPOOL_TOKEN=$token
-export FETCHPOOL_CLIENT_CERT=$certs/spiffe.pem FETCHPOOL_CLIENT_KEY=$certs/spiffe.key
+live_start_secure_fetchpoolds go-sdk
 # The affinity test starts its own two replicas (127.0.0.2, 127.0.0.3).
 export FETCHPOOL_FETCHPOOLD=$LIVE_FETCHPOOLD
 

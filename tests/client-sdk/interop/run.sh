@@ -80,11 +80,6 @@ start_origin_on KEY6 ::1 0
 # stands between this URL and a 200.
 start_origin_on DENIED 127.0.0.2 0
 
-certs=$LIVE_WORK/certs
-mkdir -p "$certs"
-sh "$FETCHPOOL_SOURCE_DIR/tests/integration/make_test_certs.sh" "$certs"
-token=interop-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-printf 'interop %s\n' "$token" >"$LIVE_WORK/tokens"
 # One connection to the slow origin, so a second fetch has to wait.
 printf 'host { pool_key: "http://127.0.0.1:%s" max_connections_per_host: 1 }\n' \
   "$SLOW_PORT" >"$LIVE_WORK/fetchpoold.textproto"
@@ -93,10 +88,7 @@ printf 'host { pool_key: "http://127.0.0.1:%s" max_connections_per_host: 1 }\n' 
 # denied. wait_timeout: 100 stream fetches on 64 connections must not time out.
 common=(--allow_cidrs=127.0.0.1/32,::1/128 --wait_timeout=30s)
 live_start_fetchpoold FP "${common[@]}" --config="$LIVE_WORK/fetchpoold.textproto"
-live_start_fetchpoold TLS "${common[@]}" --tls_cert_file="$certs/server.pem" \
-  --tls_key_file="$certs/server.key" --auth_tokens_file="$LIVE_WORK/tokens"
-live_start_fetchpoold MTLS "${common[@]}" --tls_cert_file="$certs/server.pem" \
-  --tls_key_file="$certs/server.key" --tls_client_ca_file="$certs/ca.pem"
+live_start_secure_fetchpoolds interop "${common[@]}"
 
 # State for restart_fetchpoold.sh: the same command line _live_run_fetchpoold
 # used, on the port FP got. Disowned: its SIGKILL is the point, not news
@@ -124,12 +116,6 @@ export FETCHPOOL_ORIGIN=http://127.0.0.1:$ORIGIN_PORT
 export FETCHPOOL_SLOW_ORIGIN=http://127.0.0.1:$SLOW_PORT
 export FETCHPOOL_DENIED_URL=http://127.0.0.2:$DENIED_PORT/status/200
 export FETCHPOOL_KEY_URLS="${key_urls[*]}"
-export FETCHPOOL_TLS_TARGET=127.0.0.1:$TLS_PORT
-export FETCHPOOL_CA_FILE=$certs/ca.pem
-export FETCHPOOL_TOKEN=$token
-export FETCHPOOL_MTLS_TARGET=127.0.0.1:$MTLS_PORT
-export FETCHPOOL_CLIENT_CERT=$certs/spiffe.pem
-export FETCHPOOL_CLIENT_KEY=$certs/spiffe.key
 export FETCHPOOL_RESTART=$LIVE_WORK/restart
 env | grep '^FETCHPOOL_' | sort >"$LIVE_WORK/env"
 [[ ${FETCHPOOL_INTEROP_VERBOSE:-0} == 1 ]] && cat "$LIVE_WORK/env" >&2

@@ -31,24 +31,12 @@ for i in 1 2 3 4 5 6; do
 done
 live_start_fetchpoold FP
 # TLS with a bearer token, and mTLS, for the credentials options (TlsLiveTest).
-certs=$LIVE_WORK/certs
-mkdir -p "$certs"
-sh "$FETCHPOOL_SOURCE_DIR/tests/integration/make_test_certs.sh" "$certs" 2>/dev/null
-token=java-sdk-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-printf 'java-sdk %s\n' "$token" >"$LIVE_WORK/tokens"
-live_start_fetchpoold TLS --tls_cert_file="$certs/server.pem" --tls_key_file="$certs/server.key" \
-  --auth_tokens_file="$LIVE_WORK/tokens"
-live_start_fetchpoold MTLS --tls_cert_file="$certs/server.pem" --tls_key_file="$certs/server.key" \
-  --tls_client_ca_file="$certs/ca.pem"
+live_start_secure_fetchpoolds java-sdk
 start_replica REPLICA_A 127.0.0.2:0
 start_replica REPLICA_B "127.0.0.3:$REPLICA_A_PORT"
 
 export FETCHPOOL_TARGET=127.0.0.1:$FP_PORT
 export FETCHPOOL_ORIGIN=http://127.0.0.1:$ORIGIN_PORT
-export FETCHPOOL_TLS_TARGET=127.0.0.1:$TLS_PORT
-export FETCHPOOL_MTLS_TARGET=127.0.0.1:$MTLS_PORT
-export FETCHPOOL_CERTS=$certs
-export FETCHPOOL_TOKEN=$token
 export FETCHPOOL_REPLICA_PORT=$REPLICA_A_PORT
 export FETCHPOOL_AFFINITY_ORIGINS="${origins[*]}"
 cd "$FETCHPOOL_SOURCE_DIR/client-sdk/java"

@@ -12,22 +12,11 @@ sdk_build=$LIVE_BUILD_DIR/sdk/python
 
 live_init sdk_python 170
 live_start_origin ORIGIN
-certs=$LIVE_WORK/certs
-mkdir -p "$certs"
-sh "$source_dir/tests/integration/make_test_certs.sh" "$certs"
-token=python-sdk-test-token-0123456789
-echo "python-sdk $token" >"$LIVE_WORK/tokens"
 live_start_fetchpoold FP
-live_start_fetchpoold TLS --tls_cert_file="$certs/server.pem" --tls_key_file="$certs/server.key" \
-  --auth_tokens_file="$LIVE_WORK/tokens"
-live_start_fetchpoold MTLS --tls_cert_file="$certs/server.pem" --tls_key_file="$certs/server.key" \
-  --tls_client_ca_file="$certs/ca.pem"
+live_start_secure_fetchpoolds python-sdk
 
 export FETCHPOOL_TARGET=127.0.0.1:$FP_PORT
 export FETCHPOOL_ORIGIN=http://127.0.0.1:$ORIGIN_PORT
-export FETCHPOOL_TLS_TARGET=127.0.0.1:$TLS_PORT FETCHPOOL_TOKEN=$token FETCHPOOL_CA_FILE=$certs/ca.pem
-export FETCHPOOL_MTLS_TARGET=127.0.0.1:$MTLS_PORT
-export FETCHPOOL_CLIENT_CERT=$certs/spiffe.pem FETCHPOOL_CLIENT_KEY=$certs/spiffe.key
 export FETCHPOOL_FETCHPOOLD=$LIVE_FETCHPOOLD FETCHPOOL_ORIGIN_SERVER=$LIVE_ORIGIN
 
 # From the build dir, so the installed package is the one imported.
