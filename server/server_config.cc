@@ -100,6 +100,12 @@ bool CopyServerSetting(absl::string_view name, const ServerConfig& from, ServerC
     to->metrics_listen = from.metrics_listen;
   } else if (name == "shutdown_grace") {
     to->shutdown_grace = from.shutdown_grace;
+  } else if (name == "drain_delay") {
+    to->drain_delay = from.drain_delay;
+  } else if (name == "max_connection_age") {
+    to->max_connection_age = from.max_connection_age;
+  } else if (name == "max_connection_age_grace") {
+    to->max_connection_age_grace = from.max_connection_age_grace;
   } else if (name == "max_pools") {
     to->engine.max_pools = from.engine.max_pools;
   } else if (name == "event_loops") {
@@ -256,6 +262,24 @@ absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& loc
     absl::Status s = ReadDuration(file.shutdown_grace(), &v.shutdown_grace);
     if (!s.ok()) return FieldError(where, "shutdown_grace", s.message());
     layer->set["shutdown_grace"] = where;
+  }
+  if (file.has_drain_delay()) {
+    std::string where = locator.Line("drain_delay");
+    absl::Status s = ReadDuration(file.drain_delay(), &v.drain_delay);
+    if (!s.ok()) return FieldError(where, "drain_delay", s.message());
+    layer->set["drain_delay"] = where;
+  }
+  if (file.has_max_connection_age()) {
+    std::string where = locator.Line("max_connection_age");
+    absl::Status s = ReadDuration(file.max_connection_age(), &v.max_connection_age);
+    if (!s.ok()) return FieldError(where, "max_connection_age", s.message());
+    layer->set["max_connection_age"] = where;
+  }
+  if (file.has_max_connection_age_grace()) {
+    std::string where = locator.Line("max_connection_age_grace");
+    absl::Status s = ReadDuration(file.max_connection_age_grace(), &v.max_connection_age_grace);
+    if (!s.ok()) return FieldError(where, "max_connection_age_grace", s.message());
+    layer->set["max_connection_age_grace"] = where;
   }
   if (file.has_max_pools()) {
     v.engine.max_pools = file.max_pools();

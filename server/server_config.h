@@ -22,6 +22,15 @@ struct ServerConfig {
   std::string metrics_listen = "0.0.0.0:9464";   // Prometheus /metrics, host:port
   // How long running and queued fetches may finish after SIGTERM.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // After SIGTERM, how long new calls are still served while health says
+  // NOT_SERVING, so Kubernetes endpoints and client balancers move away.
+  absl::Duration drain_delay = absl::Seconds(5);
+  // GOAWAY on gRPC connections older than this (plus up to 10% jitter,
+  // gRPC's), then max_connection_age_grace for their calls to finish: client
+  // channels reconnect, and spread over new pods after a scale-up.
+  // ZeroDuration: no limit.
+  absl::Duration max_connection_age = absl::Minutes(5);
+  absl::Duration max_connection_age_grace = absl::Seconds(30);
   EngineConfig engine;
   // Fetches one FetchStream may have running or waiting to be written;
   // past it the stream stops reading, and gRPC flow control slows the

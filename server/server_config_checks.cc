@@ -20,6 +20,7 @@ namespace {
 
 // Service-wide bounds not covered by HostConfig::Validate().
 constexpr absl::Duration kMaxShutdownGrace = absl::Hours(1);
+constexpr absl::Duration kMinConnectionAge = absl::Seconds(1);
 constexpr uint64_t kMinBufferBudget = uint64_t{1} << 20;
 constexpr absl::Duration kMinEvictAfter = absl::Milliseconds(1);
 constexpr absl::Duration kMaxEvictAfter = absl::Hours(24);
@@ -103,6 +104,22 @@ absl::Status ValidateServiceSettings(const ServerConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("shutdown_grace is ", absl::FormatDuration(config.shutdown_grace),
                      "; it must be from 0 to ", absl::FormatDuration(kMaxShutdownGrace)));
+  }
+  if (config.drain_delay < absl::ZeroDuration() || config.drain_delay > kMaxShutdownGrace) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("drain_delay is ", absl::FormatDuration(config.drain_delay),
+                     "; it must be from 0 to ", absl::FormatDuration(kMaxShutdownGrace)));
+  }
+  if (config.max_connection_age < absl::ZeroDuration() ||
+      (config.max_connection_age > absl::ZeroDuration() &&
+       config.max_connection_age < kMinConnectionAge)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_connection_age is ", absl::FormatDuration(config.max_connection_age),
+        "; it must be 0 (no limit) or at least ", absl::FormatDuration(kMinConnectionAge),
+        " (each GOAWAY costs callers a reconnect)"));
+  }
+  if (config.max_connection_age_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("max_connection_age_grace must not be negative");
   }
   const absl::Duration evict = config.engine.evict_empty_pool_after;
   if (evict < kMinEvictAfter || evict > kMaxEvictAfter) {

@@ -26,6 +26,15 @@ ABSL_FLAG(std::string, metrics_listen, fetchpool::ServerConfig().metrics_listen,
           "host:port of the Prometheus /metrics endpoint");
 ABSL_FLAG(absl::Duration, shutdown_grace, fetchpool::ServerConfig().shutdown_grace,
           "On SIGTERM, how long running and queued fetches may finish");
+ABSL_FLAG(absl::Duration, drain_delay, fetchpool::ServerConfig().drain_delay,
+          "On SIGTERM, how long new calls are still served while health reads NOT_SERVING, "
+          "before the server stops taking calls and shutdown_grace starts");
+ABSL_FLAG(absl::Duration, max_connection_age, fetchpool::ServerConfig().max_connection_age,
+          "gRPC connections older than this get GOAWAY, so long-lived client channels "
+          "rebalance onto new pods; 0 means no limit");
+ABSL_FLAG(absl::Duration, max_connection_age_grace,
+          fetchpool::ServerConfig().max_connection_age_grace,
+          "After a max_connection_age GOAWAY, how long the connection's calls may finish");
 ABSL_FLAG(uint32_t, max_pools, fetchpool::EngineConfig().max_pools,
           "Most host pools kept at once; fetches to new hosts beyond it fail QUEUE_FULL");
 ABSL_FLAG(uint32_t, event_loops, fetchpool::EngineConfig().event_loops,
@@ -141,6 +150,9 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_listen),
       &absl::GetFlagReflectionHandle(FLAGS_metrics_listen),
       &absl::GetFlagReflectionHandle(FLAGS_shutdown_grace),
+      &absl::GetFlagReflectionHandle(FLAGS_drain_delay),
+      &absl::GetFlagReflectionHandle(FLAGS_max_connection_age),
+      &absl::GetFlagReflectionHandle(FLAGS_max_connection_age_grace),
       &absl::GetFlagReflectionHandle(FLAGS_max_pools),
       &absl::GetFlagReflectionHandle(FLAGS_event_loops),
       &absl::GetFlagReflectionHandle(FLAGS_evict_empty_pool_after),
@@ -185,6 +197,9 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   config.listen = absl::GetFlag(FLAGS_listen);
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.drain_delay = absl::GetFlag(FLAGS_drain_delay);
+  config.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  config.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   config.engine.max_pools = absl::GetFlag(FLAGS_max_pools);
   config.engine.event_loops = absl::GetFlag(FLAGS_event_loops);
   config.engine.evict_empty_pool_after = absl::GetFlag(FLAGS_evict_empty_pool_after);
