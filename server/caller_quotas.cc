@@ -32,4 +32,11 @@ uint32_t CallerQuotas::InFlight(const std::string& caller) const {
   return it == in_flight_.end() ? 0 : it->second;
 }
 
+uint64_t CallerQuotas::TotalInFlight() const {
+  absl::MutexLock lock(&mu_);
+  uint64_t total = 0;
+  for (const auto& [caller, count] : in_flight_) total += count;
+  return total;
+}
+
 }  // namespace fetchpool

@@ -31,6 +31,8 @@ class CallerQuotas {
   // Gives back a slot Acquire took.
   void Release(const std::string& caller);
   uint32_t InFlight(const std::string& caller) const;
+  // Over every caller: the fetches a drain waits for.
+  uint64_t TotalInFlight() const;
 
  private:
   const uint32_t max_inflight_;

@@ -144,7 +144,8 @@ grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* FetchService::Fetc
     grpc::CallbackServerContext* context) {
   absl::StatusOr<CallerScope> scope = Authenticate(*context);
   if (!scope.ok()) return RejectFetchStream(ToGrpcStatus(scope.status(), context));
-  return StartFetchStream(engine_, context, options_.max_stream_inflight, *std::move(scope));
+  return StartFetchStream(engine_, context, options_.max_stream_inflight, *std::move(scope),
+                          &drains_);
 }
 
 grpc::ServerWriteReactor<v1::StatsResponse>* FetchService::WatchStats(
@@ -152,7 +153,7 @@ grpc::ServerWriteReactor<v1::StatsResponse>* FetchService::WatchStats(
   absl::StatusOr<CallerScope> scope = Authenticate(*context);
   if (!scope.ok()) return RejectWatchStats(ToGrpcStatus(scope.status(), context));
   return StartWatchStats(engine_, context, *request, &watch_slots_,
-                         SeesPoolDetails(scope->caller));
+                         SeesPoolDetails(scope->caller), &drains_);
 }
 
 }  // namespace fetchpool

@@ -12,6 +12,7 @@
 #include "fetchpool/v1/fetchpool.grpc.pb.h"
 #include "server/caller_identity_grpc.h"
 #include "server/caller_scope.h"
+#include "server/drain_registry.h"
 #include "server/watch_stats_reactor.h"
 
 namespace fetchpool {
@@ -52,6 +53,12 @@ class FetchService final : public v1::FetchPool::CallbackService {
   grpc::ServerWriteReactor<v1::StatsResponse>* WatchStats(
       grpc::CallbackServerContext* context, const v1::WatchStatsRequest* request) override;
 
+  // SIGTERM drain: ends every open FetchStream (after answering what it
+  // has in flight) and WatchStats call, and every one opened from now on,
+  // with UNAVAILABLE / SHUTTING_DOWN. Unary calls are not touched: gRPC's
+  // Server::Shutdown waits for them. Any thread.
+  void DrainStreams() { drains_.DrainAll(); }
+
  private:
   // Fetch's request and response live on a protobuf arena per call.
   class FetchMessageAllocator final
@@ -71,6 +78,7 @@ class FetchService final : public v1::FetchPool::CallbackService {
   const Options options_;
   const absl::flat_hash_set<std::string> stats_callers_;
   WatchStreamSlots watch_slots_;
+  DrainRegistry drains_;
   FetchMessageAllocator fetch_allocator_;
 };
 

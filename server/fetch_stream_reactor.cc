@@ -5,6 +5,7 @@
 
 #include "server/call_deadline.h"
 #include "server/fetch_stream_session.h"
+#include "server/grpc_status.h"
 
 namespace fetchpool {
 namespace {
@@ -17,15 +18,19 @@ class FetchStreamReactor final
       private FetchStreamPort {
  public:
   FetchStreamReactor(Engine& engine, grpc::CallbackServerContext* context, size_t max_in_flight,
-                     CallerScope scope)
-      : session_(engine, CallDeadline(*context), this, max_in_flight, std::move(scope)) {
+                     CallerScope scope, DrainRegistry* drains)
+      : context_(context),
+        drains_(drains),
+        session_(engine, CallDeadline(*context), this, max_in_flight, std::move(scope)) {
     session_.Start();
+    if (drains_ != nullptr) drains_->Add(&session_);
   }
 
   void OnReadDone(bool ok) override { session_.OnReadDone(ok); }
   void OnWriteDone(bool ok) override { session_.OnWriteDone(ok); }
   void OnCancel() override { session_.OnCancel(); }
   void OnDone() override {
+    if (drains_ != nullptr) drains_->Remove(&session_);
     session_.OnDone();
     delete this;
   }
@@ -38,11 +43,12 @@ class FetchStreamReactor final
     ServerBidiReactor::StartWrite(response, options);
   }
   void Finish(const absl::Status& status) override {
-    // OK or CANCELLED, without a reason: absl and gRPC share the code numbering.
-    ServerBidiReactor::Finish(
-        grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message())));
+    // SHUTTING_DOWN after a drain carries its reason trailer.
+    ServerBidiReactor::Finish(ToGrpcStatus(status, context_));
   }
 
+  grpc::CallbackServerContext* const context_;
+  DrainRegistry* const drains_;
   FetchStreamSession session_;
 };
 
@@ -56,8 +62,8 @@ class RejectedStream final : public grpc::ServerBidiReactor<v1::FetchRequest, v1
 
 grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* StartFetchStream(
     Engine& engine, grpc::CallbackServerContext* context, size_t max_in_flight,
-    CallerScope scope) {
-  return new FetchStreamReactor(engine, context, max_in_flight, std::move(scope));
+    CallerScope scope, DrainRegistry* drains) {
+  return new FetchStreamReactor(engine, context, max_in_flight, std::move(scope), drains);
 }
 
 grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* RejectFetchStream(

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "common/reason.h"
 #include "server/fetch_response.h"
 #include "server/request_validation.h"
 
@@ -29,12 +30,27 @@ void FetchStreamSession::Start() {
 }
 
 void FetchStreamSession::OnReadDone(bool ok) {
-  if (!ok) {
+  {
     std::unique_lock<std::mutex> lock(mu_);
-    reading_ = false;
-    reads_done_ = true;
-    FinishIfReady(lock);
-    return;
+    if (!ok || draining_) {
+      reading_ = false;
+      reads_done_ = true;
+      // Read after the drain began: not started, so the caller may send it
+      // to another replica.
+      if (ok && !finished_) {
+        auto answer = std::make_unique<Answer>();
+        answer->response().set_id(request_.id());
+        FillFetchError(MakeError(Reason::kShuttingDown,
+                                 "fetchpoold is draining; send this fetch to another replica"),
+                       &answer->response());
+        QueueWriteLocked(std::move(answer));
+      }
+      FinishIfReady(lock);
+      return;
+    }
+    // Until the request is started (or refused) below: a Drain meanwhile
+    // must not finish the call under it.
+    handling_read_ = true;
   }
   // request_ is ours until the next StartRead, which only this call makes;
   // its body moves into the fetch (its id stays for the lines below).
@@ -51,6 +67,7 @@ void FetchStreamSession::OnReadDone(bool ok) {
     FillFetchError(spec.status(), &answer->response());
     std::unique_lock<std::mutex> lock(mu_);
     reading_ = false;
+    handling_read_ = false;
     QueueWriteLocked(std::move(answer));
     ReadNextLocked();
     FinishIfReady(lock);
@@ -77,6 +94,7 @@ void FetchStreamSession::OnReadDone(bool ok) {
                     });
   std::unique_lock<std::mutex> lock(mu_);
   reading_ = false;
+  handling_read_ = false;
   auto it = running_.find(seq);
   if (it != running_.end()) {  // not finished already
     it->second = fetch_id;
@@ -113,6 +131,17 @@ void FetchStreamSession::OnCancel() {
   FinishIfReady(lock);
 }
 
+void FetchStreamSession::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (finished_ || draining_) return;
+  draining_ = true;
+  // No read starts again. One outstanding completes later (OnReadDone); the
+  // call may finish before it does, which ends it.
+  reads_done_ = true;
+  read_paused_ = false;
+  FinishIfReady(lock);
+}
+
 void FetchStreamSession::OnDone() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!finished_ || !running_.empty() || reading_ || writing_) {
@@ -136,6 +165,7 @@ FetchStreamSession::State FetchStreamSession::GetState() const {
   s.writing = writing_;
   s.cancelled = cancelled_;
   s.broken = broken_;
+  s.draining = draining_;
   s.finished = finished_;
   return s;
 }
@@ -198,10 +228,17 @@ void FetchStreamSession::MaybeResumeReadingLocked() {
 }
 
 void FetchStreamSession::FinishIfReady(std::unique_lock<std::mutex>& lock) {
-  if (finished_ || !reads_done_ || !running_.empty() || writing_) return;
+  if (finished_ || !reads_done_ || handling_read_ || !running_.empty() || writing_) return;
   if (!writes_.empty() && !broken_) return;
   finished_ = true;
-  const absl::Status status = cancelled_ ? absl::CancelledError("") : absl::OkStatus();
+  absl::Status status = absl::OkStatus();
+  if (cancelled_) {
+    status = absl::CancelledError("");
+  } else if (draining_) {
+    status = MakeError(Reason::kShuttingDown,
+                       "fetchpoold is draining: every fetch read on this stream was answered; "
+                       "open a new stream (another replica)");
+  }
   FetchStreamPort* const port = port_;
   lock.unlock();
   // The last thing the session does: from here on the owner may destroy it.

@@ -20,6 +20,7 @@
 #include "engine/engine.h"
 #include "fetchpool/v1/fetchpool.pb.h"
 #include "server/caller_scope.h"
+#include "server/drain_registry.h"
 
 namespace fetchpool {
 
@@ -35,8 +36,10 @@ class FetchStreamPort {
   // `buffer_hint`: more answers are queued behind this one, so the transport
   // may hold it back to send them together.
   virtual void StartWrite(const v1::FetchResponse* response, bool buffer_hint) = 0;
-  // Called once: OK, or CANCELLED after OnCancel. Nothing else of the port is
-  // called afterwards.
+  // Called once: OK, CANCELLED after OnCancel, or UNAVAILABLE /
+  // SHUTTING_DOWN after Drain (with a read possibly still outstanding: gRPC
+  // then completes it with !ok). Nothing else of the port is called
+  // afterwards.
   virtual void Finish(const absl::Status& status) = 0;
 
  protected:
@@ -55,7 +58,7 @@ class FetchStreamPort {
 // engine callback can still reach the session) and nothing is left to write
 // or being written, outside the lock and with nothing of the session touched
 // after it, so the owner may destroy the session as soon as OnDone follows.
-class FetchStreamSession {
+class FetchStreamSession final : public Drainable {
  public:
   // Fetches one stream may have running or waiting to be written at once.
   // Past it the session stops reading, so a fast caller is slowed by gRPC
@@ -82,6 +85,13 @@ class FetchStreamSession {
   // The call is over (after Finish): checks that nothing is left running.
   void OnDone();
 
+  // The server drains (SIGTERM): stops reading, answers the fetches in
+  // flight, then finishes UNAVAILABLE / SHUTTING_DOWN. A request whose read
+  // was outstanding and completes anyway is answered SHUTTING_DOWN, unsent
+  // upstream, while the call is still open; once it has finished, the
+  // caller's SDK fails it with the call's status.
+  void Drain() override;
+
   // A snapshot of the state, for tests and debugging.
   struct State {
     size_t running_fetches = 0;
@@ -92,6 +102,7 @@ class FetchStreamSession {
     bool writing = false;
     bool cancelled = false;
     bool broken = false;  // a write failed: answers are dropped
+    bool draining = false;
     bool finished = false;
   };
   State GetState() const;
@@ -149,11 +160,13 @@ class FetchStreamSession {
   absl::flat_hash_map<uint64_t, Engine::FetchId> running_;
   uint64_t next_seq_ = 1;
   bool reading_ = false;
+  bool handling_read_ = false;  // OnReadDone(true) is starting a request
   bool writing_ = false;
   bool reads_done_ = false;
   bool read_paused_ = false;
   bool cancelled_ = false;
   bool broken_ = false;
+  bool draining_ = false;
   bool finished_ = false;
 };
 

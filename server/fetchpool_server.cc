@@ -6,8 +6,11 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <climits>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "server/auth_server_credentials.h"
 #include "server/json_log.h"
 
@@ -16,6 +19,16 @@ namespace {
 
 // Request bodies travel inside FetchRequest; validation caps them at 64 MiB.
 constexpr int kMaxRequestMessageBytes = 64 * 1024 * 1024 + 1024 * 1024;
+
+// gRPC's own shutdown deadline comes this long after the drain's grace, so
+// that fetches failed SHUTTING_DOWN at the grace deadline still get their
+// answers written before gRPC cancels the calls.
+constexpr absl::Duration kAnswerMargin = absl::Seconds(2);
+
+int MillisecondsArg(absl::Duration d) {
+  const int64_t ms = absl::ToInt64Milliseconds(d);
+  return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
 
 }  // namespace
 
@@ -84,6 +97,16 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
   builder.RegisterService(self->service_.get());
   builder.SetMaxReceiveMessageSize(kMaxRequestMessageBytes);
   builder.SetMaxSendMessageSize(-1);
+  if (config.max_connection_age > absl::ZeroDuration()) {
+    // GOAWAY after this age: callers' long-lived channels reconnect, and
+    // spread over the pods a scale-up added.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               MillisecondsArg(config.max_connection_age));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               config.max_connection_age_grace == absl::ZeroDuration()
+                                   ? INT_MAX
+                                   : MillisecondsArg(config.max_connection_age_grace));
+  }
   if (!options.interceptors.empty()) {
     builder.experimental().SetInterceptorCreators(std::move(options.interceptors));
   }
@@ -114,6 +137,42 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
 }
 
 FetchPoolServer::~FetchPoolServer() { Shutdown(absl::ZeroDuration()); }
+
+FetchPoolServer::DrainReport FetchPoolServer::Drain(absl::Duration delay, absl::Duration grace) {
+  DrainReport report;
+  if (shut_down_) return report;
+  // Readiness fails at the next probe and health watchers are told now; no
+  // later SetServingStatus can turn it back.
+  server_->GetHealthCheckService()->Shutdown();
+  LogEvent("info", "drain_not_serving", {{"delay", absl::FormatDuration(delay)}});
+  absl::SleepFor(delay);
+
+  report.in_flight_at_stop = caller_quotas_->TotalInFlight();
+  LogEvent("info", "drain_stop_accepting",
+           {{"fetches_in_flight", absl::StrCat(report.in_flight_at_stop)},
+            {"grace", absl::FormatDuration(grace)}});
+  const absl::Time stop = absl::Now();
+  // Server::Shutdown stops taking calls at once and returns when every call
+  // has finished; the streams are ended below, the unary fetches end
+  // themselves.
+  absl::Notification calls_done;
+  std::thread stopper([this, deadline = stop + grace + kAnswerMargin, &calls_done] {
+    server_->Shutdown(absl::ToChronoTime(deadline));
+    calls_done.Notify();
+  });
+  service_->DrainStreams();
+  if (!calls_done.WaitForNotificationWithTimeout(grace)) {
+    report.cut_off = caller_quotas_->TotalInFlight();
+    // Fails every fetch still queued or running with SHUTTING_DOWN; their
+    // calls answer, and Server::Shutdown returns.
+    engine_->Shutdown(absl::ZeroDuration());
+    calls_done.WaitForNotification();
+  }
+  stopper.join();
+  report.stop_to_idle = absl::Now() - stop;
+  Shutdown(absl::ZeroDuration());  // metrics, then the engine: idle connections close
+  return report;
+}
 
 void FetchPoolServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;

@@ -42,8 +42,23 @@ class FetchPoolServer {
   const CallerQuotas& caller_quotas() const { return *caller_quotas_; }
   size_t auth_token_count() const { return authenticator_->token_count(); }
 
-  // Graceful drain: stop taking calls, let running ones finish within
-  // `grace`, then cancel what is left and close every connection.
+  // What a drain did, for the log and fetchpoold's exit code.
+  struct DrainReport {
+    uint64_t in_flight_at_stop = 0;  // fetches running when calls stopped being taken
+    uint64_t cut_off = 0;            // failed SHUTTING_DOWN at the grace deadline
+    absl::Duration stop_to_idle;     // from no longer taking calls to the last answer
+  };
+  // The SIGTERM drain (README "Deploying"): health reads NOT_SERVING at
+  // once; new calls are still served for `delay`, so endpoints and client
+  // balancers move away; then no call is taken, open FetchStreams and
+  // WatchStats end after answering what they have in flight (UNAVAILABLE /
+  // SHUTTING_DOWN, so SDKs reconnect elsewhere), and running fetches get
+  // `grace`. What is still running then fails SHUTTING_DOWN and is counted
+  // in cut_off. Ends with every connection closed. Blocks; call once.
+  DrainReport Drain(absl::Duration delay, absl::Duration grace);
+
+  // Stop at once or nearly: stop taking calls, let running ones finish
+  // within `grace`, then cancel what is left and close every connection.
   void Shutdown(absl::Duration grace);
   void Wait() { server_->Wait(); }
 

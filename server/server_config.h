@@ -25,12 +25,15 @@ struct ServerConfig {
   // After SIGTERM, how long new calls are still served while health says
   // NOT_SERVING, so Kubernetes endpoints and client balancers move away.
   absl::Duration drain_delay = absl::Seconds(5);
-  // GOAWAY on gRPC connections older than this (plus up to 10% jitter,
-  // gRPC's), then max_connection_age_grace for their calls to finish: client
-  // channels reconnect, and spread over new pods after a scale-up.
-  // ZeroDuration: no limit.
+  // GOAWAY on gRPC connections older than this (plus gRPC's jitter of up to
+  // 10%): client channels open a new connection for new calls, which spreads
+  // them over the pods a scale-up added. ZeroDuration: no limit.
   absl::Duration max_connection_age = absl::Minutes(5);
-  absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // How long the calls on such a connection may then run before it is
+  // closed under them. ZeroDuration (the default): no limit, because a
+  // FetchStream is long-lived by design and cutting it would lose the fetches
+  // in flight on it; streams move at a drain instead, which ends them cleanly.
+  absl::Duration max_connection_age_grace = absl::ZeroDuration();
   EngineConfig engine;
   // Fetches one FetchStream may have running or waiting to be written;
   // past it the stream stops reading, and gRPC flow control slows the

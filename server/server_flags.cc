@@ -34,7 +34,8 @@ ABSL_FLAG(absl::Duration, max_connection_age, fetchpool::ServerConfig().max_conn
           "rebalance onto new pods; 0 means no limit");
 ABSL_FLAG(absl::Duration, max_connection_age_grace,
           fetchpool::ServerConfig().max_connection_age_grace,
-          "After a max_connection_age GOAWAY, how long the connection's calls may finish");
+          "After a max_connection_age GOAWAY, how long the connection's calls may run before "
+          "it is closed under them; 0 means no limit (open FetchStreams are not cut)");
 ABSL_FLAG(uint32_t, max_pools, fetchpool::EngineConfig().max_pools,
           "Most host pools kept at once; fetches to new hosts beyond it fail QUEUE_FULL");
 ABSL_FLAG(uint32_t, event_loops, fetchpool::EngineConfig().event_loops,

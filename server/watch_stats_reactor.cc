@@ -19,14 +19,21 @@ class WatchStatsReactor final : public grpc::ServerWriteReactor<v1::StatsRespons
                                 private WatchStatsPort {
  public:
   // `slots`: one is held for this call; released in OnDone.
-  WatchStatsReactor(Engine& engine, WatchStatsSession::Params params, WatchStreamSlots* slots)
-      : session_(WatchStatsSession::Create(engine, std::move(params), this)), slots_(slots) {
+  WatchStatsReactor(Engine& engine, grpc::CallbackServerContext* context,
+                    WatchStatsSession::Params params, WatchStreamSlots* slots,
+                    DrainRegistry* drains)
+      : context_(context),
+        session_(WatchStatsSession::Create(engine, std::move(params), this)),
+        slots_(slots),
+        drains_(drains) {
     session_->Start();
+    if (drains_ != nullptr) drains_->Add(session_.get());
   }
 
   void OnWriteDone(bool ok) override { session_->OnWriteDone(ok); }
   void OnCancel() override { session_->OnCancel(); }
   void OnDone() override {
+    if (drains_ != nullptr) drains_->Remove(session_.get());
     session_->OnDone();
     slots_->Release();
     delete this;
@@ -37,13 +44,14 @@ class WatchStatsReactor final : public grpc::ServerWriteReactor<v1::StatsRespons
     ServerWriteReactor::StartWrite(response);
   }
   void Finish(const absl::Status& status) override {
-    // OK or CANCELLED, without a reason: absl and gRPC share the code numbering.
-    ServerWriteReactor::Finish(
-        grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message())));
+    // SHUTTING_DOWN after a drain carries its reason trailer.
+    ServerWriteReactor::Finish(ToGrpcStatus(status, context_));
   }
 
+  grpc::CallbackServerContext* const context_;
   const std::shared_ptr<WatchStatsSession> session_;
   WatchStreamSlots* const slots_;
+  DrainRegistry* const drains_;
 };
 
 // A write reactor that only reports an error.
@@ -59,7 +67,8 @@ grpc::ServerWriteReactor<v1::StatsResponse>* StartWatchStats(Engine& engine,
                                                              grpc::CallbackServerContext* context,
                                                              const v1::WatchStatsRequest& request,
                                                              WatchStreamSlots* slots,
-                                                             bool pool_details) {
+                                                             bool pool_details,
+                                                             DrainRegistry* drains) {
   absl::StatusOr<WatchStatsSession::Params> params = WatchStatsSession::ParseRequest(request);
   if (!params.ok()) return new RejectedWatch(ToGrpcStatus(params.status(), context));
   if (!pool_details) {
@@ -79,7 +88,7 @@ grpc::ServerWriteReactor<v1::StatsResponse>* StartWatchStats(Engine& engine,
                                "(--max_watch_streams); close one or poll Stats instead")),
         context));
   }
-  return new WatchStatsReactor(engine, *std::move(params), slots);
+  return new WatchStatsReactor(engine, context, *std::move(params), slots, drains);
 }
 
 grpc::ServerWriteReactor<v1::StatsResponse>* RejectWatchStats(grpc::Status status) {

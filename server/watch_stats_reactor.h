@@ -8,6 +8,7 @@
 
 #include "engine/engine.h"
 #include "fetchpool/v1/fetchpool.grpc.pb.h"
+#include "server/drain_registry.h"
 
 namespace fetchpool {
 
@@ -41,7 +42,8 @@ grpc::ServerWriteReactor<v1::StatsResponse>* StartWatchStats(Engine& engine,
                                                              grpc::CallbackServerContext* context,
                                                              const v1::WatchStatsRequest& request,
                                                              WatchStreamSlots* slots,
-                                                             bool pool_details);
+                                                             bool pool_details,
+                                                             DrainRegistry* drains = nullptr);
 
 // A write reactor that only reports an error (e.g. UNAUTHENTICATED).
 grpc::ServerWriteReactor<v1::StatsResponse>* RejectWatchStats(grpc::Status status);

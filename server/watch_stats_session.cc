@@ -16,6 +16,11 @@ constexpr absl::Duration kDefaultInterval = absl::Seconds(1);
 constexpr absl::Duration kMinInterval = absl::Milliseconds(100);
 constexpr absl::Duration kMaxInterval = absl::Minutes(1);
 
+absl::Status DrainStatus() {
+  return MakeError(Reason::kShuttingDown,
+                   "fetchpoold is draining; watch another replica");
+}
+
 }  // namespace
 
 absl::StatusOr<WatchStatsSession::Params> WatchStatsSession::ParseRequest(
@@ -53,8 +58,10 @@ void WatchStatsSession::Start() { RequestStats(); }
 void WatchStatsSession::OnWriteDone(bool ok) {
   std::unique_lock<std::mutex> lock(mu_);
   writing_ = false;
-  if (!ok || cancelled_) {
-    FinishLocked(lock, cancelled_ ? absl::CancelledError("") : absl::OkStatus());
+  if (!ok || cancelled_ || draining_) {
+    FinishLocked(lock, cancelled_ ? absl::CancelledError("")
+                       : !ok      ? absl::OkStatus()
+                                  : DrainStatus());
     return;
   }
   engine_.RunAfter(params_.interval, [self = shared_from_this()] { self->RequestStats(); });
@@ -66,6 +73,14 @@ void WatchStatsSession::OnCancel() {
   // With a write in flight, OnWriteDone finishes; otherwise a timer or a
   // stats request is pending and would only finish at its next turn.
   if (!writing_) FinishLocked(lock, absl::CancelledError(""));
+}
+
+void WatchStatsSession::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (finished_) return;
+  draining_ = true;
+  // A pending timer or stats request finds the session finished and stops.
+  if (!writing_) FinishLocked(lock, DrainStatus());
 }
 
 void WatchStatsSession::OnDone() {

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "fetchpool/v1/fetchpool.pb.h"
+#include "server/drain_registry.h"
 
 namespace fetchpool {
 
@@ -25,8 +26,9 @@ namespace fetchpool {
 class WatchStatsPort {
  public:
   virtual void StartWrite(const v1::StatsResponse* response) = 0;
-  // Called once: OK (a write failed without a cancel) or CANCELLED. Nothing
-  // else of the port is called afterwards.
+  // Called once: OK (a write failed without a cancel), CANCELLED, or
+  // UNAVAILABLE / SHUTTING_DOWN after Drain. Nothing else of the port is
+  // called afterwards.
   virtual void Finish(const absl::Status& status) = 0;
 
  protected:
@@ -41,7 +43,8 @@ class WatchStatsPort {
 // or stats callback holds its own; one the engine drops unrun (engine
 // stopped) releases it. So the session is freed exactly when nothing can
 // reach it any more, which may be after OnDone.
-class WatchStatsSession : public std::enable_shared_from_this<WatchStatsSession> {
+class WatchStatsSession final : public std::enable_shared_from_this<WatchStatsSession>,
+                                public Drainable {
  public:
   struct Params {
     absl::Duration interval = absl::Seconds(1);
@@ -67,6 +70,9 @@ class WatchStatsSession : public std::enable_shared_from_this<WatchStatsSession>
   void OnCancel();
   // The call is over (after Finish): the port is gone.
   void OnDone();
+  // The server drains: finishes UNAVAILABLE / SHUTTING_DOWN once the write
+  // in flight, if any, is done, so the caller re-subscribes elsewhere.
+  void Drain() override;
 
  private:
   WatchStatsSession(Engine& engine, Params params, WatchStatsPort* port);
@@ -87,6 +93,7 @@ class WatchStatsSession : public std::enable_shared_from_this<WatchStatsSession>
   v1::StatsResponse response_;  // being written while writing_
   bool writing_ = false;
   bool cancelled_ = false;
+  bool draining_ = false;
   bool finished_ = false;
 };
 

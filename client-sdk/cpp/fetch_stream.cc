@@ -45,6 +45,11 @@ class StreamCall : public grpc::ClientBidiReactor<FetchRequest, FetchResponse>,
   void Start() {
     self_ = shared_from_this();
     stub_->async()->FetchStream(&context_, this);
+    // Writes start on the caller's thread, outside any reaction. gRPC runs
+    // OnDone as soon as no operation is outstanding, and a StartWrite after
+    // that touches a finished call: the hold keeps the call open for as long
+    // as a write may still start (see TakeHoldLocked).
+    AddHold();
     StartRead(&read_);
     StartCall();
     started_.Notify();
@@ -57,7 +62,7 @@ class StreamCall : public grpc::ClientBidiReactor<FetchRequest, FetchResponse>,
     started_.WaitForNotification();  // no write before the call exists
     {
       absl::MutexLock lock(&mu_);
-      if (ended_ || closing_) return Enqueued::kClosed;
+      if (ended_ || closing_ || no_more_writes_) return Enqueued::kClosed;
       if (!pending_.try_emplace(request.id(), std::move(done)).second) return Enqueued::kDuplicateId;
       queue_.push_back(request);
       if (writing_) return Enqueued::kSent;
@@ -72,41 +77,52 @@ class StreamCall : public grpc::ClientBidiReactor<FetchRequest, FetchResponse>,
 
   // Half-closes once every queued request is written.
   void HalfClose() {
+    bool writes_done = false;
+    bool release = false;
     {
       absl::MutexLock lock(&mu_);
       closing_ = true;
-      if (writing_ || writes_done_ || ended_) return;
-      writes_done_ = true;
+      if (!writing_ && !no_more_writes_) writes_done = no_more_writes_ = true;
+      release = TakeHoldLocked();
     }
-    StartWritesDone();
+    if (writes_done) StartWritesDone();
+    if (release) RemoveHold();
   }
 
   void OnWriteDone(bool ok) override {
-    enum class Next { kNothing, kWrite, kWritesDone } next = Next::kNothing;
+    bool write_next = false;
+    bool writes_done = false;
+    bool release = false;
     {
       absl::MutexLock lock(&mu_);
-      if (!ok) {
-        writing_ = false;  // the call is broken: OnDone follows
-        return;
-      }
-      if (!queue_.empty()) {
+      if (ok && !queue_.empty() && !no_more_writes_) {
         write_ = std::move(queue_.front());
         queue_.pop_front();
-        next = Next::kWrite;
+        write_next = true;
       } else {
         writing_ = false;
-        if (closing_ && !writes_done_) {
-          writes_done_ = true;
-          next = Next::kWritesDone;
-        }
+        // !ok: the call is broken, OnDone follows.
+        if (!ok) no_more_writes_ = true;
+        if (closing_ && !no_more_writes_) writes_done = no_more_writes_ = true;
+        release = TakeHoldLocked();
       }
     }
-    if (next == Next::kWrite) StartWrite(&write_);
-    if (next == Next::kWritesDone) StartWritesDone();
+    if (write_next) StartWrite(&write_);
+    if (writes_done) StartWritesDone();
+    if (release) RemoveHold();
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // the call ended: OnDone follows
+    if (!ok) {  // the call ended: OnDone follows once the hold is gone
+      bool release = false;
+      {
+        absl::MutexLock lock(&mu_);
+        no_more_writes_ = true;
+        release = TakeHoldLocked();
+      }
+      if (release) RemoveHold();
+      return;
+    }
     FetchStream::Callback done;
     {
       absl::MutexLock lock(&mu_);
@@ -126,6 +142,14 @@ class StreamCall : public grpc::ClientBidiReactor<FetchRequest, FetchResponse>,
  private:
   void Deliver(FetchStream::Callback done, absl::StatusOr<FetchResponse> result);
 
+  // True exactly once: when no write will start again and none is in
+  // flight, the caller must RemoveHold() (after any StartWritesDone).
+  bool TakeHoldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (hold_released_ || writing_ || !no_more_writes_) return false;
+    hold_released_ = true;
+    return true;
+  }
+
   FetchStream::Impl* const owner_;
   std::unique_ptr<fetchpool::v1::FetchPool::Stub> stub_;
   grpc::ClientContext context_;
@@ -138,7 +162,10 @@ class StreamCall : public grpc::ClientBidiReactor<FetchRequest, FetchResponse>,
   absl::flat_hash_map<std::string, FetchStream::Callback> pending_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
+  // Set when WritesDone is sent, or a read or a write failed: Enqueue
+  // refuses, and the hold goes once the write in flight is done.
+  bool no_more_writes_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_released_ ABSL_GUARDED_BY(mu_) = false;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -11,10 +11,12 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/optional.h"
+#include "common/reason.h"
 #include "pool/clock.h"
 #include "tests/server/session_test_util.h"
 
@@ -26,6 +28,11 @@ struct StreamScript : CallScript {
   size_t max_in_flight = FetchStreamSession::kDefaultMaxInFlight;
   absl::Duration max_read_delay = absl::Microseconds(100);
   CallerScope scope;  // the caller and its books
+  // Drain (the server's SIGTERM), from a thread of its own, after this long.
+  absl::optional<absl::Duration> drain_after;
+  // Half-close after the last request (else the caller keeps the stream
+  // open, idle, as a long-lived SDK stream does).
+  bool half_close = true;
 };
 
 // gRPC's side of one FetchStream call.
@@ -45,8 +52,18 @@ class FakeStreamCall final : public FakeCall, private FetchStreamPort {
     if (script_.cancel_after) {
       ScheduleCancel(*script_.cancel_after, [this] { session_->OnCancel(); });
     }
+    std::thread drainer;
+    if (script_.drain_after) {
+      // Not a reaction: the server's draining thread calls it.
+      drainer = std::thread([this, delay = *script_.drain_after] {
+        absl::SleepFor(delay);
+        session_->Drain();
+      });
+    }
     React([this] { session_->Start(); });
     if (!WaitForDone(timeout)) AbortUnfinished(timeout, Describe(session_->GetState()));
+    // DrainRegistry::Remove comes before the session goes: Drain has returned.
+    if (drainer.joinable()) drainer.join();
     session_->OnDone();
     session_.reset();
   }
@@ -55,6 +72,11 @@ class FakeStreamCall final : public FakeCall, private FetchStreamPort {
   std::map<std::string, std::vector<v1::FetchResponse>> answers() const {
     std::lock_guard<std::mutex> lock(mu_);
     return answers_;
+  }
+  // Requests read (each must get one answer unless writes failed).
+  size_t delivered() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return delivered_;
   }
   // Most requests read and not yet answered at once (without write failures).
   size_t max_outstanding() const {
@@ -68,7 +90,7 @@ class FakeStreamCall final : public FakeCall, private FetchStreamPort {
                         " reading=", s.reading, " read_paused=", s.read_paused,
                         " reads_done=", s.reads_done, " writing=", s.writing,
                         " cancelled=", s.cancelled, " broken=", s.broken,
-                        " finished=", s.finished);
+                        " draining=", s.draining, " finished=", s.finished);
   }
 
   // Requests read whose answer has not been written yet. It never exceeds
@@ -94,9 +116,15 @@ class FakeStreamCall final : public FakeCall, private FetchStreamPort {
     bool ok = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      // After a cancel gRPC fails the read; after the last request the
-      // caller half-closes.
-      if (!cancel_started_ && next_request_ < script_.requests.size()) {
+      // After a cancel or a Finish gRPC fails the read; after the last
+      // request the caller half-closes, or stays idle (the read completes
+      // only when the call ends).
+      if (!cancel_started_ && outcome_.finishes == 0 && next_request_ >= script_.requests.size() &&
+          !script_.half_close) {
+        idle_read_ = request;
+        return;
+      }
+      if (!cancel_started_ && outcome_.finishes == 0 && next_request_ < script_.requests.size()) {
         *request = script_.requests[next_request_++];
         ok = true;
         ++delivered_;
@@ -104,10 +132,13 @@ class FakeStreamCall final : public FakeCall, private FetchStreamPort {
       }
       read_outstanding_ = false;
       BeginReactionLocked();
+      NotifyLocked();
     }
     session_->OnReadDone(ok);
     EndReaction();
   }
+
+  bool OperationPendingLocked() const override { return read_outstanding_; }
 
   void StartWrite(const v1::FetchResponse* response, bool buffer_hint) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -133,7 +164,13 @@ class FakeStreamCall final : public FakeCall, private FetchStreamPort {
     // The session's lock is not held here, so its state can be asked for.
     const FetchStreamSession::State s = session_->GetState();
     std::lock_guard<std::mutex> lock(mu_);
-    if (read_outstanding_) ErrorLocked("Finish with a read outstanding");
+    // Only a drain finishes with a read outstanding: gRPC then fails it.
+    if (read_outstanding_ && !s.draining) ErrorLocked("Finish with a read outstanding");
+    if (idle_read_ != nullptr) {
+      v1::FetchRequest* request = idle_read_;
+      idle_read_ = nullptr;
+      reader_.Post(absl::ZeroDuration(), [this, request] { CompleteRead(request); });
+    }
     if (s.running_fetches != 0 || !s.reads_done || s.writing ||
         (s.queued_writes != 0 && !s.broken)) {
       ErrorLocked("Finish too early: " + Describe(s));
@@ -148,6 +185,7 @@ class FakeStreamCall final : public FakeCall, private FetchStreamPort {
   size_t delivered_ = 0;  // requests read (ok)
     size_t max_outstanding_ = 0;
   bool read_outstanding_ = false;
+  v1::FetchRequest* idle_read_ = nullptr;  // a read held until the call ends
   std::map<std::string, std::vector<v1::FetchResponse>> answers_;
   // Destroyed (joined) first: by then they have nothing left to run.
   DelayedWorker reader_;
@@ -385,6 +423,91 @@ TEST_F(FetchStreamSessionTest, CallerQuotaRefusesFetchesPastTheCap) {
   EXPECT_EQ(outcomes.CountOf("webhooks", "OK"), admitted);
   EXPECT_EQ(outcomes.CountOf("webhooks", "CALLER_QUOTA_EXCEEDED"), refused);
   EXPECT_EQ(quotas.InFlight("webhooks"), 0u);
+}
+
+}  // namespace
+}  // namespace fetchpool::testing
+
+namespace fetchpool::testing {
+namespace {
+
+// A drain (SIGTERM) answers the fetches in flight, then finishes UNAVAILABLE
+// / SHUTTING_DOWN, though the caller keeps its stream open and idle (a read
+// outstanding that only the end of the call completes).
+TEST_F(FetchStreamSessionTest, DrainAnswersTheFetchesInFlightThenFinishesShuttingDown) {
+  StartEngine();
+  StreamScript script;
+  for (int i = 0; i < 6; ++i) {
+    script.requests.push_back(Request(absl::StrCat("slow", i), Url("/sleep?ms=300")));
+  }
+  script.half_close = false;
+  script.drain_after = absl::Milliseconds(100);
+  FakeStreamCall call(*engine_, script, BaseSeed());
+  const absl::Time start = absl::Now();
+  call.Run(absl::Seconds(5));
+  const FakeCall::Outcome out = call.outcome();
+  ExpectNoErrors(out, "drain");
+  EXPECT_EQ(out.status.code(), absl::StatusCode::kUnavailable) << out.status;
+  EXPECT_EQ(ReasonOf(out.status), "SHUTTING_DOWN");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  ASSERT_EQ(call.answers().size(), 6u);
+  for (const auto& [id, copies] : call.answers()) {
+    EXPECT_EQ(copies.front().status(), 200) << id;
+  }
+}
+
+// Drains at random moments of random calls: every request read gets exactly
+// one answer (its fetch's, or SHUTTING_DOWN when read after the drain
+// began), and the call finishes once: OK when it was over first, else
+// UNAVAILABLE / SHUTTING_DOWN.
+TEST_F(FetchStreamSessionTest, RandomDrainsAnswerEveryRequestReadOnce) {
+  StartEngine();
+  std::mt19937 rng(BaseSeed());
+  int drained = 0, refused = 0;
+  for (int it = 0; it < 300; ++it) {
+    const uint32_t seed = BaseSeed() + it;
+    rng.seed(seed);
+    StreamScript script;
+    const int n = std::uniform_int_distribution<int>(0, 24)(rng);
+    script.requests = RandomRequests(rng, n);
+    const size_t caps[] = {1, 3, FetchStreamSession::kDefaultMaxInFlight};
+    script.max_in_flight = caps[std::uniform_int_distribution<int>(0, 2)(rng)];
+    script.max_read_delay = absl::Microseconds(std::uniform_int_distribution<int>(0, 300)(rng));
+    script.max_write_delay = absl::Microseconds(std::uniform_int_distribution<int>(0, 150)(rng));
+    script.half_close = std::bernoulli_distribution(0.5)(rng);
+    script.drain_after = absl::Microseconds(std::uniform_int_distribution<int>(0, 3000)(rng));
+    const std::string trace = absl::StrCat("iteration ", it, " (FETCHPOOL_TEST_SEED=", BaseSeed(),
+                                           ", seed ", seed, "), ", n, " requests");
+    SCOPED_TRACE(trace);
+    FakeStreamCall call(*engine_, script, seed);
+    call.Run(absl::Seconds(20));
+    const FakeCall::Outcome out = call.outcome();
+    ExpectNoErrors(out, trace);
+    ASSERT_EQ(out.finishes, 1);
+    // A read that completes after the session finished (the caller's
+    // message crossed the drain) goes unanswered here: the SDK fails it with
+    // the call's status, UNAVAILABLE / SHUTTING_DOWN.
+    const auto answers = call.answers();
+    EXPECT_LE(answers.size(), call.delivered());
+    if (answers.size() < call.delivered()) {
+      EXPECT_EQ(ReasonOf(out.status), "SHUTTING_DOWN") << out.status;
+    }
+    for (const auto& [id, copies] : answers) {
+      EXPECT_EQ(copies.size(), 1u) << "answered " << copies.size() << " times: " << id;
+      if (copies.front().error().reason() == "SHUTTING_DOWN") ++refused;
+    }
+    if (out.status.ok()) {
+      EXPECT_TRUE(script.half_close) << "an idle stream ended without the drain";
+    } else {
+      EXPECT_EQ(ReasonOf(out.status), "SHUTTING_DOWN") << out.status;
+      ++drained;
+    }
+  }
+  // Both endings happened, and some requests were read after the drain.
+  EXPECT_GT(drained, 0);
+  EXPECT_LT(drained, 300);
+  RecordProperty("drained", drained);
+  RecordProperty("refused_after_drain", refused);
 }
 
 }  // namespace

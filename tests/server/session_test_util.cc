@@ -156,7 +156,8 @@ void FakeCall::ScheduleCancel(absl::Duration delay, std::function<void()> on_can
 bool FakeCall::WaitForDone(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] {
-    return outcome_.finishes > 0 && reactions_ == 0 && !cancel_pending_;
+    return outcome_.finishes > 0 && reactions_ == 0 && !cancel_pending_ &&
+           !OperationPendingLocked();
   });
 }
 

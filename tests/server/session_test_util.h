@@ -117,6 +117,12 @@ class FakeCall {
   void ScheduleCancel(absl::Duration delay, std::function<void()> on_cancel);
   // Until OnDone may be delivered; false after `timeout`.
   bool WaitForDone(absl::Duration timeout);
+  // An operation of the subclass's still to complete (e.g. a read the
+  // session left outstanding when it finished): gRPC holds OnDone for it.
+  // Called under mu_.
+  virtual bool OperationPendingLocked() const { return false; }
+  // WaitForDone must look again: an operation of the subclass completed.
+  void NotifyLocked() { cv_.notify_all(); }
   // For a call that did not finish in `timeout`: prints `state` and the
   // errors so far, then aborts (the fake's threads still use the session).
   [[noreturn]] void AbortUnfinished(absl::Duration timeout, const std::string& state);

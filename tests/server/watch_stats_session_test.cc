@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -55,9 +56,20 @@ class FakeWatchCall final : public FakeCall, private WatchStatsPort {
   std::weak_ptr<WatchStatsSession> End(absl::Duration timeout) {
     std::weak_ptr<WatchStatsSession> weak = session_;
     if (!WaitForDone(timeout)) AbortUnfinished(timeout, "WatchStats call");
+    // DrainRegistry::Remove comes before OnDone: Drain has returned.
+    if (drainer_.joinable()) drainer_.join();
     session_->OnDone();
     session_.reset();
     return weak;
+  }
+
+  // The server drains, from a thread of its own, after `after` (not a
+  // reaction: the draining thread calls it); the thread is joined by End.
+  void DrainAfter(absl::Duration after) {
+    drainer_ = std::thread([this, after] {
+      absl::SleepFor(after);
+      session_->Drain();
+    });
   }
 
   bool cancelled_during_write() const {
@@ -95,6 +107,7 @@ class FakeWatchCall final : public FakeCall, private WatchStatsPort {
   std::shared_ptr<WatchStatsSession> session_;  // the call's reference
   // Under mu_:
   bool cancelled_during_write_ = false;
+  std::thread drainer_;
   DelayedWorker writer_;  // destroyed (joined) first
 };
 
@@ -192,6 +205,45 @@ TEST_F(WatchStatsSessionTest, EngineStopReleasesPendingTimers) {
   // What was posted after the stop goes with the engine.
   engine_.reset();
   for (const auto& session : sessions) EXPECT_TRUE(Freed(session, nullptr, absl::Seconds(1)));
+}
+
+// A drain ends a watch UNAVAILABLE / SHUTTING_DOWN whatever it races with
+// (a pending timer, a stats request, a write in flight, a cancel), once,
+// and the session is freed.
+TEST_F(WatchStatsSessionTest, DrainRacingTimersWritesAndCancelsFinishesOnce) {
+  StartEngine();
+  constexpr int kIterations = 500;
+  std::mt19937 rng;
+  int drained = 0;
+  for (int it = 0; it < kIterations; ++it) {
+    const uint32_t seed = BaseSeed() + it;
+    rng.seed(seed);
+    WatchScript script;
+    script.interval = absl::Microseconds(std::uniform_int_distribution<int>(0, 400)(rng));
+    script.max_write_delay = absl::Microseconds(std::uniform_int_distribution<int>(0, 200)(rng));
+    if (std::bernoulli_distribution(0.3)(rng)) {
+      script.cancel_after = absl::Microseconds(std::uniform_int_distribution<int>(0, 3000)(rng));
+    }
+    const std::string trace =
+        absl::StrCat("iteration ", it, " (FETCHPOOL_TEST_SEED=", BaseSeed(), ", seed ", seed, ")");
+    SCOPED_TRACE(trace);
+    FakeWatchCall call(*engine_, script, seed);
+    call.DrainAfter(absl::Microseconds(std::uniform_int_distribution<int>(0, 2000)(rng)));
+    call.Begin();
+    const std::weak_ptr<WatchStatsSession> session = call.End(absl::Seconds(20));
+    const FakeCall::Outcome out = call.outcome();
+    ExpectNoErrors(out, trace);
+    ASSERT_EQ(out.finishes, 1);
+    if (absl::IsCancelled(out.status)) {
+      EXPECT_TRUE(out.cancel_started_before_finish);
+    } else {
+      EXPECT_EQ(out.status.code(), absl::StatusCode::kUnavailable) << out.status;
+      EXPECT_EQ(ReasonOf(out.status), "SHUTTING_DOWN");
+      ++drained;
+    }
+    EXPECT_TRUE(Freed(session, engine_.get(), absl::Seconds(5))) << "session leaked";
+  }
+  EXPECT_GT(drained, kIterations / 2);
 }
 
 TEST(WatchStatsParseRequestTest, ChecksTheIntervalAndTheHost) {
