@@ -4,7 +4,8 @@
 #   ./dev.sh run [fetchpoold flags...]  install deps, build, start build/server/fetchpoold
 #   ./dev.sh test [ctest args...]       install deps, build everything, run ctest
 #
-#   ./dev.sh deps                       only install missing Debian packages
+#   ./dev.sh deps                       only install missing Debian packages (and
+#                                       kubectl, or kustomize where apt has no kubectl)
 #   ./dev.sh build                      install deps and build everything in build/
 #   ./dev.sh sanitize thread|address [ctest args...]
 #                                       build-tsan/ or build-asan/, then ctest there
@@ -41,8 +42,15 @@ PACKAGES=(
   nginx-light wrk nghttp2-client
   clang libclang-rt-14-dev
   iproute2 procps prometheus ca-certificates openssl util-linux
-  python3-yaml
+  python3-yaml python3-venv
 )
+
+# Renders deploy/k8s for tests/deploy (kustomize v5: components, replacements).
+# kubectl comes from an apt source where the machine has one (Debian 12's own
+# kubernetes-client is 1.20, too old); otherwise kustomize is built from the Go
+# module proxy at the version kubectl 1.32 bundles.
+KUSTOMIZE_MODULE=sigs.k8s.io/kustomize/kustomize/v5@v5.5.0
+KUBECTL_MIN_MINOR=27
 
 step() { printf '==> %s\n' "$*"; }
 die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
@@ -80,6 +88,7 @@ ensure_deps() {
   local missing
   mapfile -t missing < <(missing_packages)
   if [[ ${#missing[@]} -eq 0 ]]; then
+    ensure_kustomize
     return 0
   fi
   step "installing ${#missing[@]} missing package(s): ${missing[*]}"
@@ -88,6 +97,35 @@ ensure_deps() {
     install -y -qq --no-install-recommends "${missing[@]}"
   mapfile -t missing < <(missing_packages)
   [[ ${#missing[@]} -eq 0 ]] || die "still missing after apt-get install: ${missing[*]}"
+  ensure_kustomize
+}
+
+# kubectl_recent: a kubectl whose built-in kustomize renders deploy/k8s.
+kubectl_recent() {
+  command -v kubectl >/dev/null 2>&1 || return 1
+  local minor
+  minor=$(kubectl version --client -o json 2>/dev/null |
+    python3 -c 'import json, sys; print(int(json.load(sys.stdin)["clientVersion"]["minor"].rstrip("+")))' 2>/dev/null) ||
+    return 1
+  [[ $minor -ge $KUBECTL_MIN_MINOR ]]
+}
+
+ensure_kustomize() {
+  if kubectl_recent || command -v kustomize >/dev/null 2>&1; then
+    return 0
+  fi
+  as_root apt-get -o DPkg::Lock::Timeout=300 update -qq
+  local candidate
+  candidate=$(apt-cache policy kubectl 2>/dev/null | awk '/Candidate:/ { print $2 }')
+  if [[ -n $candidate && $candidate != "(none)" ]]; then
+    step "installing kubectl $candidate (apt)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+      install -y -qq --no-install-recommends kubectl
+    kubectl_recent && return 0
+  fi
+  command -v go >/dev/null 2>&1 || die "no kubectl from apt and no go to build kustomize with"
+  step "building $KUSTOMIZE_MODULE into /usr/local/bin (Go module proxy)"
+  as_root env GOBIN=/usr/local/bin GOFLAGS=-p=1 "$(command -v go)" install "$KUSTOMIZE_MODULE"
 }
 
 # --- build --------------------------------------------------------------------

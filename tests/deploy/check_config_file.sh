@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# ctest deploy_config_file: deploy/k8s/fetchpoold.textproto (the ConfigMap's
+# ctest deploy_config_file: deploy/k8s/base/fetchpoold.textproto (the ConfigMap's
 # file, also baked into the image) parses as fetchpool.v1.ServerConfigFile, so
 # a renamed or retyped field in config.proto cannot silently break the deploy.
 set -euo pipefail
 protoc=${1:?usage: check_config_file.sh PROTOC REPO_ROOT}
 root=${2:?usage: check_config_file.sh PROTOC REPO_ROOT}
-file=$root/deploy/k8s/fetchpoold.textproto
+file=$root/deploy/k8s/base/fetchpoold.textproto
 
 "$protoc" --encode=fetchpool.v1.ServerConfigFile -I "$root/proto" \
   "$root/proto/fetchpool/v1/config.proto" <"$file" >/dev/null ||

@@ -32,8 +32,8 @@ def fail(message):
 
 
 def services(root):
-    """The Services of deploy/k8s/service.yaml, by name."""
-    docs = yaml.safe_load_all((root / "deploy/k8s/service.yaml").read_text())
+    """The Services of deploy/k8s/base/service.yaml, by name."""
+    docs = yaml.safe_load_all((root / "deploy/k8s/base/service.yaml").read_text())
     return {d["metadata"]["name"]: d for d in docs if d and d.get("kind") == "Service"}
 
 
