@@ -3,13 +3,14 @@
 namespace fetchpool {
 
 bool BufferBudget::TryReserve(uint64_t bytes) {
-  if (limit_ == 0) {
+  const uint64_t limit = this->limit();  // one reading, though it may change (SetLimit)
+  if (limit == 0) {
     used_.fetch_add(bytes, std::memory_order_relaxed);
     return true;
   }
   uint64_t held = used_.load(std::memory_order_relaxed);
   do {
-    if (bytes > limit_ || held > limit_ - bytes) return false;
+    if (bytes > limit || held > limit - bytes) return false;
   } while (!used_.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
   return true;
 }
@@ -17,9 +18,10 @@ bool BufferBudget::TryReserve(uint64_t bytes) {
 void BufferBudget::Release(uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
 
 bool BufferBudget::Exhausted(uint64_t bytes) const {
-  if (limit_ == 0) return false;
+  const uint64_t limit = this->limit();
+  if (limit == 0) return false;
   const uint64_t held = used();
-  return held >= limit_ || limit_ - held < bytes;
+  return held >= limit || limit - held < bytes;
 }
 
 bool BufferReservation::GrowTo(uint64_t total) {

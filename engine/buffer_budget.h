@@ -31,14 +31,17 @@ class BufferBudget {
   // True when less than `bytes` is left (a new fetch is refused up front).
   bool Exhausted(uint64_t bytes) const;
 
-  uint64_t limit() const { return limit_; }
+  uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  // A new limit (Engine::Reconfigure), any thread. Bytes held over a lowered
+  // limit stay held; new reservations wait until the total is below it.
+  void SetLimit(uint64_t limit) { limit_.store(limit, std::memory_order_relaxed); }
   uint64_t used() const { return used_.load(std::memory_order_relaxed); }
   // Reservations refused since start (fetches failed for the budget).
   uint64_t refused_total() const { return refused_.load(std::memory_order_relaxed); }
   void CountRefusal() { refused_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
-  const uint64_t limit_;
+  std::atomic<uint64_t> limit_;
   std::atomic<uint64_t> used_{0};
   std::atomic<uint64_t> refused_{0};
 };

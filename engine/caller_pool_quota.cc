@@ -8,7 +8,8 @@ constexpr size_t kMinSweepSize = 64;
 }  // namespace
 
 bool CallerPoolQuota::TryTake(const std::string& caller, absl::Time now) {
-  if (per_minute_ == 0) return true;
+  const uint32_t limit = per_minute();  // one reading, though it may change
+  if (limit == 0) return true;
   std::lock_guard<std::mutex> lock(mu_);
   if (windows_.size() >= kMinSweepSize && windows_.size() >= 2 * size_after_sweep_) {
     DropExpiredLocked(now);
@@ -18,13 +19,13 @@ bool CallerPoolQuota::TryTake(const std::string& caller, absl::Time now) {
     w.start = now;
     w.created = 0;
   }
-  if (w.created >= per_minute_) return false;
+  if (w.created >= limit) return false;
   ++w.created;
   return true;
 }
 
 void CallerPoolQuota::GiveBack(const std::string& caller) {
-  if (per_minute_ == 0) return;
+  if (per_minute() == 0) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = windows_.find(caller);
   if (it != windows_.end() && it->second.created > 0) --it->second.created;

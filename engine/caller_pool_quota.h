@@ -1,6 +1,7 @@
 #ifndef FETCHPOOL_ENGINE_CALLER_POOL_QUOTA_H_
 #define FETCHPOOL_ENGINE_CALLER_POOL_QUOTA_H_
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -39,7 +40,12 @@ class CallerPoolQuota {
   // A pool counted by TryTake was not created after all (the table was full).
   void GiveBack(const std::string& caller);
 
-  uint32_t per_minute() const { return per_minute_; }
+  uint32_t per_minute() const { return per_minute_.load(std::memory_order_relaxed); }
+  // A new limit (Engine::Reconfigure), any thread; the current windows keep
+  // what they counted.
+  void SetPerMinute(uint32_t per_minute) {
+    per_minute_.store(per_minute, std::memory_order_relaxed);
+  }
   size_t tracked_callers() const;
 
  private:
@@ -49,7 +55,7 @@ class CallerPoolQuota {
   };
   void DropExpiredLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const uint32_t per_minute_;
+  std::atomic<uint32_t> per_minute_;
   mutable std::mutex mu_;
   absl::flat_hash_map<std::string, Window> windows_ ABSL_GUARDED_BY(mu_);
   size_t size_after_sweep_ ABSL_GUARDED_BY(mu_) = 0;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "common/reason.h"
 #include "engine/egress_profile_set.h"
@@ -38,21 +39,24 @@ uint64_t StableHash(const std::string& s) {
 }  // namespace
 
 // The facade: the loops, the thread hop to them, and what spans them
-// (stats gathering, shutdown, fetches that move between loops).
+// (stats gathering, shutdown, reconfiguration, fetches that move between
+// loops). Public methods: any thread.
 class EngineImpl final : public LoopRouter {
  public:
   EngineImpl(EngineConfig config, EgressProfileSet profiles)
       : config_(std::move(config)),
-        profiles_(std::move(profiles)),
+        profiles_(std::make_shared<const EgressProfileSet>(std::move(profiles))),
         time_wait_(kTimeWaitRecount),
         quota_(config_.max_new_pools_per_caller_per_minute),
         budget_(std::make_shared<BufferBudget>(config_.max_buffered_bytes)) {
     const uint32_t n = config_.event_loops == 0 ? UsableCpuCount() : config_.event_loops;
     loops_.reserve(n);
     for (uint32_t i = 0; i < n; ++i) {
-      loops_.push_back(
-          std::make_unique<EngineLoop>(i, config_, self_, *this, pools_in_engine_, time_wait_,
-                                       quota_, budget_));
+      // Each loop owns a copy of its own: Reconfigure swaps it on the loop's
+      // thread, with no lock on the fetch path.
+      loops_.push_back(std::make_unique<EngineLoop>(
+          i, std::make_shared<const EngineConfig>(config_), self_, *this, pools_in_engine_,
+          time_wait_, quota_, budget_));
     }
   }
 
@@ -78,7 +82,7 @@ class EngineImpl final : public LoopRouter {
     // The profile is settled here, before any pool or connection work; a
     // refusal is answered on the loop like every other answer.
     absl::StatusOr<std::shared_ptr<const EgressProfile>> profile =
-        profiles_.Resolve(op->spec.caller, op->spec.egress_profile);
+        CurrentProfiles()->Resolve(op->spec.caller, op->spec.egress_profile);
     if (profile.ok()) op->refused = (*profile)->CheckRequest(op->spec);
     if (!profile.ok()) {
       op->refused = profile.status();
@@ -125,6 +129,39 @@ class EngineImpl final : public LoopRouter {
         });
       });
     }
+  }
+
+  absl::Status Reconfigure(EngineConfig next) {
+    // Everything that can fail is checked before anything changes.
+    absl::Status valid = ValidateEngineConfig(next);
+    if (!valid.ok()) return valid;
+    absl::StatusOr<EgressProfileSet> profiles = EgressProfileSet::Create(next);
+    if (!profiles.ok()) return profiles.status();
+    // One Reconfigure at a time, and none racing Shutdown.
+    std::lock_guard<std::mutex> lock(shutdown_mu_);
+    if (stopped_) {
+      return absl::FailedPreconditionError("the engine has shut down; nothing to reconfigure");
+    }
+    absl::Status live = CheckLiveChange(config_, next, loop_count());
+    if (!live.ok()) return live;
+    // Compared with what was asked at start, not with the loop count a
+    // later config happened to name.
+    next.event_loops = config_.event_loops;
+    // Engine-wide limits: atomics read on every use.
+    quota_.SetPerMinute(next.max_new_pools_per_caller_per_minute);
+    budget_->SetLimit(next.max_buffered_bytes);
+    {
+      // A fetch resolves against the whole old set or the whole new one.
+      std::lock_guard<std::mutex> profiles_lock(profiles_mu_);
+      profiles_ = std::make_shared<const EgressProfileSet>(*std::move(profiles));
+    }
+    for (auto& loop : loops_) {
+      auto copy = std::make_shared<const EngineConfig>(next);
+      EngineLoop* l = loop.get();
+      l->RunAndWait([l, copy = std::move(copy)]() mutable { l->Reconfigure(std::move(copy)); });
+    }
+    config_ = std::move(next);
+    return absl::OkStatus();
   }
 
   void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
@@ -197,8 +234,22 @@ class EngineImpl final : public LoopRouter {
     return true;
   }
 
-  const EngineConfig config_;
-  const EgressProfileSet profiles_;
+  std::shared_ptr<const EgressProfileSet> CurrentProfiles() const {
+    std::lock_guard<std::mutex> lock(profiles_mu_);
+    return profiles_;
+  }
+
+  // Serializes Shutdown() and Reconfigure() callers. std::mutex, not
+  // absl::Mutex: see EventLoop::post_mu_.
+  std::mutex shutdown_mu_;
+  bool stopped_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  // The config in force, which Reconfigure checks the next one against.
+  // The loops read copies of their own, never this one.
+  EngineConfig config_ ABSL_GUARDED_BY(shutdown_mu_);
+  // Swapped whole by Reconfigure; Fetch takes a reference under the lock
+  // and resolves outside it.
+  mutable std::mutex profiles_mu_;
+  std::shared_ptr<const EgressProfileSet> profiles_ ABSL_GUARDED_BY(profiles_mu_);
   SelfAddresses self_;  // set by the server once it has bound its ports
   std::atomic<uint32_t> pools_in_engine_{0};
   TimeWaitCache time_wait_;
@@ -208,10 +259,6 @@ class EngineImpl final : public LoopRouter {
   // Declared after what they use, so they stop first.
   std::vector<std::unique_ptr<EngineLoop>> loops_;
   std::atomic<uint64_t> next_seq_{0};
-
-  // Serializes Shutdown() callers.
-  std::mutex shutdown_mu_;
-  bool stopped_ = false;  // guarded by shutdown_mu_
 };
 
 // ---------------------------------------------------------------------------
@@ -220,16 +267,8 @@ class EngineImpl final : public LoopRouter {
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(EngineConfig config) {
   static std::once_flag curl_init;
   std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  absl::Status valid = config.defaults.Validate();
+  absl::Status valid = ValidateEngineConfig(config);
   if (!valid.ok()) return valid;
-  for (const auto& [key, host] : config.per_host) {
-    valid = host.Validate();
-    if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat(key, ": ", valid.message()));
-  }
-  if (config.event_loops > kMaxEventLoops) {
-    return absl::InvalidArgumentError(absl::StrCat("event_loops is ", config.event_loops,
-                                                   "; it must be at most ", kMaxEventLoops));
-  }
   absl::StatusOr<EgressProfileSet> profiles = EgressProfileSet::Create(config);
   if (!profiles.ok()) return profiles.status();
   return std::unique_ptr<Engine>(
@@ -247,6 +286,9 @@ void Engine::GetStats(std::string pool_key, absl::AnyInvocable<void(StatsResult)
   impl_->GetStats(std::move(pool_key), std::move(done));
 }
 void Engine::Shutdown(absl::Duration grace) { impl_->Shutdown(grace); }
+absl::Status Engine::Reconfigure(EngineConfig config) {
+  return impl_->Reconfigure(std::move(config));
+}
 void Engine::RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
   impl_->RunAfter(delay, std::move(fn));
 }

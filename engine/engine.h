@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engine/engine_config.h"
@@ -53,6 +54,26 @@ class Engine {
   // queued ones finish until `grace` passes, then fails what is left and
   // closes every connection. Idempotent; blocks until done.
   void Shutdown(absl::Duration grace);
+
+  // Applies `config` to new work without dropping in-flight fetches.
+  // Thread-safe; returns once every loop has taken it. INVALID_ARGUMENT
+  // (naming the setting) when it does not validate or when it changes a
+  // setting that cannot change live (CheckLiveChange: event_loops, TLS
+  // toward origins); the running config is then untouched. FAILED_PRECONDITION
+  // after Shutdown.
+  //
+  // Live: per-host pool limits (HostPool::Reconfigure: nothing busy is
+  // killed, a lowered cap converges as connections are released, a raised
+  // one serves queued waiters at once), fetch settings and timeouts, the
+  // deadline policy, the per_host map (hosts added, changed, removed),
+  // destination policy and egress profiles (a fetch resolves against the
+  // whole old set or the whole new one), max_pools, evict_empty_pool_after,
+  // max_buffered_bytes, max_new_pools_per_caller_per_minute and log_event.
+  // A fetch keeps the settings its host had when it asked that host's pool
+  // for a connection; fetches (and waiters) that arrive later get the new
+  // ones. Waits for every loop: call it from a thread of the caller's, not
+  // from a fetch callback.
+  absl::Status Reconfigure(EngineConfig config);
 
   // Runs `fn` on a loop thread after `delay` (periodic work such as
   // WatchStats). If the engine stops first, `fn` is destroyed without running.

@@ -73,6 +73,22 @@ struct EngineConfig {
 // The most loops an engine runs (ids carry the loop in their low byte).
 inline constexpr uint32_t kMaxEventLoops = 256;
 
+// INVALID_ARGUMENT naming the bad setting: the defaults, a per_host block
+// (prefixed with its pool key), or event_loops. The egress profiles are
+// checked where they are built (EgressProfileSet::Create).
+absl::Status ValidateEngineConfig(const EngineConfig& config);
+
+// What Engine::Reconfigure cannot apply to a running engine: INVALID_ARGUMENT
+// naming the first such setting that `next` changes, with "restart" in the
+// message. `running_loops`: the loops the engine runs.
+// - event_loops (each host's pool lives on the loop its key hashes to): an
+//   unchanged value, or one that asks for the loops running, is accepted;
+// - TLS toward origins (ca_file, tls_client_cert_file, tls_client_key_file,
+//   insecure_skip_verify), of the defaults or of any host: each loop builds
+//   its trust stores once, at start (LoopTls).
+absl::Status CheckLiveChange(const EngineConfig& running, const EngineConfig& next,
+                             uint32_t running_loops);
+
 // CPUs this process may run on: its affinity mask, lowered by a cgroup v2
 // CPU quota (cpu.max) when one is set, at least 1.
 uint32_t UsableCpuCount();

@@ -8,15 +8,17 @@
 #include "common/reason.h"
 
 namespace fetchpool {
-EngineLoop::EngineLoop(uint32_t index, const EngineConfig& config,
+EngineLoop::EngineLoop(uint32_t index, std::shared_ptr<const EngineConfig> config,
                        const SelfAddresses& self, LoopRouter& router,
                        std::atomic<uint32_t>& pools_in_engine, TimeWaitCache& time_wait,
                        CallerPoolQuota& quota, std::shared_ptr<BufferBudget> budget)
     : self_(self),
       time_wait_(time_wait),
       loop_(MonotonicClock::Get()),
-      tls_(config),
-      pools_(config, loop_, *this, pools_in_engine, quota),
+      // TLS settings are restart-only (CheckLiveChange): the trust stores
+      // built here serve every later config.
+      tls_(*config),
+      pools_(std::move(config), loop_, *this, pools_in_engine, quota),
       fetches_(index, loop_, pools_, router, std::move(budget)) {
   loop_.SetBeforeSleepHook([this] { fetches_.DeliverAnswers(); });
   thread_ = std::thread([this] {
@@ -59,6 +61,11 @@ LoopStats EngineLoop::CollectStats(const std::string& pool_key) {
   if (pool_key.empty()) out.pools.reserve(pools_.size());
   pools_.Snapshot(pool_key, time_wait.get(), &out.pools, &out.totals);
   return out;
+}
+
+void EngineLoop::Reconfigure(std::shared_ptr<const EngineConfig> config) {
+  loop_.AssertInLoopThread("EngineLoop");
+  pools_.Reconfigure(std::move(config));
 }
 
 void EngineLoop::StopTakingFetches() {

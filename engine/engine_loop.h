@@ -34,10 +34,11 @@ struct LoopStats {
 // One event-loop thread and everything it owns: epoll and timers, a curl
 // multi, the pools of the hosts hashed to it and their fetches. Nothing of
 // it is shared with another loop; other threads reach it only through
-// Post. Its thread is named "fp-loop-<index>".
+// Post. Its thread is named "fp-loop-<index>". It owns the EngineConfig it
+// reads (a copy of its own, replaced on its thread by Reconfigure).
 class EngineLoop final : public CurlConnectionOwner, public Transport {
  public:
-  EngineLoop(uint32_t index, const EngineConfig& config, const SelfAddresses& self,
+  EngineLoop(uint32_t index, std::shared_ptr<const EngineConfig> config, const SelfAddresses& self,
              LoopRouter& router, std::atomic<uint32_t>& pools_in_engine,
              TimeWaitCache& time_wait, CallerPoolQuota& quota,
              std::shared_ptr<BufferBudget> budget);
@@ -51,6 +52,10 @@ class EngineLoop final : public CurlConnectionOwner, public Transport {
   // Loop thread (post to it): the fetch entry points.
   FetchRunner& fetches();
   LoopStats CollectStats(const std::string& pool_key);
+
+  // Loop thread: `config` (this loop's own copy, validated, nothing
+  // restart-only changed) for new work: PoolRegistry::Reconfigure.
+  void Reconfigure(std::shared_ptr<const EngineConfig> config);
 
   // Loop thread: shutdown, in order.
   void StopTakingFetches();

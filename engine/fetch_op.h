@@ -12,6 +12,7 @@
 #include "common/reason.h"
 #include "engine/egress_profile.h"
 #include "engine/event_loop.h"
+#include "engine/fetch_config.h"
 #include "engine/fetch_types.h"
 #include "engine/http_exchange.h"
 #include "pool/host_pool.h"
@@ -47,6 +48,11 @@ struct FetchOp final : OversizeHandler {
   absl::Status refused;
 
   PoolEntry* pool = nullptr;       // the pool of the current attempt
+  // The host's fetch settings, taken when the fetch asks that host's pool
+  // for a connection and kept to its end (replays included), so an
+  // Engine::Reconfigure changes new fetches, never one under way. Shared:
+  // it keeps the loop's config of that moment alive (PoolRegistry).
+  std::shared_ptr<const FetchConfig> fetch;
   HostPool::WaiterId waiter = 0;   // while queued
   CurlConnection* conn = nullptr;  // while it holds a lease
   bool fresh_connection = false;   // the lease is a new connection

@@ -41,7 +41,7 @@ FetchOp* FetchRunner::Find(uint64_t id) {
 }
 
 OnDeadline FetchRunner::PolicyFor(const FetchOp& op) const {
-  return op.spec.on_deadline.value_or(op.pool->fetch->on_deadline);
+  return op.spec.on_deadline.value_or(op.fetch->on_deadline);
 }
 
 EventLoop::TimerId FetchRunner::TimerFor(uint64_t id, absl::Time when,
@@ -95,6 +95,9 @@ void FetchRunner::AcquireConnection(FetchOp* op, bool replay) {
     Finish(op);
     return;
   }
+  // A replay keeps the settings the fetch started with; a redirect to
+  // another host takes that host's.
+  if (op->pool != entry || op->fetch == nullptr) op->fetch = entry->fetch;
   op->pool = entry;
   HostPool& pool = *entry->pool;
   const absl::Time now = loop_.clock().Now();
@@ -164,7 +167,7 @@ absl::Status FetchRunner::CheckReusedConnection(const FetchOp& op,
 }
 
 void FetchRunner::StartTransfer(FetchOp* op) {
-  const FetchConfig& cfg = *op->pool->fetch;
+  const FetchConfig& cfg = *op->fetch;
   const FetchSpec& spec = op->spec;
   op->EnterPhase(FetchOp::Phase::kTransferring);
   op->result.pool = spec.pool_key;
@@ -347,10 +350,10 @@ absl::Status FetchRunner::BudgetExceeded(const FetchOp& op, bool at_start) {
 void FetchRunner::OnTransferDeadline(FetchOp* op) {
   if (op->phase() != FetchOp::Phase::kTransferring) return;
   const bool call_deadline = op->transfer_deadline >= op->spec.deadline;
-  const bool capped = CappedByMaxRequestTime(*op, *op->pool->fetch);
+  const bool capped = CappedByMaxRequestTime(*op, *op->fetch);
   const std::string which =
       capped ? absl::StrCat("max_request_time (",
-                            absl::FormatDuration(op->pool->fetch->max_request_time),
+                            absl::FormatDuration(op->fetch->max_request_time),
                             ", --max_request_time: the cap when the caller sets no deadline and "
                             "no request_timeout)")
              : (call_deadline ? "the call's deadline" : "request_timeout");
@@ -371,7 +374,7 @@ void FetchRunner::BeginDrain(FetchOp* op, absl::Status answer) {
   CancelDeadlineTimer(op);
   Answer(op, std::move(answer));
   op->EnterPhase(FetchOp::Phase::kDraining);
-  const FetchConfig& cfg = *op->pool->fetch;
+  const FetchConfig& cfg = *op->fetch;
   // The body seen so far no longer matters; what is left must fit the budget.
   op->exchange.draining = true;
   op->exchange.body_limit = op->exchange.bytes_received + cfg.drain_max_bytes;
@@ -382,7 +385,7 @@ void FetchRunner::BeginDrain(FetchOp* op, absl::Status answer) {
 }
 
 bool FetchRunner::RefuseOversizedBody(FetchOp* op) {
-  const FetchConfig& cfg = *op->pool->fetch;
+  const FetchConfig& cfg = *op->fetch;
   const ExchangeState& x = op->exchange;
   const uint64_t left = x.declared_length > x.bytes_received ? x.declared_length - x.bytes_received : 0;
   // Draining keeps the connection (no TIME_WAIT, no new handshake) when the

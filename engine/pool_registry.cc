@@ -41,9 +41,10 @@ class LoopTimer final : public PoolTimer {
 
 }  // namespace
 
-PoolRegistry::PoolRegistry(const EngineConfig& config, EventLoop& loop, Transport& transport,
-                           std::atomic<uint32_t>& pools_in_engine, CallerPoolQuota& quota)
-    : config_(config),
+PoolRegistry::PoolRegistry(std::shared_ptr<const EngineConfig> config, EventLoop& loop,
+                           Transport& transport, std::atomic<uint32_t>& pools_in_engine,
+                           CallerPoolQuota& quota)
+    : config_(std::move(config)),
       loop_(loop),
       transport_(transport),
       pools_in_engine_(pools_in_engine),
@@ -71,7 +72,7 @@ PoolEntry* PoolRegistry::FindOrCreate(const std::string& key, const std::string&
   // pools at once cannot overshoot max_pools together.
   auto reserve = [&] {
     uint32_t held = pools_in_engine_.load();
-    while (held < config_.max_pools) {
+    while (held < config_->max_pools) {
       if (pools_in_engine_.compare_exchange_weak(held, held + 1)) return true;
     }
     return false;
@@ -86,18 +87,19 @@ PoolEntry* PoolRegistry::FindOrCreate(const std::string& key, const std::string&
       return nullptr;
     }
   }
-  const HostConfig& host = config_.ForHost(key);
+  const HostConfig& host = config_->ForHost(key);
   auto entry = std::make_unique<PoolEntry>();
   TimerFactory* timers = this;  // a private base: converted here, where it is accessible
   entry->pool = std::make_unique<HostPool>(key, host.pool, loop_.clock(), transport_, timers);
-  entry->fetch = &host.fetch;
+  entry->fetch = std::shared_ptr<const FetchConfig>(config_, &host.fetch);
   entry->creator = caller;
   PoolEntry* raw = entry.get();
   pools_.emplace(key, std::move(entry));
-  if (config_.log_event) {
-    config_.log_event("pool_created", {{"pool", key},
-                                       {"max_connections", absl::StrCat(host.pool.max_connections)},
-                                       {"pools", absl::StrCat(pools_in_engine_.load())}});
+  if (config_->log_event) {
+    config_->log_event("pool_created",
+                       {{"pool", key},
+                        {"max_connections", absl::StrCat(host.pool.max_connections)},
+                        {"pools", absl::StrCat(pools_in_engine_.load())}});
   }
   return raw;
 }
@@ -121,15 +123,15 @@ void PoolRegistry::EvictIdlePools() {
     auto current = it++;
     HostPool* pool = current->second->pool.get();
     pool->OnTimer();  // idle connections past their time close first
-    if (!pool->Empty() || now - pool->last_used() < config_.evict_empty_pool_after) continue;
-    if (config_.log_event) {
+    if (!pool->Empty() || now - pool->last_used() < config_->evict_empty_pool_after) continue;
+    if (config_->log_event) {
       const HostPoolStatsSnapshot& c = pool->counters();
-      config_.log_event("pool_evicted",
-                        {{"pool", pool->key()},
-                         {"idle_for", absl::FormatDuration(absl::Trunc(now - pool->last_used(),
-                                                                       absl::Milliseconds(1)))},
-                         {"requests_total", absl::StrCat(c.requests_total)},
-                         {"connections_opened_total", absl::StrCat(c.connections_opened_total)}});
+      config_->log_event("pool_evicted",
+                         {{"pool", pool->key()},
+                          {"idle_for", absl::FormatDuration(absl::Trunc(now - pool->last_used(),
+                                                                        absl::Milliseconds(1)))},
+                          {"requests_total", absl::StrCat(c.requests_total)},
+                          {"connections_opened_total", absl::StrCat(c.connections_opened_total)}});
     }
     Erase(current);
   }
@@ -171,11 +173,11 @@ bool PoolRegistry::EvictEmptyPoolFor(const std::string& caller) {
   }
   if (victim == nullptr) return false;
   Iterator it = victim->oldest_empty;
-  if (config_.log_event) {
-    config_.log_event("pool_evicted", {{"pool", it->first},
-                                       {"why", "the pool table is full"},
-                                       {"creator", it->second->creator},
-                                       {"for_caller", caller}});
+  if (config_->log_event) {
+    config_->log_event("pool_evicted", {{"pool", it->first},
+                                        {"why", "the pool table is full"},
+                                        {"creator", it->second->creator},
+                                        {"for_caller", caller}});
   }
   Erase(it);
   return true;
@@ -199,6 +201,28 @@ void PoolRegistry::Snapshot(const std::string& pool_key, const TimeWaitCounts* t
     }
     totals->Accumulate(snap);
     if (pool_key.empty() || pool_key == key) pools->push_back(std::move(snap));
+  }
+}
+
+void PoolRegistry::Reconfigure(std::shared_ptr<const EngineConfig> config) {
+  loop_.AssertInLoopThread("PoolRegistry");
+  config_ = std::move(config);
+  // A raised cap hands connections to waiters at once, and their lease
+  // callbacks start transfers: walk a copy of the keys and look each pool
+  // up again, so whatever a callback does to the table (a new pool, an
+  // eviction) cannot pull it from under the walk.
+  std::vector<std::string> keys;
+  keys.reserve(pools_.size());
+  for (const auto& [key, entry] : pools_) keys.push_back(key);
+  for (const std::string& key : keys) {
+    auto it = pools_.find(key);
+    if (it == pools_.end()) continue;
+    PoolEntry* entry = it->second.get();
+    const HostConfig& host = config_->ForHost(key);
+    entry->fetch = std::shared_ptr<const FetchConfig>(config_, &host.fetch);
+    // Cannot fail: the engine validated every host's settings first.
+    absl::Status applied = entry->pool->Reconfigure(host.pool);
+    (void)applied;
   }
 }
 

@@ -22,7 +22,10 @@ namespace fetchpool {
 // A host's pool and what the engine keeps beside it.
 struct PoolEntry {
   std::unique_ptr<HostPool> pool;
-  const FetchConfig* fetch = nullptr;  // the host's fetch settings (in the EngineConfig)
+  // The host's fetch settings in the loop's current config (an aliasing
+  // pointer: it keeps that whole EngineConfig alive). A fetch copies it
+  // when it asks this pool for a connection (FetchOp::fetch).
+  std::shared_ptr<const FetchConfig> fetch;
   // Addresses this pool connected to, for the kernel's TIME_WAIT count.
   absl::flat_hash_set<std::string> remotes;
   // The caller whose fetch created the pool (FetchSpec::caller).
@@ -32,11 +35,13 @@ struct PoolEntry {
 // One event loop's pools: created on demand, woken by loop timers that the
 // pools arm themselves, evicted when empty for a while, snapshotted for
 // Stats. The pool count across every loop is bounded by one shared counter
-// (EngineConfig::max_pools). Loop thread only.
+// (EngineConfig::max_pools). Loop thread only: it reads the config its
+// loop owns, which Reconfigure swaps on that thread.
 class PoolRegistry final : private TimerFactory {
  public:
-  PoolRegistry(const EngineConfig& config, EventLoop& loop, Transport& transport,
-               std::atomic<uint32_t>& pools_in_engine, CallerPoolQuota& quota);
+  PoolRegistry(std::shared_ptr<const EngineConfig> config, EventLoop& loop,
+               Transport& transport, std::atomic<uint32_t>& pools_in_engine,
+               CallerPoolQuota& quota);
   ~PoolRegistry() override;
   PoolRegistry(const PoolRegistry&) = delete;
   PoolRegistry& operator=(const PoolRegistry&) = delete;
@@ -59,6 +64,13 @@ class PoolRegistry final : private TimerFactory {
   void Snapshot(const std::string& pool_key, const TimeWaitCounts* time_wait,
                 std::vector<HostPoolStatsSnapshot>* pools, HostPoolStatsSnapshot* totals);
 
+  // Takes `config` (validated, with nothing restart-only changed) for
+  // what comes next: max_pools and evict_empty_pool_after at once, every
+  // pool's limits through HostPool::Reconfigure, its fetch settings for
+  // fetches that ask it from now on. Pools of hosts whose per_host entry
+  // was added or removed change to that entry or to the defaults.
+  void Reconfigure(std::shared_ptr<const EngineConfig> config);
+
   void FailAllWaiters(const absl::Status& status);
   // Destroys every pool (closing their connections).
   void Clear();
@@ -72,7 +84,7 @@ class PoolRegistry final : private TimerFactory {
   // empty pool early (see the .cc). False: none of this loop's pools is empty.
   bool EvictEmptyPoolFor(const std::string& caller);
 
-  const EngineConfig& config_;
+  std::shared_ptr<const EngineConfig> config_;  // replaced only by Reconfigure
   EventLoop& loop_;
   Transport& transport_;
   std::atomic<uint32_t>& pools_in_engine_;

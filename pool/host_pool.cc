@@ -122,6 +122,7 @@ void HostPool::CloseSlot(Slot* slot, CloseReason reason) {
     local_closes_.push_back(clock_.Now());
   }
   ListOf(slot->state_).erase(slot->where_);  // destroys the slot
+  slot_ceiling_ = std::min(slot_ceiling_, SlotCount());
 }
 
 bool HostPool::PastLifetime(const Slot& slot, absl::Time now) const {
@@ -212,6 +213,7 @@ bool HostPool::Cancel(WaiterId id) {
 void HostPool::EraseWaiter(absl::btree_map<WaiterId, Waiter>::iterator it) {
   waiter_deadlines_.erase({it->second.deadline, it->first});
   waiters_.erase(it);
+  waiter_ceiling_ = std::min(waiter_ceiling_, waiters_.size());
 }
 
 absl::Status HostPool::WaitTimeoutError(const Waiter& waiter, absl::Time now) const {
@@ -293,6 +295,12 @@ void HostPool::Release(Slot* slot, ExchangeEnd end) {
     reusable = false;
     reason = CloseReason::kMaxLifetime;
   }
+  if (reusable && OverCap()) {
+    // Reconfigure lowered the cap below the busy count: this is how the
+    // pool converges, one release at a time.
+    reusable = false;
+    reason = CloseReason::kIdleOverflow;
+  }
   if (reusable && slot->state_ != Slot::State::kIdle) {
     if (slot->state_ == Slot::State::kConnecting) MoveTo(slot, Slot::State::kBusy);
     if (!HandOff(slot, done)) {
@@ -313,7 +321,11 @@ void HostPool::ReturnUnused(Slot* slot) {
   RearmOnExit rearm(this);
   Completions done;
   if (slot->uses_ > 0) --slot->uses_;
-  if (!HandOff(slot, done)) MoveTo(slot, Slot::State::kIdle);
+  if (OverCap()) {
+    CloseSlot(slot, CloseReason::kIdleOverflow);  // converging after Reconfigure
+  } else if (!HandOff(slot, done)) {
+    MoveTo(slot, Slot::State::kIdle);
+  }
   RunCompletions(done);
 }
 
@@ -375,6 +387,7 @@ void HostPool::ApplyKeepAliveHint(absl::Duration origin_timeout) {
   // ours do not start at the same instant, and a FIN can be in flight.
   const absl::Duration margin = std::max(origin_timeout / 5, absl::Milliseconds(100));
   const absl::Duration learned = std::max(origin_timeout - margin, absl::Milliseconds(1));
+  learned_idle_timeout_ = learned;
   idle_timeout_ = std::min(config_.idle_timeout, learned);
   RearmTimer();
 }
@@ -399,75 +412,6 @@ void HostPool::PruneTimeWait(absl::Time now) {
   while (!local_closes_.empty() && local_closes_.front() + kTimeWaitPeriod <= now) {
     local_closes_.pop_front();
   }
-}
-
-HostPoolStatsSnapshot HostPool::Snapshot() {
-  OnTimer();
-  const absl::Time now = clock_.Now();
-  HostPoolStatsSnapshot s = counters_;
-  s.host = key_;
-  s.max_connections = config_.max_connections;
-  s.max_idle_connections = config_.EffectiveMaxIdle();
-  s.busy_connections = static_cast<uint32_t>(busy_.size());
-  s.idle_connections = static_cast<uint32_t>(idle_.size());
-  s.connecting_connections = static_cast<uint32_t>(connecting_.size());
-  s.wait_queue_length = static_cast<uint32_t>(waiters_.size());
-  s.oldest_waiter_age_us =
-      waiters_.empty()
-          ? 0
-          : static_cast<uint64_t>(absl::ToInt64Microseconds(now - waiters_.begin()->second.enqueued_at));
-  s.time_wait_estimate = static_cast<uint32_t>(local_closes_.size());
-  s.idle_timeout_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(idle_timeout_));
-  return s;
-}
-
-absl::Status HostPool::CheckInvariants() const {
-  auto fail = [&](auto&&... parts) {
-    return absl::FailedPreconditionError(absl::StrCat(key_, ": ", parts...));
-  };
-  if (SlotCount() > config_.max_connections) {
-    return fail("slots ", SlotCount(), " exceed max ", config_.max_connections);
-  }
-  if (idle_.size() > config_.EffectiveMaxIdle()) {
-    return fail("idle ", idle_.size(), " exceeds idle cap ", config_.EffectiveMaxIdle());
-  }
-  if (!waiters_.empty() && (!idle_.empty() || SlotCount() < config_.max_connections)) {
-    return fail(waiters_.size(), " waiters while a slot is free (idle ", idle_.size(),
-                ", slots ", SlotCount(), "/", config_.max_connections, ")");
-  }
-  if (waiters_.size() != waiter_deadlines_.size()) {
-    return fail("waiter index drift: ", waiters_.size(), " vs ", waiter_deadlines_.size());
-  }
-  if (waiters_.size() > config_.max_waiters) {
-    return fail("waiters ", waiters_.size(), " exceed max ", config_.max_waiters);
-  }
-  for (const auto& [id, waiter] : waiters_) {
-    if (!waiter.callback) return fail("waiter ", id, " has no callback");
-  }
-  absl::Time prev_idle = absl::InfiniteFuture();
-  const std::pair<const SlotList*, Slot::State> lists[] = {
-      {&connecting_, Slot::State::kConnecting},
-      {&busy_, Slot::State::kBusy},
-      {&idle_, Slot::State::kIdle}};
-  for (const auto& [list, state] : lists) {
-    for (auto it = list->begin(); it != list->end(); ++it) {
-      const Slot* slot = it->get();
-      if (slot->state_ != state) return fail("slot in the wrong list");
-      if (slot->where_ != it) return fail("slot position drift");
-      if (slot->pool_ != this) return fail("slot of another pool");
-      if (!slot->connection_) return fail("slot without a connection");
-      if (state == Slot::State::kIdle) {
-        if (slot->idle_since_ > prev_idle) return fail("idle list out of order");
-        prev_idle = slot->idle_since_;
-      }
-    }
-  }
-  const uint64_t opened = counters_.connections_opened_total;
-  const uint64_t closed = counters_.connections_closed_total;
-  if (opened - closed != SlotCount()) {
-    return fail("opened ", opened, " - closed ", closed, " != slots ", SlotCount());
-  }
-  return absl::OkStatus();
 }
 
 void HostPool::RunCompletions(Completions& done) {

@@ -117,10 +117,17 @@ struct Lease {
 // changes.
 //
 // Invariants (CheckInvariants):
-//   connecting + busy + idle == slots <= max_connections
+//   connecting + busy + idle == slots
+//   slots <= max(max_connections, slot_ceiling): the cap holds, except after
+//   Reconfigure lowered it below the busy count. Then the slots of that
+//   moment are the ceiling, and it only comes down as connections close, so
+//   no connection is ever opened (or kept idle) while over the cap:
+//   slots > max_connections implies idle == 0
 //   idle <= max_idle
 //   waiters only while no slot is free: waiters > 0 implies idle == 0 and
-//   slots == max_connections
+//   slots >= max_connections
+//   waiters <= max(max_waiters, waiter_ceiling): waiters queued before
+//   max_waiters was lowered stay; the ceiling only comes down as they leave
 //   the waiter queue holds live waiters only (cancelled ones are removed at once)
 //   connections_opened_total - connections_closed_total == slots
 class HostPool {
@@ -140,6 +147,18 @@ class HostPool {
 
   const std::string& key() const { return key_; }
   const HostPoolConfig& config() const { return config_; }
+
+  // Live reconfiguration (host_pool_reconfigure.cc), a transition like the
+  // others. Nothing in use is taken away: busy and connecting slots stay
+  // over a lowered cap until released (then closed rather than kept or
+  // handed on), queued waiters stay over a lowered max_waiters. Idle
+  // connections over the new caps close at once (kIdleOverflow); a raised
+  // cap opens new connections for queued waiters at once, in FIFO order.
+  // wait_timeout applies to waiters that arrive after; the idle timer is
+  // re-armed for the new idle_timeout (still lowered by a Keep-Alive hint
+  // already learned). INVALID_ARGUMENT (and nothing changed) when `config`
+  // does not validate.
+  absl::Status Reconfigure(HostPoolConfig config);
 
   struct AcquireOptions {
     // A replay after a reused connection failed (counted in retries_total):
@@ -271,17 +290,27 @@ class HostPool {
   void ServeWaitersWithNewSlots(Completions& done);
   void ExpireDue(Completions& done);
   void EraseWaiter(absl::btree_map<WaiterId, Waiter>::iterator it);
+  // More slots than the cap (only after Reconfigure lowered it): a released
+  // connection closes instead of being kept or handed on.
+  bool OverCap() const { return SlotCount() > config_.max_connections; }
   absl::Status WaitTimeoutError(const Waiter& waiter, absl::Time now) const;
   void PruneTimeWait(absl::Time now);
   static void RunCompletions(Completions& done);
 
   const std::string key_;
-  const HostPoolConfig config_;
+  HostPoolConfig config_;  // replaced only by Reconfigure
   const Clock& clock_;
   Transport& transport_;
   std::unique_ptr<PoolTimer> timer_;  // null: the owner calls OnTimer
   absl::Time timer_at_ = absl::InfiniteFuture();
   absl::Duration idle_timeout_;
+  // What the origin's Keep-Alive hint allows (ApplyKeepAliveHint), kept so
+  // a reconfigured idle_timeout does not forget it.
+  absl::Duration learned_idle_timeout_ = absl::InfiniteDuration();
+  // See the invariants above: the slots and waiters held over a cap that
+  // Reconfigure lowered; only ever lowered after that, as they leave.
+  size_t slot_ceiling_ = 0;
+  size_t waiter_ceiling_ = 0;
   bool shutting_down_ = false;  // set by the destructor
 
   SlotList connecting_;

@@ -37,6 +37,21 @@ TEST(BufferBudgetTest, ReservesUpToTheLimitAllOrNothing) {
   EXPECT_FALSE(budget.Exhausted(100));
 }
 
+TEST(BufferBudgetTest, ALoweredLimitKeepsWhatIsHeldAndRefusesMore) {
+  // Engine::Reconfigure: bytes held over a lowered limit are not taken back.
+  BufferBudget budget(100);
+  EXPECT_TRUE(budget.TryReserve(80));
+  budget.SetLimit(50);
+  EXPECT_EQ(budget.limit(), 50u);
+  EXPECT_EQ(budget.used(), 80u);
+  EXPECT_FALSE(budget.TryReserve(1));
+  EXPECT_TRUE(budget.Exhausted(1));
+  budget.Release(60);
+  EXPECT_TRUE(budget.TryReserve(30));
+  budget.SetLimit(0);  // unlimited
+  EXPECT_TRUE(budget.TryReserve(1000));
+}
+
 TEST(BufferBudgetTest, ZeroIsUnlimitedButCounted) {
   BufferBudget budget(0);
   EXPECT_TRUE(budget.TryReserve(uint64_t{1} << 40));

@@ -42,6 +42,19 @@ TEST(CallerPoolQuotaTest, ZeroIsUnlimited) {
   EXPECT_EQ(quota.tracked_callers(), 0u);
 }
 
+TEST(CallerPoolQuotaTest, ANewLimitAppliesToTheCurrentWindow) {
+  // Engine::Reconfigure: what a caller created this minute still counts.
+  CallerPoolQuota quota(5);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(quota.TryTake("a", kT0));
+  quota.SetPerMinute(3);
+  EXPECT_EQ(quota.per_minute(), 3u);
+  EXPECT_FALSE(quota.TryTake("a", kT0 + absl::Seconds(1)));
+  quota.SetPerMinute(4);
+  EXPECT_TRUE(quota.TryTake("a", kT0 + absl::Seconds(2)));
+  quota.SetPerMinute(0);  // unlimited
+  EXPECT_TRUE(quota.TryTake("a", kT0 + absl::Seconds(3)));
+}
+
 TEST(CallerPoolQuotaTest, ForgetsCallersWhoseWindowEnded) {
   CallerPoolQuota quota(10);
   // 100,000 callers, one pool each, a thousand a second: the table holds

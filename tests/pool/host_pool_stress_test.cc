@@ -121,8 +121,7 @@ class StressRun {
   }
 
   // ---- the pool ----------------------------------------------------------
-  void NewPool() {
-    transport_ = std::make_unique<FakeTransport>();
+  HostPoolConfig RandomConfig() {
     HostPoolConfig c;
     const uint32_t caps[] = {1, 1, 2, 3, 4, 8, 8};
     c.max_connections = caps[Uniform(0, 6)];
@@ -132,6 +131,12 @@ class StressRun {
     c.idle_timeout = Ms(50, 3000);
     c.learn_keep_alive = Chance(0.8);
     c.max_connection_lifetime = Chance(0.5) ? absl::ZeroDuration() : Ms(20, 5000);
+    return c;
+  }
+
+  void NewPool() {
+    transport_ = std::make_unique<FakeTransport>();
+    const HostPoolConfig c = RandomConfig();
     if (!c.Validate().ok()) return Fail(c.Validate().ToString());
     config_ = c;
     pool_ = std::make_unique<HostPool>(absl::StrCat("http://stress", pools_, ":80"), c, clock_,
@@ -447,6 +452,15 @@ class StressRun {
       last_op_ = "ApplyKeepAliveHint";
       pool_->ApplyKeepAliveHint(Ms(0, 10000));
       if (pool_->idle_timeout() > config_.idle_timeout) Fail("keep-alive hint raised idle timeout");
+    } else if (r < 993) {
+      // Caps up or down with slots busy and waiters queued: the restated
+      // invariants (ceilings over a lowered cap) are checked after it.
+      last_op_ = "Reconfigure";
+      // The model takes the new config first: lease callbacks run inside
+      // Reconfigure, and what they do is judged by it.
+      config_ = RandomConfig();
+      const absl::Status s = pool_->Reconfigure(config_);
+      if (!s.ok()) return Fail(s.ToString());
     } else if (r < 996) {
       last_op_ = "CloseAllIdle";
       pool_->CloseAllIdle(CloseReason::kIdleTimeout);
