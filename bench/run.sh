@@ -199,7 +199,7 @@ FP_STARTS=0
 FP_FLAGS=()  # extra flags (the --event_loops rows)
 start_fetchpoold() {
   FP_STARTS=$((FP_STARTS + 1))
-  "$FETCHPOOLD" --listen="$FP_TARGET" --metrics_listen="127.0.0.1:$METRICS_PORT" \
+  "$FETCHPOOLD" --listen="$FP_TARGET" --metrics_listen="127.0.0.1:$METRICS_PORT" --drain_delay=0s \
     --allow_cidrs=127.0.0.0/8 --max_connections_per_host="$CONCURRENCY" ${FP_FLAGS[@]+"${FP_FLAGS[@]}"} \
     >>"$BENCH_TMP/fetchpoold.log" 2>&1 </dev/null &
   FP_PID=$!

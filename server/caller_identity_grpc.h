@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "server/auth_tokens.h"
 #include "server/caller_identity.h"
 
@@ -30,6 +31,9 @@ CallerCredentials CredentialsOf(const grpc::ServerContextBase& context, bool mtl
 // class first in Fetch, FetchStream, Stats and WatchStats, from gRPC's own
 // parsed metadata and AuthContext; the other services never see it.
 // Immutable after construction; any thread.
+//
+// Thread-safe: gRPC threads authenticate while a config reload may replace
+// the tokens (SetTokens); a call sees either the old set or the new one.
 class Authenticator {
  public:
   // `tokens`: null without --auth_tokens_file. `mtls`: --tls_client_ca_file.
@@ -38,13 +42,30 @@ class Authenticator {
 
   // The caller's identity, or UNAUTHENTICATED / UNAUTHENTICATED.
   absl::StatusOr<std::string> Authenticate(const grpc::ServerContextBase& context) const {
-    return IdentifyCaller(CredentialsOf(context, mtls_), AuthSettings{tokens_.get(), mtls_});
+    const std::shared_ptr<const AuthTokens> tokens = Tokens();
+    return IdentifyCaller(CredentialsOf(context, mtls_), AuthSettings{tokens.get(), mtls_});
   }
-  bool required() const { return tokens_ != nullptr || mtls_; }
-  size_t token_count() const { return tokens_ == nullptr ? 0 : tokens_->size(); }
+  bool required() const { return Tokens() != nullptr || mtls_; }
+  size_t token_count() const {
+    const std::shared_ptr<const AuthTokens> tokens = Tokens();
+    return tokens == nullptr ? 0 : tokens->size();
+  }
+  // A reload's tokens (null: --auth_tokens_file no longer set). Calls
+  // already authenticated keep their caller.
+  void SetTokens(std::unique_ptr<AuthTokens> tokens) {
+    std::shared_ptr<const AuthTokens> next(std::move(tokens));
+    absl::MutexLock lock(&mu_);
+    tokens_.swap(next);
+  }
 
  private:
-  const std::unique_ptr<AuthTokens> tokens_;
+  std::shared_ptr<const AuthTokens> Tokens() const {
+    absl::ReaderMutexLock lock(&mu_);
+    return tokens_;
+  }
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const AuthTokens> tokens_ ABSL_GUARDED_BY(mu_);
   const bool mtls_;
 };
 

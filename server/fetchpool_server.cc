@@ -10,8 +10,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "server/auth_server_credentials.h"
+#include "server/config_reload.h"
 #include "server/json_log.h"
 
 namespace fetchpool {
@@ -24,6 +26,19 @@ constexpr int kMaxRequestMessageBytes = 64 * 1024 * 1024 + 1024 * 1024;
 // that fetches failed SHUTTING_DOWN at the grace deadline still get their
 // answers written before gRPC cancels the calls.
 constexpr absl::Duration kAnswerMargin = absl::Seconds(2);
+
+// The engine's part of a ServerConfig, its events going to the log unless
+// the config names another sink (tests).
+EngineConfig EngineConfigOf(const ServerConfig& config) {
+  EngineConfig engine_config = config.engine;
+  if (!engine_config.log_event) {
+    engine_config.log_event = [](const std::string& event,
+                                 const std::vector<std::pair<std::string, std::string>>& fields) {
+      LogEvent("info", event, fields);
+    };
+  }
+  return engine_config;
+}
 
 int MillisecondsArg(absl::Duration d) {
   const int64_t ms = absl::ToInt64Milliseconds(d);
@@ -61,14 +76,11 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
         LogEvent("warning", "fetch_failed", fields);
       });
 
-  EngineConfig engine_config = config.engine;
-  if (!engine_config.log_event) {
-    engine_config.log_event = [](const std::string& event,
-                                 const std::vector<std::pair<std::string, std::string>>& fields) {
-      LogEvent("info", event, fields);
-    };
+  self->running_ = config;
+  if (absl::StatusOr<LogLevel> level = ParseLogLevel(config.log_level); level.ok()) {
+    SetMinLogLevel(*level);
   }
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(engine_config));
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(EngineConfigOf(config));
   if (!engine.ok()) return engine.status();
   self->engine_ = *std::move(engine);
   FetchService::Options service_options;
@@ -119,6 +131,7 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
   if (!config.metrics_listen.empty()) {
     MetricsExporter::Options metrics_options;
     metrics_options.caller_outcomes = self->caller_outcomes_.get();
+    metrics_options.config_reloads = &self->reload_counts_;
     absl::StatusOr<std::unique_ptr<MetricsExporter>> metrics =
         MetricsExporter::Start(*self->engine_, config.metrics_listen, metrics_options);
     // On failure ~FetchPoolServer stops the gRPC server and the engine.
@@ -137,6 +150,60 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
 }
 
 FetchPoolServer::~FetchPoolServer() { Shutdown(absl::ZeroDuration()); }
+
+ServerConfig FetchPoolServer::running_config() const {
+  absl::MutexLock lock(&reload_mu_);
+  return running_;
+}
+
+absl::Status FetchPoolServer::Reload(const absl::StatusOr<ServerConfig>& next,
+                                     absl::string_view trigger) {
+  absl::MutexLock lock(&reload_mu_);
+  absl::Status applied = ApplyLocked(next);
+  reload_counts_.Count(applied.ok());
+  if (applied.ok()) {
+    const HostPoolConfig& pool = running_.engine.defaults.pool;
+    LogEvent("info", "config_reload",
+             {{"result", "ok"},
+              {"trigger", std::string(trigger)},
+              {"max_connections_per_host", absl::StrCat(pool.max_connections)},
+              {"host_overrides", absl::StrCat(running_.engine.per_host.size())},
+              {"egress_profiles", absl::StrCat(running_.engine.profiles.size())},
+              {"auth_tokens", absl::StrCat(authenticator_->token_count())},
+              {"log_level", running_.log_level}});
+  } else {
+    // One line naming the bad setting; what runs is still the old config.
+    LogEvent("error", "config_reload",
+             {{"result", "rejected"},
+              {"trigger", std::string(trigger)},
+              {"error", std::string(applied.message())}});
+  }
+  return applied;
+}
+
+absl::Status FetchPoolServer::ApplyLocked(const absl::StatusOr<ServerConfig>& next) {
+  if (!next.ok()) return next.status();
+  if (std::vector<std::string> fixed = RestartOnlyChanges(running_, *next); !fixed.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        absl::StrJoin(fixed, ", "), fixed.size() == 1 ? " changed but is" : " changed but are",
+        " read only at start: restart fetchpoold to apply; nothing of this config was applied"));
+  }
+  // Everything that can fail comes first, so a refused config changes nothing.
+  std::unique_ptr<AuthTokens> tokens;
+  if (!next->auth_tokens_file.empty()) {
+    absl::StatusOr<AuthTokens> loaded = AuthTokens::Load(next->auth_tokens_file);
+    if (!loaded.ok()) return loaded.status();
+    tokens = std::make_unique<AuthTokens>(*std::move(loaded));
+  }
+  absl::StatusOr<LogLevel> level = ParseLogLevel(next->log_level);
+  if (!level.ok()) return level.status();
+  // The last check, and the first change: the engine takes it or not whole.
+  if (absl::Status s = engine_->Reconfigure(EngineConfigOf(*next)); !s.ok()) return s;
+  authenticator_->SetTokens(std::move(tokens));
+  SetMinLogLevel(*level);
+  running_ = *next;
+  return absl::OkStatus();
+}
 
 FetchPoolServer::DrainReport FetchPoolServer::Drain(absl::Duration delay, absl::Duration grace) {
   DrainReport report;

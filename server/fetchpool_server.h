@@ -8,10 +8,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
 #include "server/caller_identity_grpc.h"
 #include "server/caller_outcomes.h"
 #include "server/caller_quotas.h"
+#include "server/config_reload.h"
 #include "server/fetch_service.h"
 #include "server/metrics_exporter.h"
 #include "server/server_config.h"
@@ -57,6 +60,19 @@ class FetchPoolServer {
   // in cut_off. Ends with every connection closed. Blocks; call once.
   DrainReport Drain(absl::Duration delay, absl::Duration grace);
 
+  // A config reload (SIGHUP, --watch_config): `next` (a freshly merged
+  // config, or why it could not be) applies to new work without dropping
+  // in-flight fetches: per-host limits, timeouts, the deadline policy,
+  // destination policy and egress profiles, tokens, log level, drain
+  // timings. Refused whole, the old config staying in force, when it does
+  // not parse or validate or changes a setting read only at start
+  // (RestartOnlyChanges, and the engine's own). Logs one line and counts it
+  // (fetchpool_config_reloads_total). Thread-safe; reloads run one at a time.
+  absl::Status Reload(const absl::StatusOr<ServerConfig>& next, absl::string_view trigger);
+  // The config in force: the one started with, or the last reload's.
+  ServerConfig running_config() const;
+  const ConfigReloadCounts& reload_counts() const { return reload_counts_; }
+
   // Stop at once or nearly: stop taking calls, let running ones finish
   // within `grace`, then cancel what is left and close every connection.
   void Shutdown(absl::Duration grace);
@@ -74,8 +90,14 @@ class FetchPoolServer {
   std::unique_ptr<FetchService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsExporter> metrics_;  // null when metrics_listen is empty
+  absl::Status ApplyLocked(const absl::StatusOr<ServerConfig>& next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
+
   int port_ = 0;
   bool shut_down_ = false;
+  mutable absl::Mutex reload_mu_;
+  ServerConfig running_ ABSL_GUARDED_BY(reload_mu_);
+  ConfigReloadCounts reload_counts_;
 };
 
 }  // namespace fetchpool

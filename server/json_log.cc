@@ -1,5 +1,7 @@
 #include "server/json_log.h"
 
+#include <atomic>
+
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -30,8 +32,30 @@ std::string JsonQuote(absl::string_view text) {
   return out;
 }
 
+namespace {
+
+std::atomic<int> min_level{static_cast<int>(LogLevel::kInfo)};
+
+}  // namespace
+
+absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name) {
+  if (name == "debug") return LogLevel::kDebug;
+  if (name == "info") return LogLevel::kInfo;
+  if (name == "warning") return LogLevel::kWarning;
+  if (name == "error") return LogLevel::kError;
+  return absl::InvalidArgumentError(
+      absl::StrCat("log level \"", name, "\" is not one of debug, info, warning, error"));
+}
+
+void SetMinLogLevel(LogLevel level) {
+  min_level.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+
 void LogEvent(absl::string_view level, absl::string_view event,
               const std::vector<std::pair<std::string, std::string>>& fields) {
+  // An unknown level name is logged: a line is never lost to a typo.
+  absl::StatusOr<LogLevel> parsed = ParseLogLevel(level);
+  if (parsed.ok() && static_cast<int>(*parsed) < min_level.load(std::memory_order_relaxed)) return;
   std::string line = absl::StrCat(
       "{\"ts\":", JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone())),
       ",\"level\":", JsonQuote(level), ",\"event\":", JsonQuote(event));

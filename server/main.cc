@@ -1,5 +1,6 @@
 // fetchpoold: the fetchpool service. Flags and an optional --config file
-// (see README "Configuration"); SIGTERM/SIGINT drain gracefully.
+// (see README "Configuration"); SIGTERM/SIGINT drain gracefully, SIGHUP
+// reloads the config file (README "Deploying").
 #include <dirent.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "server/config_file_watcher.h"
 #include "server/egress_profile_config.h"
 #include "server/fetchpool_server.h"
 #include "server/json_log.h"
@@ -102,6 +104,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // reload the config file
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   RaiseOpenFilesLimit();
@@ -163,14 +166,42 @@ int main(int argc, char** argv) {
                                         {"open_fds_before_start", absl::StrCat(at_start.fds.size())},
                                         {"version", FETCHPOOL_VERSION}});
 
+  // Reloads: SIGHUP (below) and, with --watch_config, the file's changes.
+  fetchpool::FetchPoolServer& running = **server;
+  auto reload = [&running](absl::string_view trigger) {
+    (void)running.Reload(fetchpool::LoadServerConfigFromFlags(), trigger);
+  };
+  std::unique_ptr<fetchpool::ConfigFileWatcher> watcher;
+  if (fetchpool::WatchConfigFlag()) {
+    if (fetchpool::ConfigFileFlag().empty()) {
+      fetchpool::LogEvent("error", "start_failed", {{"error", "--watch_config needs --config"}});
+      return 2;
+    }
+    absl::StatusOr<std::unique_ptr<fetchpool::ConfigFileWatcher>> started =
+        fetchpool::ConfigFileWatcher::Start(fetchpool::ConfigFileFlag(),
+                                            [reload] { reload("file_change"); });
+    if (!started.ok()) {
+      fetchpool::LogEvent("error", "start_failed", {{"error", std::string(started.status().message())}});
+      return 1;
+    }
+    watcher = *std::move(started);
+  }
+
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&stop_signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    reload("SIGHUP");
+  }
+  watcher.reset();  // no reload during the drain
   const absl::Time signalled = absl::Now();
+  // The drain timings in force: a reload may have changed them.
+  const fetchpool::ServerConfig in_force = running.running_config();
   fetchpool::LogEvent("info", "drain", {{"signal", absl::StrCat(signal_number)},
-                                        {"delay", absl::FormatDuration(config->drain_delay)},
-                                        {"grace", absl::FormatDuration(config->shutdown_grace)}});
+                                        {"delay", absl::FormatDuration(in_force.drain_delay)},
+                                        {"grace", absl::FormatDuration(in_force.shutdown_grace)}});
   const fetchpool::FetchPoolServer::DrainReport report =
-      (*server)->Drain(config->drain_delay, config->shutdown_grace);
+      running.Drain(in_force.drain_delay, in_force.shutdown_grace);
   server->reset();
   const ProcessResources left = CountProcessResources();
   fetchpool::LogEvent(report.cut_off == 0 ? "info" : "error", "stopped",

@@ -331,6 +331,16 @@ void MetricsExporter::AppendExporterFamilies(std::vector<MetricFamily>* families
       MetricType::Gauge, 1));
   families->push_back(std::move(build_info));
 
+  if (options_.config_reloads != nullptr) {
+    MetricFamily reloads = Family("fetchpool_config_reloads_total",
+                                  "Config reloads (SIGHUP, --watch_config), by result",
+                                  MetricType::Counter);
+    reloads.metric.push_back(Sample({{"result", "ok"}}, MetricType::Counter,
+                                    static_cast<double>(options_.config_reloads->ok())));
+    reloads.metric.push_back(Sample({{"result", "rejected"}}, MetricType::Counter,
+                                    static_cast<double>(options_.config_reloads->rejected())));
+    families->push_back(std::move(reloads));
+  }
   if (options_.caller_outcomes != nullptr) {
     MetricFamily callers =
         Family("fetchpool_caller_requests_total",

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "server/caller_outcomes.h"
+#include "server/config_reload.h"
 
 namespace prometheus {
 class Exposer;
@@ -37,6 +38,8 @@ namespace fetchpool {
 //   fetchpool_metrics_scrape_timeouts_total
 //                                     counter, scrapes the engine did not answer
 //   fetchpool_build_info{version}     gauge, always 1
+//   fetchpool_config_reloads_total    counter {result="ok"|"rejected"}: config
+//                                     reloads (SIGHUP, --watch_config)
 //   fetchpool_caller_requests_total   counter {caller, reason}: finished fetches
 //                                     per caller identity, reason "OK" or the
 //                                     stable reason (Options::caller_outcomes)
@@ -59,6 +62,8 @@ class MetricsExporter {
     size_t http_threads = 2;
     // fetchpool_caller_requests_total{caller,reason}; null: not exported.
     const CallerOutcomes* caller_outcomes = nullptr;
+    // fetchpool_config_reloads_total{result}; null: not exported.
+    const ConfigReloadCounts* config_reloads = nullptr;
   };
 
   static constexpr char kOtherHost[] = "_other";

@@ -15,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "engine/destination_policy.h"
 #include "fetchpool/v1/config.pb.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -100,6 +101,8 @@ bool CopyServerSetting(absl::string_view name, const ServerConfig& from, ServerC
     to->metrics_listen = from.metrics_listen;
   } else if (name == "shutdown_grace") {
     to->shutdown_grace = from.shutdown_grace;
+  } else if (name == "log_level") {
+    to->log_level = from.log_level;
   } else if (name == "drain_delay") {
     to->drain_delay = from.drain_delay;
   } else if (name == "max_connection_age") {
@@ -162,9 +165,25 @@ class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
       message_ = message;
     }
   }
-  std::string Describe(absl::string_view file) const {
+  // "file:line:column: setting: message"; the setting is the field named
+  // before the error on its line, when there is one (the parser's own
+  // message names only the token it did not expect).
+  std::string Describe(absl::string_view file, absl::string_view text) const {
     if (line_ < 0) return absl::StrCat(file, ": ", message_);
-    return absl::StrCat(file, ":", line_ + 1, ":", column_ + 1, ": ", message_);
+    std::string where = absl::StrCat(file, ":", line_ + 1, ":", column_ + 1, ": ");
+    std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+    if (static_cast<size_t>(line_) < lines.size()) {
+      absl::string_view before = lines[line_].substr(0, static_cast<size_t>(column_));
+      const size_t colon = before.rfind(':');
+      if (colon != absl::string_view::npos) {
+        absl::string_view name = absl::StripAsciiWhitespace(before.substr(0, colon));
+        const size_t start = name.find_last_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        if (start != absl::string_view::npos) name.remove_prefix(start + 1);
+        if (!name.empty()) absl::StrAppend(&where, name, ": ");
+      }
+    }
+    return absl::StrCat(where, message_);
   }
 
  private:
@@ -252,6 +271,10 @@ absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& loc
   if (file.has_listen()) {
     v.listen = file.listen();
     layer->set["listen"] = locator.Line("listen");
+  }
+  if (file.has_log_level()) {
+    v.log_level = file.log_level();
+    layer->set["log_level"] = locator.Line("log_level");
   }
   if (file.has_metrics_listen()) {
     v.metrics_listen = file.metrics_listen();
@@ -346,7 +369,7 @@ absl::Status ParseConfigFile(const std::string& text, absl::string_view file_nam
   parser.WriteLocationsTo(&tree);
   if (!parser.ParseFromString(text, &file)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        errors.Describe(file_name),
+        errors.Describe(file_name, text),
         " (the config file is protobuf text format of fetchpool.v1.ServerConfigFile; "
         "see proto/fetchpool/v1/config.proto for the field names)"));
   }

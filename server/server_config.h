@@ -34,6 +34,8 @@ struct ServerConfig {
   // FetchStream is long-lived by design and cutting it would lose the fetches
   // in flight on it; streams move at a drain instead, which ends them cleanly.
   absl::Duration max_connection_age_grace = absl::ZeroDuration();
+  // debug, info, warning or error: lines below it are not logged.
+  std::string log_level = "info";
   EngineConfig engine;
   // Fetches one FetchStream may have running or waiting to be written;
   // past it the stream stops reading, and gRPC flow control slows the

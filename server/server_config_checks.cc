@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/destination_policy.h"
 #include "server/egress_profile_config.h"
+#include "server/json_log.h"
 
 namespace fetchpool {
 namespace {
@@ -104,6 +105,9 @@ absl::Status ValidateServiceSettings(const ServerConfig& config) {
     return absl::InvalidArgumentError(
         absl::StrCat("shutdown_grace is ", absl::FormatDuration(config.shutdown_grace),
                      "; it must be from 0 to ", absl::FormatDuration(kMaxShutdownGrace)));
+  }
+  if (absl::StatusOr<LogLevel> level = ParseLogLevel(config.log_level); !level.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("log_level: ", level.status().message()));
   }
   if (config.drain_delay < absl::ZeroDuration() || config.drain_delay > kMaxShutdownGrace) {
     return absl::InvalidArgumentError(

@@ -20,6 +20,9 @@
 ABSL_FLAG(std::string, config, "",
           "Config file (protobuf text format of fetchpool.v1.ServerConfigFile). Flags given "
           "on the command line override it.");
+ABSL_FLAG(bool, watch_config, false,
+          "Reload the --config file whenever its content changes (e.g. a mounted ConfigMap), "
+          "as SIGHUP does");
 ABSL_FLAG(std::string, listen, fetchpool::ServerConfig().listen,
           "host:port of the gRPC service ([::]:50051 for IPv6; port 0 picks a free one)");
 ABSL_FLAG(std::string, metrics_listen, fetchpool::ServerConfig().metrics_listen,
@@ -36,6 +39,8 @@ ABSL_FLAG(absl::Duration, max_connection_age_grace,
           fetchpool::ServerConfig().max_connection_age_grace,
           "After a max_connection_age GOAWAY, how long the connection's calls may run before "
           "it is closed under them; 0 means no limit (open FetchStreams are not cut)");
+ABSL_FLAG(std::string, log_level, fetchpool::ServerConfig().log_level,
+          "Lines below this level are not logged: debug, info, warning or error");
 ABSL_FLAG(uint32_t, max_pools, fetchpool::EngineConfig().max_pools,
           "Most host pools kept at once; fetches to new hosts beyond it fail QUEUE_FULL");
 ABSL_FLAG(uint32_t, event_loops, fetchpool::EngineConfig().event_loops,
@@ -154,6 +159,7 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_drain_delay),
       &absl::GetFlagReflectionHandle(FLAGS_max_connection_age),
       &absl::GetFlagReflectionHandle(FLAGS_max_connection_age_grace),
+      &absl::GetFlagReflectionHandle(FLAGS_log_level),
       &absl::GetFlagReflectionHandle(FLAGS_max_pools),
       &absl::GetFlagReflectionHandle(FLAGS_event_loops),
       &absl::GetFlagReflectionHandle(FLAGS_evict_empty_pool_after),
@@ -201,6 +207,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   config.drain_delay = absl::GetFlag(FLAGS_drain_delay);
   config.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   config.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
+  config.log_level = absl::GetFlag(FLAGS_log_level);
   config.engine.max_pools = absl::GetFlag(FLAGS_max_pools);
   config.engine.event_loops = absl::GetFlag(FLAGS_event_loops);
   config.engine.evict_empty_pool_after = absl::GetFlag(FLAGS_evict_empty_pool_after);
@@ -263,6 +270,9 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }
 
 }  // namespace
+
+std::string ConfigFileFlag() { return absl::GetFlag(FLAGS_config); }
+bool WatchConfigFlag() { return absl::GetFlag(FLAGS_watch_config); }
 
 absl::StatusOr<ServerConfig> LoadServerConfigFromFlags() {
   absl::StatusOr<ServerConfig> from_flags = ConfigFromFlagValues();

@@ -11,7 +11,13 @@ namespace fetchpool {
 // absl::ParseCommandLine. Reads the --config file if given and merges
 // defaults < file < flags given on the command line (BuildServerConfig).
 // INVALID_ARGUMENT naming the bad setting and where it was set.
+// Also what a reload (SIGHUP, --watch_config) calls: the command line is
+// the same, the file may have changed.
 absl::StatusOr<ServerConfig> LoadServerConfigFromFlags();
+
+// --config (empty: none) and --watch_config, which are not settings.
+std::string ConfigFileFlag();
+bool WatchConfigFlag();
 
 }  // namespace fetchpool
 

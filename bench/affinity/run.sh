@@ -107,7 +107,7 @@ declare -A REPLICA_PID
 start_replicas() {
   local ip
   for ip in "${REPLICA_IPS[@]}"; do
-    "$FETCHPOOLD" --listen="$ip:50051" --metrics_listen="$ip:9464" --allow_cidrs=127.0.0.0/8 \
+    "$FETCHPOOLD" --listen="$ip:50051" --metrics_listen="$ip:9464" --drain_delay=0s --allow_cidrs=127.0.0.0/8 \
       --max_connections_per_host=8 --idle_timeout=300s --event_loops=1 \
       >"$WORK/fetchpoold-$ip.out" 2>"$WORK/fetchpoold-$ip.err" &
     REPLICA_PID[$ip]=$!

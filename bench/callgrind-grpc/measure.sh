@@ -111,7 +111,7 @@ drive() {
 
 # start_fp PREFIX...: starts fetchpoold (behind PREFIX, e.g. valgrind); sets FP_PID.
 start_fp() {
-  env "${EXTRA_ENV[@]}" "$@" "$FETCHPOOLD" --listen="$FP_TARGET" --metrics_listen= \
+  env "${EXTRA_ENV[@]}" "$@" "$FETCHPOOLD" --listen="$FP_TARGET" --metrics_listen= --drain_delay=0s \
     --allow_cidrs=127.0.0.0/8 --max_connections_per_host=64 "${FP_ARGS[@]}" \
     >"$BENCH_TMP/fp.log" 2>&1 </dev/null &
   FP_PID=$!

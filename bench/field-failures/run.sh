@@ -188,7 +188,7 @@ stop_origin() {
 # start_fetchpoold NAME FLAGS...: sets FP_PORT.
 start_fetchpoold() {
   local name=$1; shift
-  "$FETCHPOOLD" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
+  "$FETCHPOOLD" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --drain_delay=0s \
     --allow_cidrs=127.0.0.0/8 --shutdown_grace=1s "$@" \
     >"$WORK/$name.fetchpoold.log" 2>&1 &
   track "$name.fetchpoold" $!

@@ -164,7 +164,7 @@ cg_fetchpoold() {
   local flags=()
   read -r -a flags <<<"${BENCH_CG_FP_FLAGS:-}"
   cg_start "$out" "$CG_DIR/fp-$tag.valgrind.log" "$bin" --listen="127.0.0.1:$port" \
-    --metrics_listen="127.0.0.1:$mport" --allow_cidrs=127.0.0.0/8 \
+    --metrics_listen="127.0.0.1:$mport" --drain_delay=0s --allow_cidrs=127.0.0.0/8 \
     --max_connections_per_host=64 ${flags[@]+"${flags[@]}"}
   local pid=$CG_PID target=127.0.0.1:$port
   if ! wait_for 120 "$STREAM_LOAD" --mode=stats --target="$target"; then

@@ -51,7 +51,7 @@ sleep 0.5
 ticks=$(getconf CLK_TCK)
 for loops in "$@"; do
   FP=$(free_port)
-  "$BIN/server/fetchpoold" --listen=127.0.0.1:"$FP" --metrics_listen= --allow_cidrs=127.0.0.0/8 \
+  "$BIN/server/fetchpoold" --listen=127.0.0.1:"$FP" --metrics_listen= --drain_delay=0s --allow_cidrs=127.0.0.0/8 \
     --event_loops="$loops" 2>"$BENCH_TMP/fetchpoold.log" &
   fp=$!
   track_pid "$fp"

@@ -122,7 +122,7 @@ FP_ENV=()
 fetchpoold() {
   local name=$1
   shift
-  start "$name" env "${FP_ENV[@]}" "$BUILD_DIR/server/fetchpoold" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
+  start "$name" env "${FP_ENV[@]}" "$BUILD_DIR/server/fetchpoold" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --drain_delay=0s \
     --allow_cidrs=127.0.0.0/8 --shutdown_grace=1s "$@"
   FP_PID=$PID
   wait_for 20 grep -q '"event":"start"' "$RAW/$name.err" || die "$name did not start: $(tail -3 "$RAW/$name.err")"

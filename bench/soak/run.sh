@@ -137,7 +137,7 @@ host { pool_key: "http://127.0.0.1:$SLOW" max_connections_per_host: 4 max_waiter
 host { pool_key: "http://127.0.0.1:$NORMAL" max_idle_connections_per_host: 6 max_connection_lifetime: "5s" }
 EOF
 
-start fetchpoold "$BUILD_DIR/server/fetchpoold" --config="$CONFIG" --listen=127.0.0.1:0 --metrics_listen= \
+start fetchpoold "$BUILD_DIR/server/fetchpoold" --config="$CONFIG" --listen=127.0.0.1:0 --metrics_listen= --drain_delay=0s \
   --allow_cidrs=127.0.0.0/8 --shutdown_grace=2s
 FP_PID=$PID
 wait_for 20 grep -q '"event":"start"' "$RAW/fetchpoold.err" ||

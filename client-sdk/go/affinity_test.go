@@ -21,7 +21,7 @@ import (
 // 127/8, all local) and returns its ip:port; the process ends with the test.
 func startReplica(t *testing.T, binary, ip string) string {
 	t.Helper()
-	cmd := exec.Command(binary, "--listen="+ip+":0", "--metrics_listen="+ip+":0",
+	cmd := exec.Command(binary, "--listen="+ip+":0", "--metrics_listen="+ip+":0", "--drain_delay=0s",
 		"--allow_cidrs=127.0.0.0/8,::1/128")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

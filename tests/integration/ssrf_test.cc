@@ -61,7 +61,7 @@ enum class Daemon { kDefault, kAllowTen, kDenyPrivate, kSelf };
 
 std::vector<std::string> FlagsFor(Daemon d) {
   std::vector<std::string> flags = {"--listen=127.0.0.1:0", "--metrics_listen=",
-                                    "--shutdown_grace=1s"};
+                                    "--shutdown_grace=1s", "--drain_delay=0s"};
   switch (d) {
     case Daemon::kDefault:
       break;

@@ -104,7 +104,9 @@ live_start_origin() {
 _live_run_fetchpoold() {
   local name=$1 listen=$2
   shift 2
-  "$LIVE_FETCHPOOLD" --listen="$listen" --metrics_listen=127.0.0.1:0 \
+  # --drain_delay=0s: a test stops it with SIGTERM and needs no endpoint
+  # to move away first (the drain tests pass their own, later flags win).
+  "$LIVE_FETCHPOOLD" --listen="$listen" --metrics_listen=127.0.0.1:0 --drain_delay=0s \
     --allow_cidrs=127.0.0.0/8,::1/128 "$@" >>"$LIVE_WORK/$name.out" 2>>"$LIVE_WORK/$name.err" &
   local pid=$!
   LIVE_PIDS+=("$pid")

@@ -27,7 +27,7 @@ class Fetchpoold:
     def start(self) -> None:
         offset = os.path.getsize(self.log.name)
         self.process = subprocess.Popen(
-            [self.binary, f"--listen={self.host}:{self.port}", "--metrics_listen=127.0.0.1:0",
+            [self.binary, f"--listen={self.host}:{self.port}", "--metrics_listen=127.0.0.1:0", "--drain_delay=0s",
              "--allow_cidrs=127.0.0.0/8,::1/128", *self.flags],
             stdout=subprocess.DEVNULL, stderr=self.log)
         give_up = time.monotonic() + 20

@@ -95,7 +95,7 @@ live_start_secure_fetchpoolds interop "${common[@]}"
 # ("Killed" on stderr); bash still reaps it.
 disown "$FP_PID"
 printf '%s\n' "$FP_PID" >"$LIVE_WORK/FP.pid"
-printf '%s\0' "$LIVE_FETCHPOOLD" --listen="127.0.0.1:$FP_PORT" --metrics_listen=127.0.0.1:0 \
+printf '%s\0' "$LIVE_FETCHPOOLD" --listen="127.0.0.1:$FP_PORT" --metrics_listen=127.0.0.1:0 --drain_delay=0s \
   --allow_cidrs=127.0.0.0/8,::1/128 "${FP_ARGS[@]}" >"$LIVE_WORK/FP.cmd"
 printf '#!/bin/sh\nexec bash %q %q\n' "$here/restart_fetchpoold.sh" "$LIVE_WORK/FP" \
   >"$LIVE_WORK/restart"

@@ -1,4 +1,4 @@
-// drain_client: the load and the checks of tests/server/drain/drain_test.sh
+// drain_client: the load and the checks of tests/server/lifecycle/drain_test.sh
 // (issue 13, "Drain, proven"), against a real fetchpoold process that it
 // sends SIGTERM to itself, so the timings start at the signal.
 //
@@ -42,6 +42,7 @@
 #include "fetchpool/error_reason.h"
 #include "fetchpool/fetch_stream.h"
 #include "fetchpool/stats_watch.h"
+#include "tests/server/lifecycle/client_util.h"
 
 ABSL_FLAG(std::string, scenario, "complete", "complete | cut");
 ABSL_FLAG(std::string, target, "", "fetchpoold's host:port");
@@ -56,87 +57,13 @@ ABSL_FLAG(int, max_not_serving_ms, 100, "health must read NOT_SERVING within thi
 ABSL_FLAG(int, max_seconds, 30, "every fetch must be answered within this after SIGTERM");
 ABSL_FLAG(int, connections, 0, "cut: fetchpoold's --max_connections_per_host");
 
-namespace {
-
+using fetchpool::lifecycle::Check;
+using fetchpool::lifecycle::HealthStatus;
+using fetchpool::lifecycle::Outcomes;
+using fetchpool::lifecycle::Sleep;
 using fetchpool::v1::FetchRequest;
 using fetchpool::v1::FetchResponse;
 
-int failures = 0;
-void Check(bool ok, const std::string& what) {
-  if (ok) return;
-  ++failures;
-  std::fprintf(stderr, "drain_client: FAIL: %s\n", what.c_str());
-}
-
-// grpc.health.v1.Health/Check for service "" through the generic stub: the
-// request is the empty message, the answer `status` (field 1, varint):
-// 1 SERVING, 2 NOT_SERVING. -1 when the call fails.
-int HealthStatus(grpc::GenericStub& stub) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-  grpc::ByteBuffer request(nullptr, 0);
-  grpc::ByteBuffer response;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                 &response, [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  if (!done.get_future().get().ok()) return -1;
-  grpc::Slice slice;
-  if (!response.DumpToSingleSlice(&slice).ok()) return -1;
-  if (slice.size() == 0) return 0;  // UNKNOWN, the default, is not sent
-  if (slice.size() != 2 || slice.begin()[0] != 0x08) return -1;
-  return slice.begin()[1];
-}
-
-FetchRequest Sleep(const std::string& origin, int ms) {
-  FetchRequest request;
-  request.set_url(absl::StrCat("http://", origin, "/sleep?ms=", ms));
-  return request;
-}
-
-struct Outcomes {
-  absl::Mutex mu;
-  int ok ABSL_GUARDED_BY(mu) = 0;
-  int shutting_down ABSL_GUARDED_BY(mu) = 0;
-  int aborted_after_send ABSL_GUARDED_BY(mu) = 0;
-  int other ABSL_GUARDED_BY(mu) = 0;
-  std::string first_other ABSL_GUARDED_BY(mu);
-  int answered ABSL_GUARDED_BY(mu) = 0;
-
-  // `reason`: the fetch's stable reason, when the caller read it already.
-  void Add(const absl::StatusOr<FetchResponse>& result, std::string reason = "") {
-    if (!result.ok() && reason.empty()) reason = fetchpool::ErrorReason(result.status());
-    const bool unavailable =
-        !result.ok() && result.status().code() == absl::StatusCode::kUnavailable;
-    absl::MutexLock lock(&mu);
-    ++answered;
-    if (result.ok() && result->status() == 200) {
-      ++ok;
-    } else if (unavailable && reason == "SHUTTING_DOWN") {
-      ++shutting_down;
-    } else if (unavailable && reason == "ABORTED_AFTER_SEND") {
-      ++aborted_after_send;
-    } else {
-      ++other;
-      if (first_other.empty()) {
-        first_other = result.ok() ? absl::StrCat("HTTP ", result->status())
-                                  : result.status().ToString();
-      }
-    }
-  }
-};
-
-// Fetches requests_total of every pool have reached `n`: all are in flight.
-bool WaitForRequests(fetchpool::Client& client, uint64_t n, absl::Duration limit) {
-  const absl::Time give_up = absl::Now() + limit;
-  while (absl::Now() < give_up) {
-    absl::StatusOr<fetchpool::v1::StatsResponse> stats = client.Stats("", absl::Seconds(2));
-    if (stats.ok() && stats->totals().requests_total() >= n) return true;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return false;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -160,39 +87,9 @@ int main(int argc, char** argv) {
 
   // The load: every fetch running (or queued) in fetchpoold before SIGTERM.
   Outcomes outcomes;
-  // Unary fetches on the raw stub: the SDK would retry those that fail
-  // SHUTTING_DOWN (never sent, so safe to send again), and with no other
-  // replica here the retry would only hide the answer under test.
-  auto stub = fetchpool::v1::FetchPool::NewStub(channel);
-  struct UnaryCall {
-    grpc::ClientContext context;
-    FetchRequest request;
-    FetchResponse response;
-  };
-  std::vector<std::unique_ptr<UnaryCall>> calls;
+  fetchpool::lifecycle::RawUnaryLoad load(channel, &outcomes);
   for (int i = 0; i < unary; ++i) {
-    auto call = std::make_unique<UnaryCall>();
-    call->context.set_deadline(std::chrono::system_clock::now() +
-                               std::chrono::seconds(absl::GetFlag(FLAGS_max_seconds)));
-    call->request = Sleep(origin, fetch_ms);
-    UnaryCall* c = call.get();
-    stub->async()->Fetch(&c->context, &c->request, &c->response,
-                         [c, &outcomes](grpc::Status status) {
-                           if (status.ok()) {
-                             outcomes.Add(c->response);
-                             return;
-                           }
-                           // The reason, as the SDKs read it: the trailer.
-                           std::string reason;
-                           for (const auto& [key, value] : c->context.GetServerTrailingMetadata()) {
-                             if (key == "fetchpool-reason") reason.assign(value.data(), value.size());
-                           }
-                           outcomes.Add(absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                                                     absl::StrCat(status.error_message(), " [reason ",
-                                                                  reason, "]")),
-                                        reason);
-                         });
-    calls.push_back(std::move(call));
+    load.Start(Sleep(origin, fetch_ms), absl::Seconds(absl::GetFlag(FLAGS_max_seconds)));
   }
   std::vector<std::unique_ptr<fetchpool::FetchStream>> open_streams;
   for (int s = 0; s < streams; ++s) {
@@ -211,7 +108,7 @@ int main(int argc, char** argv) {
     }
     watch_end.set_value(watch->status());
   });
-  Check(WaitForRequests(client, static_cast<uint64_t>(total), absl::Seconds(10)),
+  Check(fetchpool::lifecycle::WaitForRequests(client, static_cast<uint64_t>(total), absl::Seconds(10)),
         "the load did not reach fetchpoold within 10 s");
 
   // SIGTERM, then time the health change.
@@ -252,15 +149,8 @@ int main(int argc, char** argv) {
   }
 
   // Every loaded fetch is answered.
-  const absl::Time give_up = signalled + absl::Seconds(absl::GetFlag(FLAGS_max_seconds));
-  for (;;) {
-    {
-      absl::MutexLock lock(&outcomes.mu);
-      if (outcomes.answered >= total) break;
-    }
-    if (absl::Now() > give_up) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  outcomes.WaitForAnswers(total, signalled + absl::Seconds(absl::GetFlag(FLAGS_max_seconds)) -
+                                     absl::Now());
   const absl::Duration all_answered = absl::Now() - signalled;
   for (auto& stream : open_streams) stream->Close();
   auto watch_future = watch_end.get_future();
@@ -273,11 +163,8 @@ int main(int argc, char** argv) {
         absl::StrCat("WatchStats did not end UNAVAILABLE / SHUTTING_DOWN: ",
                      watch_status.ToString()));
 
+  const std::string tally = outcomes.Tally();
   absl::MutexLock lock(&outcomes.mu);
-  const std::string tally =
-      absl::StrCat(outcomes.ok, " OK, ", outcomes.shutting_down, " SHUTTING_DOWN, ",
-                   outcomes.aborted_after_send, " ABORTED_AFTER_SEND, ", outcomes.other,
-                   " other (", outcomes.first_other, ") of ", total);
   if (cut) {
     const int running = absl::GetFlag(FLAGS_connections);
     Check(outcomes.aborted_after_send == running && outcomes.shutting_down == total - running,
@@ -295,5 +182,5 @@ int main(int argc, char** argv) {
       absl::ToDoubleMilliseconds(to_not_serving), absl::ToDoubleMilliseconds(all_answered),
       served_in_delay ? "true" : "false", static_cast<int>(after_delay),
       fetchpool::ErrorReason(watch_status).c_str());
-  return failures == 0 ? 0 : 1;
+  return fetchpool::lifecycle::Failures() == 0 ? 0 : 1;
 }
