@@ -280,29 +280,26 @@ absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& loc
     v.metrics_listen = file.metrics_listen();
     layer->set["metrics_listen"] = locator.Line("metrics_listen");
   }
-  if (file.has_shutdown_grace()) {
-    std::string where = locator.Line("shutdown_grace");
-    absl::Status s = ReadDuration(file.shutdown_grace(), &v.shutdown_grace);
-    if (!s.ok()) return FieldError(where, "shutdown_grace", s.message());
-    layer->set["shutdown_grace"] = where;
-  }
-  if (file.has_drain_delay()) {
-    std::string where = locator.Line("drain_delay");
-    absl::Status s = ReadDuration(file.drain_delay(), &v.drain_delay);
-    if (!s.ok()) return FieldError(where, "drain_delay", s.message());
-    layer->set["drain_delay"] = where;
-  }
-  if (file.has_max_connection_age()) {
-    std::string where = locator.Line("max_connection_age");
-    absl::Status s = ReadDuration(file.max_connection_age(), &v.max_connection_age);
-    if (!s.ok()) return FieldError(where, "max_connection_age", s.message());
-    layer->set["max_connection_age"] = where;
-  }
-  if (file.has_max_connection_age_grace()) {
-    std::string where = locator.Line("max_connection_age_grace");
-    absl::Status s = ReadDuration(file.max_connection_age_grace(), &v.max_connection_age_grace);
-    if (!s.ok()) return FieldError(where, "max_connection_age_grace", s.message());
-    layer->set["max_connection_age_grace"] = where;
+  // The service-wide durations: parsed, and their line recorded.
+  auto duration = [&](const char* name, bool has, const std::string& text,
+                      absl::Duration* out) -> absl::Status {
+    if (!has) return absl::OkStatus();
+    std::string where = locator.Line(name);
+    absl::Status s = ReadDuration(text, out);
+    if (!s.ok()) return FieldError(where, name, s.message());
+    layer->set[name] = where;
+    return absl::OkStatus();
+  };
+  for (absl::Status s : {
+           duration("shutdown_grace", file.has_shutdown_grace(), file.shutdown_grace(),
+                    &v.shutdown_grace),
+           duration("drain_delay", file.has_drain_delay(), file.drain_delay(), &v.drain_delay),
+           duration("max_connection_age", file.has_max_connection_age(),
+                    file.max_connection_age(), &v.max_connection_age),
+           duration("max_connection_age_grace", file.has_max_connection_age_grace(),
+                    file.max_connection_age_grace(), &v.max_connection_age_grace),
+       }) {
+    if (!s.ok()) return s;
   }
   if (file.has_max_pools()) {
     v.engine.max_pools = file.max_pools();
