@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,20 +47,29 @@ constexpr int kExitWorkCutOff = 3;
 
 struct ProcessResources {
   int threads = -1;
+  std::vector<std::string> other_threads;  // the names of those but this one
   // Open descriptor -> what it is ("socket:[123]", "anon_inode:[eventfd]").
   std::map<int, std::string> fds;
 };
 
 // Logged at exit, so a test (and an operator) can see that the drain left
-// no thread or descriptor behind: 1 thread, and the descriptors open at
-// start plus gRPC's process-wide poller (an epoll set and its wakeup eventfd,
+// no thread or descriptor behind: the threads and the descriptors open at
+// start (1 thread; a sanitizer's runtime may add its own), plus gRPC's process-wide poller (an epoll set and its wakeup eventfd,
 // made once by the first grpc_init and kept for the process's life: gRPC
 // 1.51's epoll1 engine never closes them).
 ProcessResources CountProcessResources() {
   ProcessResources r;
   if (DIR* tasks = opendir("/proc/self/task")) {
     r.threads = 0;
-    while (const dirent* e = readdir(tasks)) r.threads += e->d_name[0] != '.';
+    const std::string self = absl::StrCat(gettid());
+    while (const dirent* e = readdir(tasks)) {
+      if (e->d_name[0] == '.') continue;
+      ++r.threads;
+      if (e->d_name == self) continue;
+      std::string name;
+      std::getline(std::ifstream(absl::StrCat("/proc/self/task/", e->d_name, "/comm")), name);
+      r.other_threads.push_back(name);
+    }
     closedir(tasks);
   }
   DIR* fds = opendir("/proc/self/fd");
@@ -164,6 +174,7 @@ int main(int argc, char** argv) {
                                         {"metrics_port", absl::StrCat((*server)->metrics_port())},
                                         {"auth_tokens", absl::StrCat((*server)->auth_token_count())},
                                         {"open_fds_before_start", absl::StrCat(at_start.fds.size())},
+                                        {"threads_before_start", absl::StrCat(at_start.threads)},
                                         {"version", FETCHPOOL_VERSION}});
 
   // Reloads: SIGHUP (below) and, with --watch_config, the file's changes.
@@ -210,6 +221,7 @@ int main(int argc, char** argv) {
                        {"stop_to_idle", absl::FormatDuration(report.stop_to_idle)},
                        {"signal_to_exit", absl::FormatDuration(absl::Now() - signalled)},
                        {"threads", absl::StrCat(left.threads)},
+                       {"other_threads", absl::StrJoin(left.other_threads, ",")},
                        {"open_fds", absl::StrCat(left.fds.size())},
                        {"fds_opened_since_start", NewDescriptors(at_start, left)}});
   // Non-zero tells the orchestrator (and whoever reads the pod's last

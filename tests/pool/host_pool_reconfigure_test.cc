@@ -180,6 +180,8 @@ TEST_F(HostPoolReconfigureTest, IdleOverTheNewCapsIsClosedAtOnce) {
   Make(Caps(4));
   std::vector<Slot*> slots;
   for (int i = 0; i < 4; ++i) slots.push_back(Busy("s" + std::to_string(i)));
+  // A closed slot is freed: its connection is known by id from here on.
+  const auto coldest = FakeTransport::IdOf(*slots[0]);
   for (Slot* s : slots) Release(s, "release to idle");
   ASSERT_EQ(pool_->idle_count(), 4u);
 
@@ -188,7 +190,7 @@ TEST_F(HostPoolReconfigureTest, IdleOverTheNewCapsIsClosedAtOnce) {
   Reconfigure(fewer_idle, "idle cap 4 -> 3");
   EXPECT_EQ(pool_->idle_count(), 3u);
   // The coldest (released first) went.
-  EXPECT_TRUE(transport_.Info(FakeTransport::IdOf(*slots[0])).closed);
+  EXPECT_TRUE(transport_.Info(coldest).closed);
 
   Reconfigure(Caps(2), "cap 4 -> 2, all idle");
   EXPECT_EQ(pool_->idle_count(), 2u);
