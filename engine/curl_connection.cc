@@ -243,7 +243,12 @@ int CurlConnection::OnPrereq(void* clientp, char*, char*, int, int) {
     // A new connection: count its handshake, if it was TLS, and whether the
     // session the loop offered was taken.
     const TlsHandshake handshake = ExamineHandshake(self->easy_);
-    if (handshake.happened) self->slot_.pool().RecordTlsHandshake(handshake.resumed);
+    if (handshake.happened) {
+      self->slot_.pool().RecordTlsHandshake(handshake.resumed, handshake.took);
+    }
+    // HTTP/1.1 is pinned (CURLOPT_HTTP_VERSION above) and offered alone by
+    // ALPN, so that is what every connection speaks for now.
+    self->slot_.pool().RecordProtocol(handshake.alpn.empty() ? "http/1.1" : handshake.alpn);
   }
   self->owner_.OnConnected(*self);
   return CURL_PREREQFUNC_OK;

@@ -223,7 +223,21 @@ TlsHandshake ExamineHandshake(CURL* easy) {
     return {};
   }
   auto* ssl = static_cast<SSL*>(info->internals);
-  return {true, SSL_session_reused(ssl) == 1};
+  TlsHandshake handshake;
+  handshake.happened = true;
+  handshake.resumed = SSL_session_reused(ssl) == 1;
+  curl_off_t connected_us = 0;
+  curl_off_t established_us = 0;
+  if (curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connected_us) == CURLE_OK &&
+      curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &established_us) == CURLE_OK &&
+      established_us >= connected_us) {
+    handshake.took = absl::Microseconds(established_us - connected_us);
+  }
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  if (alpn != nullptr) handshake.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  return handshake;
 }
 
 std::string VerifyResultText(long verify_result) {

@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "engine/fetch_config.h"
 
 namespace fetchpool {
@@ -82,6 +83,8 @@ void SetTransferTlsOptions(CURL* easy, const FetchConfig& config, LoopTls& tls,
 struct TlsHandshake {
   bool happened = false;
   bool resumed = false;
+  absl::Duration took;  // TCP connected to TLS established
+  std::string alpn;     // the protocol the origin chose ("h2"), empty if none
 };
 TlsHandshake ExamineHandshake(CURL* easy);
 

@@ -15,6 +15,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "pool/clock.h"
@@ -204,10 +205,16 @@ class HostPool {
   // The transport resolved the host's name (a DNS cache miss).
   void RecordDnsLookup() { ++counters_.dns_lookups_total; }
   // The transport made a TLS handshake on a new connection, resuming an
-  // earlier session or not.
-  void RecordTlsHandshake(bool resumed) {
+  // earlier session or not, in `took` (TCP connected to TLS established).
+  void RecordTlsHandshake(bool resumed, absl::Duration took) {
     ++counters_.tls_handshakes_total;
     if (resumed) ++counters_.tls_sessions_resumed_total;
+    counters_.tls_handshake_time.Record(took);
+  }
+  // A new connection speaks `protocol` ("http/1.1", "h2"): the pool's
+  // protocol in Stats is the latest connection's.
+  void RecordProtocol(absl::string_view protocol) {
+    if (counters_.protocol != protocol) counters_.protocol = std::string(protocol);
   }
   // A fetch that asked this pool ended after `elapsed`: OK, or the error it
   // was answered with (failures_total, errors_by_reason).

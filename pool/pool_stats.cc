@@ -13,9 +13,15 @@ void HostPoolStatsSnapshot::Accumulate(const HostPoolStatsSnapshot& other) {
   }
   FETCHPOOL_HOST_POOL_STATS(FETCHPOOL_STATS_ACCUMULATE)
 #undef FETCHPOOL_STATS_ACCUMULATE
+  if (protocol.empty()) {
+    protocol = other.protocol;
+  } else if (!other.protocol.empty() && other.protocol != protocol) {
+    protocol = "mixed";
+  }
   for (const auto& [reason, count] : other.errors_by_reason) errors_by_reason[reason] += count;
-  queue_wait.Merge(other.queue_wait);
-  fetch_time.Merge(other.fetch_time);
+#define FETCHPOOL_HISTOGRAM_MERGE(name, metric, help) name.Merge(other.name);
+  FETCHPOOL_HOST_POOL_HISTOGRAMS(FETCHPOOL_HISTOGRAM_MERGE)
+#undef FETCHPOOL_HISTOGRAM_MERGE
 }
 
 }  // namespace fetchpool

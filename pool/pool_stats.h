@@ -18,13 +18,17 @@ enum class StatKind { kGauge, kGaugeMax, kCounter };
 // are kept live by the pool and the engine.
 struct HostPoolStatsSnapshot {
   std::string host;
+  // What the latest connection negotiated ("http/1.1", "h2"); in totals,
+  // the pools' common protocol or "mixed".
+  std::string protocol;
 #define FETCHPOOL_STATS_MEMBER(name, type, kind, help) type name = 0;
   FETCHPOOL_HOST_POOL_STATS(FETCHPOOL_STATS_MEMBER)
 #undef FETCHPOOL_STATS_MEMBER
   // Failures by stable reason (common/reason.h).
   std::map<std::string, uint64_t> errors_by_reason;
-  LatencyHistogram queue_wait;  // time waiting for a connection
-  LatencyHistogram fetch_time;  // arrival to last byte
+#define FETCHPOOL_HISTOGRAM_MEMBER(name, metric, help) LatencyHistogram name;
+  FETCHPOOL_HOST_POOL_HISTOGRAMS(FETCHPOOL_HISTOGRAM_MEMBER)
+#undef FETCHPOOL_HISTOGRAM_MEMBER
 
   // Adds `other` into this one as a total: counters and kGauge fields add up,
   // kGaugeMax fields take the larger value.

@@ -41,4 +41,12 @@
   X(tls_handshakes_total, uint64_t, kCounter, "TLS handshakes on new connections")            \
   X(tls_sessions_resumed_total, uint64_t, kCounter, "TLS handshakes that resumed a session")
 
+// The per-host latency histograms, expanded the same way (same buckets,
+// LatencyHistogram): H(name, metric name, help).
+#define FETCHPOOL_HOST_POOL_HISTOGRAMS(H)                                                      \
+  H(queue_wait, "fetchpool_queue_wait_seconds", "Time fetches waited for a connection")        \
+  H(fetch_time, "fetchpool_fetch_seconds", "Fetch time from arrival to last byte")             \
+  H(tls_handshake_time, "fetchpool_tls_handshake_seconds",                                     \
+    "TLS handshake time of new connections (TCP connected to TLS established)")
+
 #endif  // FETCHPOOL_POOL_POOL_STATS_FIELDS_H_

@@ -268,16 +268,16 @@ std::vector<MetricFamily> MetricsExporter::Render(const Engine::StatsResult& sta
   }
   families.push_back(std::move(errors));
 
-  MetricFamily queue_wait = Family("fetchpool_queue_wait_seconds",
-                                   "Time fetches waited for a connection", MetricType::Histogram);
-  MetricFamily fetch_time = Family("fetchpool_fetch_seconds",
-                                   "Fetch time from arrival to last byte", MetricType::Histogram);
-  for (const HostPoolStatsSnapshot* pool : labeled) {
-    queue_wait.metric.push_back(HistogramSample(pool->host, pool->queue_wait));
-    fetch_time.metric.push_back(HistogramSample(pool->host, pool->fetch_time));
+#define FETCHPOOL_HISTOGRAM_FAMILY(name, metric_name, help)                                  \
+  {                                                                                        \
+    MetricFamily family = Family(metric_name, help, MetricType::Histogram);                \
+    for (const HostPoolStatsSnapshot* pool : labeled) {                                    \
+      family.metric.push_back(HistogramSample(pool->host, pool->name));                    \
+    }                                                                                      \
+    families.push_back(std::move(family));                                                 \
   }
-  families.push_back(std::move(queue_wait));
-  families.push_back(std::move(fetch_time));
+  FETCHPOOL_HOST_POOL_HISTOGRAMS(FETCHPOOL_HISTOGRAM_FAMILY)
+#undef FETCHPOOL_HISTOGRAM_FAMILY
 
   MetricFamily pool_count = Family("fetchpool_pools", "Host pools in the engine", MetricType::Gauge);
   pool_count.metric.push_back(Sample({}, MetricType::Gauge, stats.pool_count));

@@ -18,14 +18,17 @@ void FillHistogram(const LatencyHistogram& h, v1::Histogram* out) {
 
 void FillHostPoolStats(const HostPoolStatsSnapshot& snapshot, v1::HostPoolStats* out) {
   out->set_host(snapshot.host);
+  out->set_protocol(snapshot.protocol);
 #define FETCHPOOL_STATS_TO_PROTO(name, type, kind, help) out->set_##name(snapshot.name);
   FETCHPOOL_HOST_POOL_STATS(FETCHPOOL_STATS_TO_PROTO)
 #undef FETCHPOOL_STATS_TO_PROTO
   for (const auto& [reason, count] : snapshot.errors_by_reason) {
     (*out->mutable_errors_by_reason())[reason] = count;
   }
-  FillHistogram(snapshot.queue_wait, out->mutable_queue_wait());
-  FillHistogram(snapshot.fetch_time, out->mutable_fetch_time());
+#define FETCHPOOL_HISTOGRAM_TO_PROTO(name, metric, help) \
+  FillHistogram(snapshot.name, out->mutable_##name());
+  FETCHPOOL_HOST_POOL_HISTOGRAMS(FETCHPOOL_HISTOGRAM_TO_PROTO)
+#undef FETCHPOOL_HISTOGRAM_TO_PROTO
 }
 
 void FillStatsResponse(const Engine::StatsResult& stats, v1::StatsResponse* out) {

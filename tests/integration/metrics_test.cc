@@ -252,6 +252,9 @@ TEST_F(MetricsTest, ServesEveryStatPerHostMatchingTheStatsRpc) {
                             static_cast<double>(stats.queue_wait().count()));
   ExpectWellFormedHistogram(e, "fetchpool_fetch_seconds", host,
                             static_cast<double>(stats.fetch_time().count()));
+  // Plain HTTP here: the handshake histogram is there, and empty.
+  EXPECT_EQ(e.type.at("fetchpool_tls_handshake_seconds"), "histogram");
+  ExpectWellFormedHistogram(e, "fetchpool_tls_handshake_seconds", host, 0);
   EXPECT_GE(stats.fetch_time().count(), static_cast<uint64_t>(kFetches));
   EXPECT_NEAR(e.At(Series("fetchpool_fetch_seconds_sum", host)), stats.fetch_time().sum_ms() / 1000,
               1e-9);

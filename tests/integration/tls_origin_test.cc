@@ -85,6 +85,11 @@ TEST_F(TlsOriginTest, GoodCertificateViaCaFileReusesThenResumesOnANewConnection)
   EXPECT_EQ(stats.connections_opened_total(), 2u);
   EXPECT_EQ(stats.tls_handshakes_total(), 2u);
   EXPECT_EQ(stats.tls_sessions_resumed_total(), 1u);
+  // Each handshake is timed (TCP connected to TLS established).
+  EXPECT_EQ(stats.tls_handshake_time().count(), 2u);
+  EXPECT_GT(stats.tls_handshake_time().sum_ms(), 0);
+  // ALPN offered HTTP/1.1 alone (HTTP/1.1 is pinned) and nginx took it.
+  EXPECT_EQ(stats.protocol(), "http/1.1");
 }
 
 TEST_F(TlsOriginTest, ConcurrentNewConnectionsResumeTheLoopsSession) {

@@ -809,8 +809,13 @@ type HostPoolStats struct {
 	ClosedShutdownTotal     uint64            `protobuf:"varint,33,opt,name=closed_shutdown_total,json=closedShutdownTotal,proto3" json:"closed_shutdown_total,omitempty"`
 	TlsHandshakesTotal      uint64            `protobuf:"varint,34,opt,name=tls_handshakes_total,json=tlsHandshakesTotal,proto3" json:"tls_handshakes_total,omitempty"`                  // TLS handshakes on new connections
 	TlsSessionsResumedTotal uint64            `protobuf:"varint,35,opt,name=tls_sessions_resumed_total,json=tlsSessionsResumedTotal,proto3" json:"tls_sessions_resumed_total,omitempty"` // of which resumed an earlier session
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// 36, 37: HTTP/2 streams (issue 14), added with multiplexing.
+	// The protocol the pool's connections speak, as negotiated (ALPN, or the
+	// host's setting): "http/1.1", "h2"; empty until a connection is made.
+	Protocol         string     `protobuf:"bytes,38,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	TlsHandshakeTime *Histogram `protobuf:"bytes,39,opt,name=tls_handshake_time,json=tlsHandshakeTime,proto3" json:"tls_handshake_time,omitempty"` // TCP connected to TLS established, new connections
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *HostPoolStats) Reset() {
@@ -1088,6 +1093,20 @@ func (x *HostPoolStats) GetTlsSessionsResumedTotal() uint64 {
 	return 0
 }
 
+func (x *HostPoolStats) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *HostPoolStats) GetTlsHandshakeTime() *Histogram {
+	if x != nil {
+		return x.TlsHandshakeTime
+	}
+	return nil
+}
+
 type StatsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pools         []*HostPoolStats       `protobuf:"bytes,1,rep,name=pools,proto3" json:"pools,omitempty"`
@@ -1215,7 +1234,7 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x06 \x01(\x01R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\a \x01(\x01R\x05p99Ms\"\"\n" +
 	"\fStatsRequest\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host\"\x95\x0e\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\xf8\x0e\n" +
 	"\rHostPoolStats\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12'\n" +
 	"\x0fmax_connections\x18\x02 \x01(\rR\x0emaxConnections\x12)\n" +
@@ -1254,7 +1273,9 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x1aclosed_idle_overflow_total\x18  \x01(\x04R\x17closedIdleOverflowTotal\x122\n" +
 	"\x15closed_shutdown_total\x18! \x01(\x04R\x13closedShutdownTotal\x120\n" +
 	"\x14tls_handshakes_total\x18\" \x01(\x04R\x12tlsHandshakesTotal\x12;\n" +
-	"\x1atls_sessions_resumed_total\x18# \x01(\x04R\x17tlsSessionsResumedTotal\x1aA\n" +
+	"\x1atls_sessions_resumed_total\x18# \x01(\x04R\x17tlsSessionsResumedTotal\x12\x1a\n" +
+	"\bprotocol\x18& \x01(\tR\bprotocol\x12E\n" +
+	"\x12tls_handshake_time\x18' \x01(\v2\x17.fetchpool.v1.HistogramR\x10tlsHandshakeTime\x1aA\n" +
 	"\x13ErrorsByReasonEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x96\x01\n" +
@@ -1322,21 +1343,22 @@ var file_fetchpool_v1_fetchpool_proto_depIdxs = []int32{
 	11, // 14: fetchpool.v1.HostPoolStats.errors_by_reason:type_name -> fetchpool.v1.HostPoolStats.ErrorsByReasonEntry
 	7,  // 15: fetchpool.v1.HostPoolStats.queue_wait:type_name -> fetchpool.v1.Histogram
 	7,  // 16: fetchpool.v1.HostPoolStats.fetch_time:type_name -> fetchpool.v1.Histogram
-	9,  // 17: fetchpool.v1.StatsResponse.pools:type_name -> fetchpool.v1.HostPoolStats
-	9,  // 18: fetchpool.v1.StatsResponse.totals:type_name -> fetchpool.v1.HostPoolStats
-	2,  // 19: fetchpool.v1.FetchPool.Fetch:input_type -> fetchpool.v1.FetchRequest
-	8,  // 20: fetchpool.v1.FetchPool.Stats:input_type -> fetchpool.v1.StatsRequest
-	2,  // 21: fetchpool.v1.FetchPool.FetchStream:input_type -> fetchpool.v1.FetchRequest
-	6,  // 22: fetchpool.v1.FetchPool.WatchStats:input_type -> fetchpool.v1.WatchStatsRequest
-	4,  // 23: fetchpool.v1.FetchPool.Fetch:output_type -> fetchpool.v1.FetchResponse
-	10, // 24: fetchpool.v1.FetchPool.Stats:output_type -> fetchpool.v1.StatsResponse
-	4,  // 25: fetchpool.v1.FetchPool.FetchStream:output_type -> fetchpool.v1.FetchResponse
-	10, // 26: fetchpool.v1.FetchPool.WatchStats:output_type -> fetchpool.v1.StatsResponse
-	23, // [23:27] is the sub-list for method output_type
-	19, // [19:23] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	7,  // 17: fetchpool.v1.HostPoolStats.tls_handshake_time:type_name -> fetchpool.v1.Histogram
+	9,  // 18: fetchpool.v1.StatsResponse.pools:type_name -> fetchpool.v1.HostPoolStats
+	9,  // 19: fetchpool.v1.StatsResponse.totals:type_name -> fetchpool.v1.HostPoolStats
+	2,  // 20: fetchpool.v1.FetchPool.Fetch:input_type -> fetchpool.v1.FetchRequest
+	8,  // 21: fetchpool.v1.FetchPool.Stats:input_type -> fetchpool.v1.StatsRequest
+	2,  // 22: fetchpool.v1.FetchPool.FetchStream:input_type -> fetchpool.v1.FetchRequest
+	6,  // 23: fetchpool.v1.FetchPool.WatchStats:input_type -> fetchpool.v1.WatchStatsRequest
+	4,  // 24: fetchpool.v1.FetchPool.Fetch:output_type -> fetchpool.v1.FetchResponse
+	10, // 25: fetchpool.v1.FetchPool.Stats:output_type -> fetchpool.v1.StatsResponse
+	4,  // 26: fetchpool.v1.FetchPool.FetchStream:output_type -> fetchpool.v1.FetchResponse
+	10, // 27: fetchpool.v1.FetchPool.WatchStats:output_type -> fetchpool.v1.StatsResponse
+	24, // [24:28] is the sub-list for method output_type
+	20, // [20:24] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_fetchpool_v1_fetchpool_proto_init() }
