@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 #include "engine/curl_setopt.h"
 
 namespace fetchpool {
@@ -30,7 +32,7 @@ bool CloseLeavesTimeWait(int fd) {
 }  // namespace
 
 CurlConnection::CurlConnection(CurlConnectionOwner& owner, Slot& slot)
-    : owner_(owner), slot_(slot) {
+    : owner_(owner), slot_(slot), https_(absl::StartsWith(slot.pool().key(), "https://")) {
   connection_cache_ = curl_share_init();
   easy_ = curl_easy_init();
   if (connection_cache_ == nullptr || easy_ == nullptr ||
@@ -67,9 +69,9 @@ void CurlConnection::SetConstantOptions() {
   SetCurlOpt(easy_, CURLOPT_PROXY, "");
   SetCurlOpt(easy_, CURLOPT_MAXAGE_CONN, kCurlMaxAgeSeconds);
   SetCurlOpt(easy_, CURLOPT_TCP_KEEPALIVE, 1L);
-  // One request per connection at a time: HTTP/2 multiplexing would put
-  // several slots' worth of requests on one socket and break the accounting.
-  SetCurlOpt(easy_, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  // CURLOPT_HTTP_VERSION is set per transfer (ConfigureHttpVersion). An
+  // HTTP/2 connection still carries one request at a time: the slot's
+  // share holds its one connection and only this handle uses it.
   // Debugging aid: curl's own trace of every transfer on stderr.
   static const bool verbose = std::getenv("FETCHPOOL_CURL_VERBOSE") != nullptr;
   if (verbose) SetCurlOpt(easy_, CURLOPT_VERBOSE, 1L);
@@ -95,6 +97,24 @@ void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
 
 void CurlConnection::ConfigureTls(const FetchConfig& config) {
   SetTransferTlsOptions(easy_, config, owner_.tls(), slot_.pool().key(), &tls_target_);
+}
+
+void CurlConnection::ConfigureHttpVersion(HttpVersion version) {
+  http_version_ = version;
+  long curl_version = CURL_HTTP_VERSION_1_1;
+  if (version != HttpVersion::kHttp11) {
+    if (https_) {
+      curl_version = CURL_HTTP_VERSION_2TLS;  // ALPN: h2, then http/1.1
+    } else if (version == HttpVersion::kH2c) {
+      // Prior knowledge only for the request that opens the connection:
+      // libcurl 7.88.1 fails a request sent with PRIOR_KNOWLEDGE on a
+      // reused h2c connection ("Error in the HTTP2 framing layer"; fixed in
+      // 8.0.0 by curl PR #10643). CURL_HTTP_VERSION_2_0 reuses it cleanly.
+      curl_version = fd_ == CURL_SOCKET_BAD ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                                            : CURL_HTTP_VERSION_2_0;
+    }
+  }
+  SetCurlOpt(easy_, CURLOPT_HTTP_VERSION, curl_version);
 }
 
 absl::Status CurlConnection::StartTransfer() {
@@ -246,9 +266,14 @@ int CurlConnection::OnPrereq(void* clientp, char*, char*, int, int) {
     if (handshake.happened) {
       self->slot_.pool().RecordTlsHandshake(handshake.resumed, handshake.took);
     }
-    // HTTP/1.1 is pinned (CURLOPT_HTTP_VERSION above) and offered alone by
-    // ALPN, so that is what every connection speaks for now.
-    self->slot_.pool().RecordProtocol(handshake.alpn.empty() ? "http/1.1" : handshake.alpn);
+    // TLS: what ALPN chose (no ALPN: HTTP/1.1); cleartext: the setting.
+    absl::string_view protocol = "http/1.1";
+    if (handshake.happened) {
+      if (!handshake.alpn.empty()) protocol = handshake.alpn;
+    } else if (self->http_version_ == HttpVersion::kH2c) {
+      protocol = "h2c";
+    }
+    self->slot_.pool().RecordProtocol(protocol);
   }
   self->owner_.OnConnected(*self);
   return CURL_PREREQFUNC_OK;

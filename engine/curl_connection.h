@@ -63,6 +63,10 @@ class CurlConnection final : public Connection, public CurlTransfer {
   // The host's TLS settings (verification, client certificate, trust
   // store); set by the first transfer, fixed for the connection's life.
   void ConfigureTls(const FetchConfig& config);
+  // The HTTP this transfer asks for (the host's http_version setting), set
+  // before each transfer: an h2c connection is opened by prior knowledge
+  // and reused as HTTP/2.
+  void ConfigureHttpVersion(HttpVersion version);
   // curl's message for the last failure ("Failed to connect to ... port ...").
   const char* error_detail() const { return error_buffer_; }
   absl::Status StartTransfer();  // curl_multi_add_handle
@@ -118,6 +122,8 @@ class CurlConnection final : public Connection, public CurlTransfer {
 
   CurlConnectionOwner& owner_;
   Slot& slot_;
+  const bool https_;  // the pool key's scheme
+  HttpVersion http_version_ = HttpVersion::kHttp11;
   CURLSH* connection_cache_ = nullptr;
   // Outlives every SSL_CTX curl makes for this handle (freed in Close()).
   TlsHookTarget tls_target_;

@@ -1,5 +1,6 @@
 #include "engine/fetch_config.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/tls_setup.h"
 
@@ -48,6 +49,27 @@ absl::Status HostConfig::Validate() const {
   absl::Status s = pool.Validate();
   if (!s.ok()) return s;
   return fetch.Validate();
+}
+
+absl::StatusOr<HttpVersion> ParseHttpVersion(absl::string_view text) {
+  if (text == "auto") return HttpVersion::kAuto;
+  if (text == "h2c") return HttpVersion::kH2c;
+  if (text == "http1.1") return HttpVersion::kHttp11;
+  return absl::InvalidArgumentError(absl::StrCat("\"", absl::CHexEscape(text),
+                                                 "\" is not an HTTP version; write auto, h2c "
+                                                 "or http1.1"));
+}
+
+std::string HttpVersionName(HttpVersion version) {
+  switch (version) {
+    case HttpVersion::kAuto:
+      return "auto";
+    case HttpVersion::kH2c:
+      return "h2c";
+    case HttpVersion::kHttp11:
+      break;
+  }
+  return "http1.1";
 }
 
 }  // namespace fetchpool

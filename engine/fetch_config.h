@@ -5,6 +5,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "pool/pool_config.h"
 
@@ -21,12 +23,30 @@ enum class OnDeadline {
   kDrain,
 };
 
+// Which HTTP a host is spoken to in (the per-host `http_version` setting).
+enum class HttpVersion {
+  // https: ALPN offers h2 first and http/1.1, the origin picks; http:
+  // HTTP/1.1.
+  kAuto,
+  // http: HTTP/2 by prior knowledge (h2c, RFC 9113 section 3.3), for
+  // origins known to speak it in cleartext; https: as kAuto.
+  kH2c,
+  // HTTP/1.1 only; ALPN offers http/1.1 alone.
+  kHttp11,
+};
+// "auto" | "h2c" | "http1.1", as written in flags and the config file.
+absl::StatusOr<HttpVersion> ParseHttpVersion(absl::string_view text);
+std::string HttpVersionName(HttpVersion version);
+
 // How fetches to one host use their connection: the engine's settings, not
 // the pool's (the pool only hands connections out).
 struct FetchConfig {
   absl::Duration connect_timeout = absl::Seconds(5);
   uint64_t max_response_bytes = 4000000;  // fits gRPC's default 4 MiB message cap
   OnDeadline on_deadline = OnDeadline::kDrain;
+  // HTTP/1.1 until HTTP/2 connections carry several streams per pool slot
+  // (issue 14); then kAuto becomes the default.
+  HttpVersion http_version = HttpVersion::kHttp11;
   // Budget for draining a response after its caller left (kDrain).
   uint64_t drain_max_bytes = 1 << 20;
   absl::Duration drain_timeout = absl::Seconds(2);

@@ -139,6 +139,7 @@ void ConfigureExchange(CurlConnection& conn, const FetchSpec& spec, const FetchC
                        ExchangeState* state, curl_slist** header_list) {
   conn.PrepareTransfer(config.connect_timeout);
   conn.ConfigureTls(config);
+  conn.ConfigureHttpVersion(config.http_version);
   CURL* easy = conn.easy();
   curl_easy_setopt(easy, CURLOPT_URL, spec.url.c_str());
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeaderLine);

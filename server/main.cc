@@ -142,6 +142,7 @@ int main(int argc, char** argv) {
        {"connect_timeout", absl::FormatDuration(f.connect_timeout)},
        {"max_response_bytes", absl::StrCat(f.max_response_bytes)},
        {"on_deadline", fetchpool::OnDeadlineName(f.on_deadline)},
+       {"http_version", fetchpool::HttpVersionName(f.http_version)},
        {"allow_cidrs", absl::StrJoin(config->engine.allow_cidrs, ",")},
        {"host_overrides", absl::StrCat(config->engine.per_host.size())},
        {"egress_profiles", fetchpool::DescribeDefaultProfile(config->engine)}});

@@ -35,7 +35,7 @@ using google::protobuf::TextFormat;
 // is at once the flag name and the field name in ServerConfigFile and
 // HostOverride; the second the HostConfig member; the third how the
 // config file spells the value (Plain: same type; Duration: "250ms";
-// OnDeadline: "abort" | "drain").
+// OnDeadline: "abort" | "drain"; HttpVersion: "auto" | "h2c" | "http1.1").
 #define FETCHPOOL_POOL_SETTINGS(X)                                   \
   X(max_connections_per_host, pool.max_connections, Plain)           \
   X(max_idle_connections_per_host, pool.max_idle_connections, Plain) \
@@ -55,7 +55,9 @@ using google::protobuf::TextFormat;
   X(min_transfer_speed, fetch.min_transfer_speed, Plain)             \
   X(min_transfer_speed_window, fetch.min_transfer_speed_window, Duration) \
   X(max_request_time, fetch.max_request_time, Duration)           \
-  X(ca_file, fetch.ca_file, Plain)
+  X(ca_file, fetch.ca_file, Plain)                                   \
+  /* HTTP/2 to origins (issue 14) */                                 \
+  X(http_version, fetch.http_version, HttpVersion)
 
 // Per-host TLS settings that exist only in host blocks of the config file
 // (no flag, no service-wide value): a client certificate belongs to one
@@ -234,6 +236,13 @@ absl::Status ReadOnDeadline(const std::string& text, OnDeadline* out) {
   absl::StatusOr<OnDeadline> policy = ParseOnDeadline(text);
   if (!policy.ok()) return policy.status();
   *out = *policy;
+  return absl::OkStatus();
+}
+
+absl::Status ReadHttpVersion(const std::string& text, HttpVersion* out) {
+  absl::StatusOr<HttpVersion> version = ParseHttpVersion(text);
+  if (!version.ok()) return version.status();
+  *out = *version;
   return absl::OkStatus();
 }
 

@@ -95,6 +95,10 @@ ABSL_FLAG(absl::Duration, max_connection_lifetime,
           fetchpool::HostPoolConfig().max_connection_lifetime,
           "Connections older than this are closed on release instead of reused, so DNS "
           "changes reach long-lived pools; 0 means no limit");
+ABSL_FLAG(std::string, http_version,
+          fetchpool::HttpVersionName(fetchpool::FetchConfig().http_version),
+          "HTTP toward origins: auto (https: ALPN offers h2, then http/1.1), h2c (http: "
+          "HTTP/2 by prior knowledge; https as auto) or http1.1");
 ABSL_FLAG(std::string, ca_file, fetchpool::FetchConfig().ca_file,
           "PEM bundle of CAs trusted for origins IN ADDITION to the system store (a host "
           "block's ca_file replaces it for that host); read at start");
@@ -186,6 +190,7 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_min_transfer_speed_window),
       &absl::GetFlagReflectionHandle(FLAGS_max_request_time),
       &absl::GetFlagReflectionHandle(FLAGS_ca_file),
+      &absl::GetFlagReflectionHandle(FLAGS_http_version),
       &absl::GetFlagReflectionHandle(FLAGS_max_buffered_bytes),
       &absl::GetFlagReflectionHandle(FLAGS_max_stream_inflight),
       &absl::GetFlagReflectionHandle(FLAGS_max_new_pools_per_caller_per_minute),
@@ -227,6 +232,12 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
         absl::StrCat("--on_deadline: ", on_deadline.status().message()));
   }
   fetch.on_deadline = *on_deadline;
+  absl::StatusOr<HttpVersion> http_version = ParseHttpVersion(absl::GetFlag(FLAGS_http_version));
+  if (!http_version.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http_version: ", http_version.status().message()));
+  }
+  fetch.http_version = *http_version;
   fetch.drain_max_bytes = absl::GetFlag(FLAGS_drain_max_bytes);
   fetch.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   pool.learn_keep_alive = absl::GetFlag(FLAGS_learn_keep_alive);

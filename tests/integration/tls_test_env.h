@@ -34,6 +34,8 @@ enum class TlsOrigin {
   kExpired,       // CA-signed, valid 2020-01-01 .. 2021-01-01
   kTls10Only,     // good certificate, TLS 1.0 only
   kClientCert,    // good certificate, requires a client certificate from the CA
+  kH2,            // good certificate, HTTP/2 and HTTP/1.1 by ALPN
+  kH2c,           // cleartext HTTP/2 by prior knowledge only (http://)
 };
 
 class TlsTestEnv {
@@ -46,7 +48,8 @@ class TlsTestEnv {
     dir_ = pattern;
     if (!MakeCertificates()) return false;
     for (TlsOrigin kind : {TlsOrigin::kGood, TlsOrigin::kSelfSigned, TlsOrigin::kWrongName,
-                           TlsOrigin::kExpired, TlsOrigin::kTls10Only, TlsOrigin::kClientCert}) {
+                           TlsOrigin::kExpired, TlsOrigin::kTls10Only, TlsOrigin::kClientCert,
+                           TlsOrigin::kH2, TlsOrigin::kH2c}) {
       ports_[kind] = FreePort();
     }
     return StartNginx();
@@ -64,10 +67,10 @@ class TlsTestEnv {
 
   int port(TlsOrigin kind) const { return ports_.at(kind); }
   std::string Url(TlsOrigin kind, const std::string& path = "/") const {
-    return absl::StrCat("https://127.0.0.1:", port(kind), path);
+    return absl::StrCat(PoolKey(kind), path);
   }
   std::string PoolKey(TlsOrigin kind) const {
-    return absl::StrCat("https://127.0.0.1:", port(kind));
+    return absl::StrCat(kind == TlsOrigin::kH2c ? "http" : "https", "://127.0.0.1:", port(kind));
   }
   std::string File(const std::string& name) const { return absl::StrCat(dir_, "/", name); }
   const std::string& dir() const { return dir_; }
@@ -153,7 +156,12 @@ class TlsTestEnv {
   }
 
   std::string Server(TlsOrigin kind, const std::string& cert, const std::string& extra) const {
-    return absl::StrCat("  server {\n    listen 127.0.0.1:", port(kind), " ssl;\n",
+    if (kind == TlsOrigin::kH2c) {
+      return absl::StrCat("  server {\n    listen 127.0.0.1:", port(kind), " http2;\n", extra,
+                          "    location / { return 200 \"ok\\n\"; }\n  }\n");
+    }
+    return absl::StrCat("  server {\n    listen 127.0.0.1:", port(kind),
+                        kind == TlsOrigin::kH2 ? " ssl http2;\n" : " ssl;\n",
                         "    ssl_certificate ", File(cert + ".pem"), ";\n",
                         "    ssl_certificate_key ", File(cert + ".key"), ";\n", extra,
                         "    location / { return 200 \"ok\\n\"; }\n  }\n");
@@ -177,6 +185,7 @@ class TlsTestEnv {
         Server(TlsOrigin::kClientCert, "good",
                absl::StrCat("    ssl_client_certificate ", File("ca.pem"),
                             ";\n    ssl_verify_client on;\n")),
+        Server(TlsOrigin::kH2, "good", ""), Server(TlsOrigin::kH2c, "", ""),
         "}\n");
     if (!WriteFile("nginx.conf", conf)) return Fail("writing nginx.conf");
     const std::string conf_path = File("nginx.conf");

@@ -59,6 +59,7 @@ TEST(BuildServerConfigTest, FileOverridesDefaults) {
     connect_timeout: "1.5s"
     max_response_bytes: 1000
     on_deadline: "abort"
+    http_version: "h2c"
     drain_max_bytes: 10
     drain_timeout: "100ms"
     learn_keep_alive: false
@@ -80,6 +81,7 @@ TEST(BuildServerConfigTest, FileOverridesDefaults) {
   EXPECT_EQ(d.fetch.connect_timeout, absl::Milliseconds(1500));
   EXPECT_EQ(d.fetch.max_response_bytes, 1000u);
   EXPECT_EQ(d.fetch.on_deadline, OnDeadline::kAbort);
+  EXPECT_EQ(d.fetch.http_version, HttpVersion::kH2c);
   EXPECT_EQ(d.fetch.drain_max_bytes, 10u);
   EXPECT_EQ(d.fetch.drain_timeout, absl::Milliseconds(100));
   EXPECT_FALSE(d.pool.learn_keep_alive);
@@ -204,6 +206,9 @@ TEST(BuildServerConfigTest, FileErrorsNameFileLineAndField) {
               HasSubstr("fetchpool.conf:1: evict_empty_pool_after:"));
   EXPECT_THAT(FileError("on_deadline: \"close\""),
               HasSubstr("fetchpool.conf:1: on_deadline: \"close\" is not an on_deadline policy"));
+  EXPECT_THAT(FileError("\nhost { pool_key: \"http://a\" http_version: \"h3\" }"),
+              HasSubstr("fetchpool.conf:2: http_version: \"h3\" is not an HTTP version; write "
+                        "auto, h2c or http1.1"));
   EXPECT_THAT(FileError("max_connections_per_host: -1"), HasSubstr("fetchpool.conf:1:"));
   EXPECT_THAT(FileError("max_connections_per_host: 1 max_connections_per_host: 2"),
               HasSubstr("fetchpool.conf:1:"));
