@@ -809,6 +809,11 @@ type HostPoolStats struct {
 	ClosedShutdownTotal     uint64            `protobuf:"varint,33,opt,name=closed_shutdown_total,json=closedShutdownTotal,proto3" json:"closed_shutdown_total,omitempty"`
 	TlsHandshakesTotal      uint64            `protobuf:"varint,34,opt,name=tls_handshakes_total,json=tlsHandshakesTotal,proto3" json:"tls_handshakes_total,omitempty"`                  // TLS handshakes on new connections
 	TlsSessionsResumedTotal uint64            `protobuf:"varint,35,opt,name=tls_sessions_resumed_total,json=tlsSessionsResumedTotal,proto3" json:"tls_sessions_resumed_total,omitempty"` // of which resumed an earlier session
+	// HTTP/2 (issue 14): requests in flight over all connections, counted as
+	// streams (an HTTP/1.1 connection carries one), and the streams per
+	// connection learned from the origin: 1 for HTTP/1.1, 0 until known.
+	StreamsInUse            uint32 `protobuf:"varint,36,opt,name=streams_in_use,json=streamsInUse,proto3" json:"streams_in_use,omitempty"`
+	MaxStreamsPerConnection uint32 `protobuf:"varint,37,opt,name=max_streams_per_connection,json=maxStreamsPerConnection,proto3" json:"max_streams_per_connection,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache
 }
@@ -1088,6 +1093,20 @@ func (x *HostPoolStats) GetTlsSessionsResumedTotal() uint64 {
 	return 0
 }
 
+func (x *HostPoolStats) GetStreamsInUse() uint32 {
+	if x != nil {
+		return x.StreamsInUse
+	}
+	return 0
+}
+
+func (x *HostPoolStats) GetMaxStreamsPerConnection() uint32 {
+	if x != nil {
+		return x.MaxStreamsPerConnection
+	}
+	return 0
+}
+
 type StatsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pools         []*HostPoolStats       `protobuf:"bytes,1,rep,name=pools,proto3" json:"pools,omitempty"`
@@ -1215,7 +1234,7 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x06 \x01(\x01R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\a \x01(\x01R\x05p99Ms\"\"\n" +
 	"\fStatsRequest\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host\"\x95\x0e\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\xf8\x0e\n" +
 	"\rHostPoolStats\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12'\n" +
 	"\x0fmax_connections\x18\x02 \x01(\rR\x0emaxConnections\x12)\n" +
@@ -1254,7 +1273,9 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x1aclosed_idle_overflow_total\x18  \x01(\x04R\x17closedIdleOverflowTotal\x122\n" +
 	"\x15closed_shutdown_total\x18! \x01(\x04R\x13closedShutdownTotal\x120\n" +
 	"\x14tls_handshakes_total\x18\" \x01(\x04R\x12tlsHandshakesTotal\x12;\n" +
-	"\x1atls_sessions_resumed_total\x18# \x01(\x04R\x17tlsSessionsResumedTotal\x1aA\n" +
+	"\x1atls_sessions_resumed_total\x18# \x01(\x04R\x17tlsSessionsResumedTotal\x12$\n" +
+	"\x0estreams_in_use\x18$ \x01(\rR\fstreamsInUse\x12;\n" +
+	"\x1amax_streams_per_connection\x18% \x01(\rR\x17maxStreamsPerConnection\x1aA\n" +
 	"\x13ErrorsByReasonEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x96\x01\n" +
