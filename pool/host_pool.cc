@@ -183,6 +183,15 @@ HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback
       callback(MakeLease(NewSlot(), /*fresh=*/true, absl::ZeroDuration()));
       return 0;
     }
+    // A replay with no room for a connection of its own: a stream on a
+    // live multiplexed connection rather than a wait.
+    Slot* slot = options.replay ? TakeFreeStream() : nullptr;
+    if (slot != nullptr) {
+      Lease lease = MakeLease(slot, /*fresh=*/false, absl::ZeroDuration());
+      Refile(slot);
+      callback(std::move(lease));
+      return 0;
+    }
   }
   if (waiters_.size() >= config_.max_waiters) {
     ++counters_.queue_full_total;
@@ -309,9 +318,14 @@ void HostPool::Release(Slot* slot, ExchangeEnd end) {
     --slot->streams_in_use_;
     --streams_in_use_;
   }
-  if (slot->reused_streams_ > 0) {
+  // Releases do not say which stream ended: a complete one counts as a
+  // reuse while any reused stream runs; an incomplete one takes a reused
+  // stream only when no other is left to take.
+  if (complete && slot->reused_streams_ > 0) {
     --slot->reused_streams_;
-    if (complete) ++counters_.reused_requests_total;
+    ++counters_.reused_requests_total;
+  } else if (slot->reused_streams_ > slot->streams_in_use_) {
+    --slot->reused_streams_;
   }
   // On a multiplexed connection an aborted exchange reset only its stream.
   const bool multiplexed = slot->max_streams_ > 1;
@@ -365,6 +379,8 @@ void HostPool::ReturnUnused(Slot* slot) {
     HandOffStreams(slot, done);
     if (slot->streams_in_use_ > 0) {
       Refile(slot);
+    } else if (idle_.size() >= config_.EffectiveMaxIdle()) {
+      CloseSlot(slot, CloseReason::kIdleOverflow);
     } else {
       MoveTo(slot, Slot::State::kIdle);
     }
