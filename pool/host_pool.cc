@@ -129,6 +129,7 @@ void HostPool::CloseSlot(Slot* slot, CloseReason reason) {
     local_closes_.push_back(clock_.Now());
   }
   streams_in_use_ -= slot->streams_in_use_;
+  if (slot->going_away_) --going_away_slots_;
   ListOf(slot->state_).erase(slot->where_);  // destroys the slot
   slot_ceiling_ = std::min(slot_ceiling_, SlotCount());
 }
@@ -334,7 +335,7 @@ void HostPool::Release(Slot* slot, ExchangeEnd end) {
   if (!slot->going_away_ && PastLifetime(*slot, now)) {
     SetGoingAway(slot, CloseReason::kMaxLifetime);
   }
-  if (!slot->going_away_ && OverCap()) {
+  if (!slot->going_away_ && ShedOverCap(*slot)) {
     // Reconfigure lowered the cap below the busy count: this is how the
     // pool converges, one release at a time.
     SetGoingAway(slot, CloseReason::kIdleOverflow);
@@ -372,7 +373,7 @@ void HostPool::ReturnUnused(Slot* slot) {
     --streams_in_use_;
   }
   if (slot->reused_streams_ > 0) --slot->reused_streams_;
-  if (!slot->going_away_ && OverCap()) {
+  if (!slot->going_away_ && ShedOverCap(*slot)) {
     SetGoingAway(slot, CloseReason::kIdleOverflow);  // converging after Reconfigure
   }
   if (!CloseIfDrained(slot, done)) {

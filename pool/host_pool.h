@@ -380,6 +380,9 @@ class HostPool {
   // No new stream on `slot`; closed for `reason` with its last stream (a
   // failure replaces a milder reason given before).
   void SetGoingAway(Slot* slot, CloseReason reason);
+  // A released slot must go (kIdleOverflow) to bring the pool down to a
+  // lowered cap.
+  bool ShedOverCap(const Slot& slot) const;
   // Closes `slot` if it is going away with no stream left, and serves the
   // waiters with new connections. True when closed.
   bool CloseIfDrained(Slot* slot, Completions& done);
@@ -418,6 +421,7 @@ class HostPool {
   SlotList partial_;  // multiplexed, some streams in use, room for more
   SlotList idle_;     // most recently released first
   size_t streams_in_use_ = 0;  // over all slots
+  size_t going_away_slots_ = 0;
   uint32_t learned_streams_ = 0;  // MarkConnected's latest value; 0: unknown
 
   WaiterId next_waiter_id_ = 1;

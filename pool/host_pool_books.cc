@@ -109,6 +109,7 @@ absl::Status HostPool::CheckInvariants() const {
       {&partial_, Slot::State::kPartial},
       {&idle_, Slot::State::kIdle}};
   size_t streams = 0;
+  size_t going_away = 0;
   for (const auto& [list, state] : lists) {
     for (auto it = list->begin(); it != list->end(); ++it) {
       const Slot* slot = it->get();
@@ -119,11 +120,15 @@ absl::Status HostPool::CheckInvariants() const {
       absl::Status s = CheckSlotStreams(*slot);
       if (!s.ok()) return s;
       streams += slot->streams_in_use_;
+      going_away += slot->going_away_;
       if (state == Slot::State::kIdle) {
         if (slot->idle_since_ > prev_idle) return fail("idle list out of order");
         prev_idle = slot->idle_since_;
       }
     }
+  }
+  if (going_away != going_away_slots_) {
+    return fail("going-away slots ", going_away_slots_, " != their count ", going_away);
   }
   if (streams != streams_in_use_) {
     return fail("streams in use ", streams_in_use_, " != their sum over slots ", streams);

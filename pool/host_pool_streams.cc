@@ -86,9 +86,18 @@ void HostPool::SetGoingAway(Slot* slot, CloseReason reason) {
   if (!slot->going_away_) {
     slot->going_away_ = true;
     slot->going_away_reason_ = reason;
+    ++going_away_slots_;
   } else if (IsFailure(reason) && !IsFailure(slot->going_away_reason_)) {
     slot->going_away_reason_ = reason;  // still one close, counted once
   }
+}
+
+bool HostPool::ShedOverCap(const Slot& slot) const {
+  if (slot.streams_in_use_ == 0) return OverCap();  // never kept idle over the cap
+  // Streams still run on it: it only stops taking new ones (and closes with
+  // its last) while the slots that are not already going away exceed the
+  // cap, so a lowered cap does not drain every connection at once.
+  return SlotCount() - going_away_slots_ > config_.max_connections;
 }
 
 bool HostPool::CloseIfDrained(Slot* slot, Completions& done) {

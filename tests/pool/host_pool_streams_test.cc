@@ -609,6 +609,33 @@ TEST_F(HostPoolStreamsTest, ALoweredStreamCapLeasesNothingOverItAndCutsNothing) 
   Release(x.slot(), ExchangeEnd::kComplete);
 }
 
+TEST_F(HostPoolStreamsTest, ALoweredConnectionCapShedsOneMultiplexedConnectionNotAll) {
+  HostPoolConfig c = H2Config();
+  c.max_connections = 2;
+  c.max_streams_per_connection = 2;
+  MakePool(c);
+  std::vector<Outcome*> os = AcquireMany("f", 4);
+  ASSERT_EQ(transport_.opened(), 2u);
+  Slot* a = os[0]->slot();
+  Slot* b = os[1]->slot();
+  Connect(a, 2);
+  Connect(b, 2);
+  ASSERT_EQ(a->streams_in_use(), 2u);
+  ASSERT_EQ(b->streams_in_use(), 2u);
+  c.max_connections = 1;
+  STEP(ASSERT_TRUE(pool().Reconfigure(c).ok()));
+  Release(a, ExchangeEnd::kComplete);
+  EXPECT_TRUE(a->going_away()) << "2 slots over a cap of 1: a goes";
+  Release(b, ExchangeEnd::kComplete);
+  EXPECT_FALSE(b->going_away()) << "a is already going: b stays";
+  EXPECT_EQ(b->state(), Slot::State::kPartial);
+  Release(a, ExchangeEnd::kComplete);
+  EXPECT_EQ(pool().SlotCount(), 1u);
+  EXPECT_EQ(pool().counters().closed_idle_overflow_total, 1u);
+  Release(b, ExchangeEnd::kComplete);
+  EXPECT_EQ(b->state(), Slot::State::kIdle);
+}
+
 TEST_F(HostPoolStreamsTest, AStreamCapOfZeroIsRefused) {
   HostPoolConfig c = H2Config();
   c.max_streams_per_connection = 0;
