@@ -130,7 +130,8 @@ struct Lease {
   bool shared = false;
 };
 
-// The per-host pool: a state machine over slots (connecting, busy, idle) and
+// The per-host pool: a state machine over slots (connecting, busy, partly
+// used, idle) and
 // a FIFO of waiters with deadlines.
 //
 // Not thread-safe: one thread (the engine's event loop) owns it. Callbacks are
@@ -157,7 +158,8 @@ struct Lease {
 //   left under min(max_streams, max_streams_per_connection), or going away);
 //   partial <=> 0 < streams < that room and not going away; connecting
 //   slots carry at most 1 stream and max_streams 1
-//   streams_in_use (the gauge) == the sum over slots
+//   streams_in_use (the gauge) == the sum over slots; the going-away count
+//   == the slots going away
 //   slots <= max(max_connections, slot_ceiling): the cap holds, except after
 //   Reconfigure lowered it below the busy count. Then the slots of that
 //   moment are the ceiling, and it only comes down as connections close, so
@@ -205,7 +207,9 @@ class HostPool {
     // A replay after a reused connection failed (counted in retries_total):
     // prefer a new connection over an idle one that may be just as stale.
     // When the pool is at its cap, the oldest idle connection is closed to
-    // make room. Queues as usual when none is idle.
+    // make room. With no room for a new connection it takes a free stream
+    // on an open multiplexed connection if there is one, and never waits
+    // for a connecting slot's streams. Queues as usual otherwise.
     bool replay = false;
   };
 
@@ -256,7 +260,9 @@ class HostPool {
   //   kCompleteClosed: the connection is going away (as MarkGoingAway);
   //   kStale, kFailed: the connection is broken: going away, and closed
   //     (kStale, kError) when its last stream is released.
-  // A going-away slot closes when its last stream is released.
+  // A going-away slot closes when its last stream is released. A release
+  // does not name its stream: a complete one counts as a reuse while any
+  // stream leased as a reuse still runs on the slot.
   void Release(Slot* slot, ExchangeEnd end);
   // Hands back a reused lease that carried no request (the fetch was
   // refused after the lease, e.g. its egress profile denies the address the
