@@ -839,6 +839,12 @@ class StreamsStress {
       if (held_.empty()) return;
       last_op_ = "MarkDead";
       transport_->MarkDead(*held_[Uniform(0, held_.size() - 1)].slot);
+    } else if (op == 98) {
+      last_op_ = "CloseAllIdle";
+      pool_->CloseAllIdle(CloseReason::kShutdown);
+    } else if (op == 99 && Chance(0.3)) {
+      last_op_ = "FailAllWaiters";
+      pool_->FailAllWaiters(absl::UnavailableError("draining"));
     } else {
       last_op_ = "Reconfigure";
       HostPoolConfig c = RandomConfig();
