@@ -39,16 +39,22 @@ void HostPool::RearmTimer() {
 }
 
 Lease HostPool::MakeLease(Slot* slot, bool fresh, absl::Duration waited) {
-  slot->reused_lease_ = !fresh;
+  const bool shared = slot->streams_in_use_ > 0;
+  ++slot->streams_in_use_;
+  ++streams_in_use_;
+  if (!fresh) {
+    ++slot->uses_;
+    ++slot->reused_streams_;
+  }
   counters_.queue_wait.Record(waited);
-  return Lease{slot, fresh, waited};
+  return Lease{slot, fresh, waited, shared};
 }
 
 HostPool::~HostPool() {
   timer_.reset();
   shutting_down_ = true;  // a callback that asks again is refused at once
   FailAllWaiters(MakeError(Reason::kShuttingDown, "fetchpool is shutting down"));
-  for (SlotList* list : {&connecting_, &busy_, &idle_}) {
+  for (SlotList* list : {&connecting_, &busy_, &partial_, &idle_}) {
     while (!list->empty()) CloseSlot(list->front().get(), CloseReason::kShutdown);
   }
 }
@@ -58,6 +64,7 @@ HostPool::SlotList& HostPool::ListOf(Slot::State state) {
     case Slot::State::kConnecting: return connecting_;
     case Slot::State::kBusy: return busy_;
     case Slot::State::kIdle: return idle_;
+    case Slot::State::kPartial: return partial_;
   }
   return busy_;
 }
@@ -121,6 +128,8 @@ void HostPool::CloseSlot(Slot* slot, CloseReason reason) {
     ++counters_.local_closes_total;
     local_closes_.push_back(clock_.Now());
   }
+  streams_in_use_ -= slot->streams_in_use_;
+  if (slot->going_away_) --going_away_slots_;
   ListOf(slot->state_).erase(slot->where_);  // destroys the slot
   slot_ceiling_ = std::min(slot_ceiling_, SlotCount());
 }
@@ -150,20 +159,38 @@ HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback
   // The timer may be late: expire dead waiters (they hold no queue place) and
   // idle connections past the idle timeout (never reuse them) first.
   OnTimer();
-  // FIFO fairness: nobody jumps a queue. A non-empty queue means no slot is
-  // free (invariant), so there is nothing to take anyway.
+  // FIFO fairness: nobody jumps a queue. A non-empty queue means no slot or
+  // stream is free (invariant), so there is nothing to take anyway.
   if (waiters_.empty()) {
     if (options.replay && SlotCount() >= config_.max_connections && !idle_.empty()) {
       CloseSlot(idle_.back().get(), CloseReason::kIdleOverflow);
     }
-    Slot* slot = options.replay ? nullptr : TakeIdle();
-    if (slot != nullptr) {
-      ++slot->uses_;
-      callback(MakeLease(slot, /*fresh=*/false, absl::ZeroDuration()));
+    if (!options.replay) {
+      Slot* slot = TakeFreeStream();
+      if (slot == nullptr) slot = TakeIdle();
+      if (slot != nullptr) {
+        Lease lease = MakeLease(slot, /*fresh=*/false, absl::ZeroDuration());
+        Refile(slot);
+        callback(std::move(lease));
+        return 0;
+      }
+    }
+    // A connection being established may carry this caller as a stream
+    // (PIPEWAIT): wait for it rather than open another. A replay wants a
+    // new connection of its own.
+    const bool wait_for_pending =
+        !options.replay && config_.max_waiters > 0 && PendingStreams() > 0;
+    if (SlotCount() < config_.max_connections && !wait_for_pending) {
+      callback(MakeLease(NewSlot(), /*fresh=*/true, absl::ZeroDuration()));
       return 0;
     }
-    if (SlotCount() < config_.max_connections) {
-      callback(MakeLease(NewSlot(), /*fresh=*/true, absl::ZeroDuration()));
+    // A replay with no room for a connection of its own: a stream on a
+    // live multiplexed connection rather than a wait.
+    Slot* slot = options.replay ? TakeFreeStream() : nullptr;
+    if (slot != nullptr) {
+      Lease lease = MakeLease(slot, /*fresh=*/false, absl::ZeroDuration());
+      Refile(slot);
+      callback(std::move(lease));
       return 0;
     }
   }
@@ -172,13 +199,22 @@ HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback
     callback(MakeError(
         Reason::kQueueFull,
         absl::StrCat("wait queue for ", key_, " is full (", waiters_.size(), " waiting, ",
-                     busy_.size() + connecting_.size(), " busy of ", config_.max_connections,
+                     busy_count() + connecting_.size(), " busy of ", config_.max_connections,
                      ")")));
     return 0;
   }
   const WaiterId id = next_waiter_id_++;
   waiters_.emplace(id, Waiter{deadline, now, std::move(callback)});
   waiter_deadlines_.emplace(deadline, id);
+  // Queued behind waiters that connecting slots will carry, with room for
+  // another connection: the first waiter the pending streams do not cover
+  // gets one (only with multiplexing; HTTP/1.1 waiters mean a full pool).
+  if (SlotCount() < config_.max_connections && waiters_.size() > PendingStreams()) {
+    Completions done;
+    ServeWaitersWithNewSlots(done);
+    RunCompletions(done);
+    if (waiters_.find(id) == waiters_.end()) return 0;  // served (or expired)
+  }
   return id;
 }
 
@@ -221,13 +257,10 @@ absl::Status HostPool::WaitTimeoutError(const Waiter& waiter, absl::Time now) co
       Reason::kWaitTimeout,
       absl::StrCat("waited ", absl::FormatDuration(absl::Trunc(now - waiter.enqueued_at,
                                                                 absl::Milliseconds(1))),
-                   " for a connection to ", key_, " (", busy_.size() + connecting_.size(),
+                   " for a connection to ", key_, " (", busy_count() + connecting_.size(),
                    " busy, ", waiters_.size(), " waiting)"));
 }
 
-void HostPool::MarkConnected(Slot* slot) {
-  if (slot->state_ == Slot::State::kConnecting) MoveTo(slot, Slot::State::kBusy);
-}
 
 absl::optional<HostPool::Waiter> HostPool::PopLiveWaiter(absl::Time now, Completions& done) {
   // A waiter whose deadline passed but whose timer has not fired yet is
@@ -248,23 +281,16 @@ absl::optional<HostPool::Waiter> HostPool::PopLiveWaiter(absl::Time now, Complet
   return absl::nullopt;
 }
 
-bool HostPool::HandOff(Slot* slot, Completions& done) {
-  const absl::Time now = clock_.Now();
-  absl::optional<Waiter> waiter = PopLiveWaiter(now, done);
-  if (!waiter.has_value()) return false;
-  done.emplace_back(std::move(waiter->callback),
-                    MakeLease(slot, /*fresh=*/false, now - waiter->enqueued_at));
-  ++slot->uses_;
-  return true;
-}
-
 void HostPool::ServeWaitersWithNewSlots(Completions& done) {
   const absl::Time now = clock_.Now();
-  while (SlotCount() < config_.max_connections) {
+  // Waiters up to the pending streams wait for the connecting slots.
+  size_t pending = PendingStreams();
+  while (SlotCount() < config_.max_connections && waiters_.size() > pending) {
     absl::optional<Waiter> waiter = PopLiveWaiter(now, done);
     if (!waiter.has_value()) return;
     done.emplace_back(std::move(waiter->callback),
                       MakeLease(NewSlot(), /*fresh=*/true, now - waiter->enqueued_at));
+    pending += ExpectedStreams() - 1;  // the new slot's other streams
   }
 }
 
@@ -286,34 +312,55 @@ CloseReason CloseReasonFor(ExchangeEnd end) {
 void HostPool::Release(Slot* slot, ExchangeEnd end) {
   RearmOnExit rearm(this);
   Completions done;
-  last_used_ = clock_.Now();
+  const absl::Time now = clock_.Now();
+  last_used_ = now;
   const bool complete = end == ExchangeEnd::kComplete || end == ExchangeEnd::kCompleteClosed;
-  if (complete && slot->reused_lease_) ++counters_.reused_requests_total;
-  bool reusable = end == ExchangeEnd::kComplete;
-  CloseReason reason = CloseReasonFor(end);
-  if (reusable && PastLifetime(*slot, clock_.Now())) {
-    reusable = false;
-    reason = CloseReason::kMaxLifetime;
+  if (slot->streams_in_use_ > 0) {
+    --slot->streams_in_use_;
+    --streams_in_use_;
   }
-  if (reusable && OverCap()) {
+  // Releases do not say which stream ended: a complete one counts as a
+  // reuse while any reused stream runs; an incomplete one takes a reused
+  // stream only when no other is left to take.
+  if (complete && slot->reused_streams_ > 0) {
+    --slot->reused_streams_;
+    ++counters_.reused_requests_total;
+  } else if (slot->reused_streams_ > slot->streams_in_use_) {
+    --slot->reused_streams_;
+  }
+  // On a multiplexed connection an aborted exchange reset only its stream.
+  const bool multiplexed = slot->max_streams_ > 1;
+  const bool keep = end == ExchangeEnd::kComplete || (multiplexed && end == ExchangeEnd::kAborted);
+  if (!keep) SetGoingAway(slot, CloseReasonFor(end));
+  if (!slot->going_away_ && PastLifetime(*slot, now)) {
+    SetGoingAway(slot, CloseReason::kMaxLifetime);
+  }
+  if (!slot->going_away_ && ShedOverCap(*slot)) {
     // Reconfigure lowered the cap below the busy count: this is how the
     // pool converges, one release at a time.
-    reusable = false;
-    reason = CloseReason::kIdleOverflow;
+    SetGoingAway(slot, CloseReason::kIdleOverflow);
   }
-  if (reusable && slot->state_ != Slot::State::kIdle) {
-    if (slot->state_ == Slot::State::kConnecting) MoveTo(slot, Slot::State::kBusy);
-    if (!HandOff(slot, done)) {
-      if (idle_.size() >= config_.EffectiveMaxIdle()) {
-        CloseSlot(slot, CloseReason::kIdleOverflow);
-      } else {
-        MoveTo(slot, Slot::State::kIdle);
-      }
+  if (slot->state_ == Slot::State::kIdle) {
+    // Nothing was leased on it: there is nothing to keep.
+    CloseSlot(slot, slot->going_away_ ? slot->going_away_reason_ : CloseReason::kUpstream);
+  } else if (slot->going_away_) {
+    if (slot->streams_in_use_ == 0) {
+      CloseSlot(slot, slot->going_away_reason_);
+    } else {
+      Refile(slot);
     }
   } else {
-    CloseSlot(slot, reason);
-    ServeWaitersWithNewSlots(done);
+    if (slot->state_ == Slot::State::kConnecting) MoveTo(slot, Slot::State::kBusy);
+    HandOffStreams(slot, done);
+    if (slot->streams_in_use_ > 0) {
+      Refile(slot);
+    } else if (idle_.size() >= config_.EffectiveMaxIdle()) {
+      CloseSlot(slot, CloseReason::kIdleOverflow);
+    } else {
+      MoveTo(slot, Slot::State::kIdle);
+    }
   }
+  ServeWaitersWithNewSlots(done);
   RunCompletions(done);
 }
 
@@ -321,10 +368,23 @@ void HostPool::ReturnUnused(Slot* slot) {
   RearmOnExit rearm(this);
   Completions done;
   if (slot->uses_ > 0) --slot->uses_;
-  if (OverCap()) {
-    CloseSlot(slot, CloseReason::kIdleOverflow);  // converging after Reconfigure
-  } else if (!HandOff(slot, done)) {
-    MoveTo(slot, Slot::State::kIdle);
+  if (slot->streams_in_use_ > 0) {
+    --slot->streams_in_use_;
+    --streams_in_use_;
+  }
+  if (slot->reused_streams_ > 0) --slot->reused_streams_;
+  if (!slot->going_away_ && ShedOverCap(*slot)) {
+    SetGoingAway(slot, CloseReason::kIdleOverflow);  // converging after Reconfigure
+  }
+  if (!CloseIfDrained(slot, done)) {
+    HandOffStreams(slot, done);
+    if (slot->streams_in_use_ > 0) {
+      Refile(slot);
+    } else if (idle_.size() >= config_.EffectiveMaxIdle()) {
+      CloseSlot(slot, CloseReason::kIdleOverflow);
+    } else {
+      MoveTo(slot, Slot::State::kIdle);
+    }
   }
   RunCompletions(done);
 }
@@ -336,7 +396,7 @@ void HostPool::ConnectionReplaced(Slot* slot) {
   ++counters_.closed_upstream_total;
   ++counters_.stale_caught_total;
   ++counters_.connections_opened_total;
-  slot->reused_lease_ = false;
+  if (slot->reused_streams_ > 0) --slot->reused_streams_;
 }
 
 void HostPool::RecordFetchEnd(absl::Duration elapsed, const absl::Status& status) {

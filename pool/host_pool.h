@@ -74,14 +74,29 @@ class Transport {
 };
 
 // One unit of capacity: a connection in exactly one of the pool's lists.
+// An HTTP/1.1 connection carries one request at a time; a multiplexed
+// (HTTP/2) one up to max_streams() concurrent requests, each a stream.
 class Slot {
  public:
-  enum class State { kConnecting, kBusy, kIdle };
+  // kBusy: every stream the slot may carry is in use, or the slot is going
+  // away with streams still running. kPartial: a multiplexed connection with
+  // some streams in use and room for more. kIdle: no stream in use.
+  enum class State { kConnecting, kBusy, kIdle, kPartial };
 
   State state() const { return state_; }
   Connection& connection() const { return *connection_; }
   // Requests served on this connection so far (1 on the first).
   uint64_t uses() const { return uses_; }
+  // Requests (streams) running on this connection now.
+  uint32_t streams_in_use() const { return streams_in_use_; }
+  // The concurrent streams this connection may carry: 1 until the
+  // connection says otherwise (MarkConnected), never above the host's
+  // max_streams_per_connection at that time.
+  uint32_t max_streams() const { return max_streams_; }
+  // No new stream goes on this connection (HTTP/2 GOAWAY, a broken
+  // connection, its lifetime is over): it closes when its last stream is
+  // released.
+  bool going_away() const { return going_away_; }
   absl::Time opened_at() const { return opened_at_; }
   class HostPool& pool() const { return *pool_; }
 
@@ -96,18 +111,28 @@ class Slot {
   absl::Time opened_at_;
   absl::Time idle_since_;
   uint64_t uses_ = 0;
-  // The current lease runs on a connection that served an earlier request.
-  bool reused_lease_ = false;
+  // Of the streams in use, those leased on a connection that had served an
+  // earlier request (a release of a complete one counts as a reuse).
+  uint32_t reused_streams_ = 0;
+  uint32_t streams_in_use_ = 0;
+  uint32_t max_streams_ = 1;
+  bool going_away_ = false;
+  CloseReason going_away_reason_ = CloseReason::kUpstream;  // when going_away_
 };
 
-// What a waiter is given: a slot in kConnecting (fresh) or kBusy (reused).
+// What a waiter is given: a slot in kConnecting (fresh), or a stream on an
+// open connection (reused).
 struct Lease {
   Slot* slot = nullptr;
   bool fresh = false;       // a new connection: the exchange must connect first
   absl::Duration waited;    // time spent in the wait queue
+  // A stream on a multiplexed connection that other fetches are using now:
+  // the transport must not connect, it adds a stream to the open connection.
+  bool shared = false;
 };
 
-// The per-host pool: a state machine over slots (connecting, busy, idle) and
+// The per-host pool: a state machine over slots (connecting, busy, partly
+// used, idle) and
 // a FIFO of waiters with deadlines.
 //
 // Not thread-safe: one thread (the engine's event loop) owns it. Callbacks are
@@ -117,16 +142,34 @@ struct Lease {
 // timer (when given a TimerFactory) for its next deadline whenever that
 // changes.
 //
+// Streams: a slot is one connection carrying up to max_streams() requests
+// (1 for HTTP/1.1, the origin's limit capped by max_streams_per_connection
+// for HTTP/2). Acquire takes, in order: a free stream on an open
+// multiplexed connection (the fullest with room, so others go idle and
+// expire), an idle connection, a new connection if the cap allows, else it
+// queues. A host that may multiplex (config().may_multiplex) gets no new
+// connection while the connecting ones may carry the caller (pending
+// streams, see PendingStreams); a host learned to speak HTTP/1.1 never waits
+// on a connecting slot.
+//
 // Invariants (CheckInvariants):
-//   connecting + busy + idle == slots
+//   connecting + busy + partial + idle == slots
+//   per slot: streams_in_use <= max_streams; the list matches the streams:
+//   idle <=> 0 streams and not going away; busy <=> streams > 0 and (no room
+//   left under min(max_streams, max_streams_per_connection), or going away);
+//   partial <=> 0 < streams < that room and not going away; connecting
+//   slots carry at most 1 stream and max_streams 1
+//   streams_in_use (the gauge) == the sum over slots; the going-away count
+//   == the slots going away
 //   slots <= max(max_connections, slot_ceiling): the cap holds, except after
 //   Reconfigure lowered it below the busy count. Then the slots of that
 //   moment are the ceiling, and it only comes down as connections close, so
 //   no connection is ever opened (or kept idle) while over the cap:
 //   slots > max_connections implies idle == 0
 //   idle <= max_idle
-//   waiters only while no slot is free: waiters > 0 implies idle == 0 and
-//   slots >= max_connections
+//   waiters only while no slot is free: waiters > 0 implies idle == 0,
+//   partial == 0 (no free stream on an open connection) and either
+//   slots >= max_connections or waiters <= pending streams
 //   waiters <= max(max_waiters, waiter_ceiling): waiters queued before
 //   max_waiters was lowered stay; the ceiling only comes down as they leave
 //   the waiter queue holds live waiters only (cancelled ones are removed at once)
@@ -165,7 +208,9 @@ class HostPool {
     // A replay after a reused connection failed (counted in retries_total):
     // prefer a new connection over an idle one that may be just as stale.
     // When the pool is at its cap, the oldest idle connection is closed to
-    // make room. Queues as usual when none is idle.
+    // make room. With no room for a new connection it takes a free stream
+    // on an open multiplexed connection if there is one, and never waits
+    // for a connecting slot's streams. Queues as usual otherwise.
     bool replay = false;
   };
 
@@ -183,14 +228,42 @@ class HostPool {
   // has run or is about to (within the batch of callbacks now running).
   bool Cancel(WaiterId id);
 
-  // A fresh slot's connection is established: kConnecting -> kBusy.
-  void MarkConnected(Slot* slot);
+  // A fresh slot's connection is established: kConnecting -> kBusy (or
+  // kPartial). It can carry min(max_streams, max_streams_per_connection)
+  // concurrent streams: 1 for HTTP/1.1, the origin's
+  // SETTINGS_MAX_CONCURRENT_STREAMS for HTTP/2 (0 is taken as 1). The pool
+  // learns the value (learned_streams_per_connection). The free streams go
+  // to queued waiters at once, in FIFO order, as shared leases; waiters the
+  // pool had counted on this connection and that it cannot carry (it turned
+  // out HTTP/1.1, or a lower limit) get new connections as the cap allows.
+  void MarkConnected(Slot* slot, uint32_t max_streams = 1);
+
+  // The origin will start no new stream on this connection (HTTP/2 GOAWAY)
+  // while streams still run on it: it is leased no more, and closes
+  // (kUpstream) when its last stream is released (at once if it has none).
+  void MarkGoingAway(Slot* slot);
+
+  // The streams per connection the host's latest connection reported in
+  // MarkConnected (uncapped): 1 for HTTP/1.1, 0 while not known.
+  uint32_t learned_streams_per_connection() const { return learned_streams_; }
 
   // The exchange on `slot` is over. After kComplete the slot goes to the
   // first live waiter, else idle; otherwise the connection is closed (for
   // the reason `end` names) and, if callers wait, a new connection is
   // opened for the first of them. A complete exchange on a reused lease
   // counts in reused_requests_total.
+  //
+  // On a multiplexed slot (max_streams() > 1) it releases one stream:
+  //   kComplete, kAborted (only the stream was reset): the stream is free
+  //     again: it goes to the first live waiter, else the slot is partly
+  //     used, or idle once no stream is left (idle cap and lifetime as for
+  //     HTTP/1.1);
+  //   kCompleteClosed: the connection is going away (as MarkGoingAway);
+  //   kStale, kFailed: the connection is broken: going away, and closed
+  //     (kStale, kError) when its last stream is released.
+  // A going-away slot closes when its last stream is released. A release
+  // does not name its stream: a complete one counts as a reuse while any
+  // stream leased as a reuse still runs on the slot.
   void Release(Slot* slot, ExchangeEnd end);
   // Hands back a reused lease that carried no request (the fetch was
   // refused after the lease, e.g. its egress profile denies the address the
@@ -239,9 +312,16 @@ class HostPool {
 
   // True when the pool holds nothing: no slots, no waiters (may be evicted).
   bool Empty() const { return SlotCount() == 0 && waiters_.empty(); }
-  size_t SlotCount() const { return connecting_.size() + busy_.size() + idle_.size(); }
+  size_t SlotCount() const {
+    return connecting_.size() + busy_.size() + partial_.size() + idle_.size();
+  }
   size_t waiter_count() const { return waiters_.size(); }
-  size_t busy_count() const { return busy_.size(); }
+  // Connected slots with at least one stream in use (busy or partly used).
+  size_t busy_count() const { return busy_.size() + partial_.size(); }
+  // Multiplexed connections with streams in use and room for more.
+  size_t partial_count() const { return partial_.size(); }
+  // Streams in use over all connections.
+  size_t streams_in_use() const { return streams_in_use_; }
   size_t idle_count() const { return idle_.size(); }
   size_t connecting_count() const { return connecting_.size(); }
   absl::Time last_used() const { return last_used_; }
@@ -277,7 +357,8 @@ class HostPool {
     HostPool* pool_;
   };
   void RearmTimer();
-  // A lease for `slot`, with its wait recorded.
+  // A lease for a new stream on `slot` (streams_in_use counts it), with its
+  // wait recorded.
   Lease MakeLease(Slot* slot, bool fresh, absl::Duration waited);
 
   // The one transition function: moves `slot` to `to`'s list.
@@ -291,10 +372,38 @@ class HostPool {
   // Removes and returns the oldest waiter whose deadline has not passed,
   // failing (WAIT_TIMEOUT) the expired ones queued before it.
   absl::optional<Waiter> PopLiveWaiter(absl::Time now, Completions& done);
-  // Gives `slot` (busy) to the first live waiter. False if none is left.
-  bool HandOff(Slot* slot, Completions& done);
-  // Opens new connections for waiters while there is capacity.
+  // Opens new connections for waiters while there is capacity and more
+  // waiters than the connecting slots' pending streams.
   void ServeWaitersWithNewSlots(Completions& done);
+  // ---- streams (host_pool_streams.cc) ----
+  // Streams `slot` may carry now: its max_streams, capped by the config.
+  uint32_t StreamRoom(const Slot& slot) const;
+  // Streams a connection still being established is expected to carry.
+  uint32_t ExpectedStreams() const;
+  // Waiters the connecting slots are expected to carry once connected.
+  size_t PendingStreams() const;
+  // Moves a connected slot with streams to the list they call for (busy or
+  // partial); connecting and idle slots stay where they are.
+  void Refile(Slot* slot);
+  // Hands the free streams of `slot` to live waiters, FIFO.
+  void HandOffStreams(Slot* slot, Completions& done);
+  // The fullest partly used connection with room (not past its lifetime);
+  // nullptr if none.
+  Slot* TakeFreeStream();
+  // No new stream on `slot`; closed for `reason` with its last stream (a
+  // failure replaces a milder reason given before).
+  void SetGoingAway(Slot* slot, CloseReason reason);
+  // A released slot must go (kIdleOverflow) to bring the pool down to a
+  // lowered cap.
+  bool ShedOverCap(const Slot& slot) const;
+  // Closes `slot` if it is going away with no stream left, and serves the
+  // waiters with new connections. True when closed.
+  bool CloseIfDrained(Slot* slot, Completions& done);
+  // After Reconfigure changed the stream cap: each slot in the right list,
+  // free streams handed out.
+  void RefileAll(Completions& done);
+  // One slot's streams against its list (part of CheckInvariants).
+  absl::Status CheckSlotStreams(const Slot& slot) const;
   void ExpireDue(Completions& done);
   void EraseWaiter(absl::btree_map<WaiterId, Waiter>::iterator it);
   // More slots than the cap (only after Reconfigure lowered it): a released
@@ -322,7 +431,11 @@ class HostPool {
 
   SlotList connecting_;
   SlotList busy_;
-  SlotList idle_;  // most recently released first
+  SlotList partial_;  // multiplexed, some streams in use, room for more
+  SlotList idle_;     // most recently released first
+  size_t streams_in_use_ = 0;  // over all slots
+  size_t going_away_slots_ = 0;
+  uint32_t learned_streams_ = 0;  // MarkConnected's latest value; 0: unknown
 
   WaiterId next_waiter_id_ = 1;
   absl::btree_map<WaiterId, Waiter> waiters_;  // FIFO: ids only grow

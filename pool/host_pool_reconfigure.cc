@@ -24,6 +24,10 @@ absl::Status HostPool::Reconfigure(HostPoolConfig config) {
   while (!idle_.empty() && (idle_.size() > config_.EffectiveMaxIdle() || OverCap())) {
     CloseSlot(idle_.back().get(), CloseReason::kIdleOverflow);
   }
+  // A changed stream cap moves multiplexed slots between busy and partly
+  // used: a lowered one leases no new stream over it (running streams are
+  // not cut), a raised one hands the new room to queued waiters at once.
+  RefileAll(done);
   // A raised cap serves the queue now, oldest waiter first, rather than at
   // the next release.
   ServeWaitersWithNewSlots(done);

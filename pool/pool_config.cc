@@ -36,6 +36,11 @@ absl::Status HostPoolConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("max_waiters_per_host is ", max_waiters, "; it must be at most 1000000"));
   }
+  if (max_streams_per_connection == 0 || max_streams_per_connection > 100000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_streams_per_connection is ", max_streams_per_connection,
+                     "; it must be in [1, 100000]"));
+  }
   for (auto [name, d] : {std::pair{"wait_timeout", wait_timeout},
                          std::pair{"idle_timeout", idle_timeout}}) {
     absl::Status s = CheckDuration(name, d);

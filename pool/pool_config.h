@@ -26,6 +26,17 @@ struct HostPoolConfig {
   // Follow the origin's "Keep-Alive: timeout=N" by lowering idle_timeout to
   // N minus a margin, so we never reuse a connection the origin is closing.
   bool learn_keep_alive = true;
+  // HTTP/2: the most concurrent streams the pool puts on one multiplexed
+  // connection to this host (the origin's SETTINGS_MAX_CONCURRENT_STREAMS
+  // may lower it further; HostPool::MarkConnected). At least 1. Lowering it
+  // live applies to new streams; running streams are not cut.
+  uint32_t max_streams_per_connection = 100;
+  // The transport may negotiate a multiplexed protocol (HTTP/2) with this
+  // host (set by the engine from the host's protocol setting). While a
+  // connection to such a host is being established and its protocol is not
+  // known yet, callers wait for its streams rather than open more
+  // connections (like curl's CURLOPT_PIPEWAIT).
+  bool may_multiplex = false;
 
   uint32_t EffectiveMaxIdle() const {
     return max_idle_connections == 0 ? max_connections : max_idle_connections;

@@ -12,6 +12,9 @@
   X(max_connections, uint32_t, kGauge, "Connection cap of the pool")                          \
   X(max_idle_connections, uint32_t, kGauge, "Idle connection cap of the pool")                \
   X(busy_connections, uint32_t, kGauge, "Connections carrying a request")                     \
+  X(streams_in_use, uint32_t, kGauge, "Requests in flight over all connections (streams)")    \
+  X(max_streams_per_connection, uint32_t, kGaugeMax,                                          \
+    "Streams per connection learned from the origin (1: HTTP/1.1; 0: not known yet)")        \
   X(idle_connections, uint32_t, kGauge, "Open connections waiting for reuse")                 \
   X(connecting_connections, uint32_t, kGauge, "Connections being established")                \
   X(wait_queue_length, uint32_t, kGauge, "Callers waiting for a connection (live only)")      \

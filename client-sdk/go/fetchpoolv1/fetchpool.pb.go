@@ -809,9 +809,13 @@ type HostPoolStats struct {
 	ClosedShutdownTotal     uint64            `protobuf:"varint,33,opt,name=closed_shutdown_total,json=closedShutdownTotal,proto3" json:"closed_shutdown_total,omitempty"`
 	TlsHandshakesTotal      uint64            `protobuf:"varint,34,opt,name=tls_handshakes_total,json=tlsHandshakesTotal,proto3" json:"tls_handshakes_total,omitempty"`                  // TLS handshakes on new connections
 	TlsSessionsResumedTotal uint64            `protobuf:"varint,35,opt,name=tls_sessions_resumed_total,json=tlsSessionsResumedTotal,proto3" json:"tls_sessions_resumed_total,omitempty"` // of which resumed an earlier session
-	// 36, 37: HTTP/2 streams (issue 14), added with multiplexing.
+	// HTTP/2 (issue 14): requests in flight over all connections, counted as
+	// streams (an HTTP/1.1 connection carries one), and the streams per
+	// connection learned from the origin: 1 for HTTP/1.1, 0 until known.
+	StreamsInUse            uint32 `protobuf:"varint,36,opt,name=streams_in_use,json=streamsInUse,proto3" json:"streams_in_use,omitempty"`
+	MaxStreamsPerConnection uint32 `protobuf:"varint,37,opt,name=max_streams_per_connection,json=maxStreamsPerConnection,proto3" json:"max_streams_per_connection,omitempty"`
 	// The protocol the pool's connections speak, as negotiated (ALPN, or the
-	// host's setting): "http/1.1", "h2"; empty until a connection is made.
+	// host's setting): "http/1.1", "h2", "h2c"; empty until a connection is made.
 	Protocol         string     `protobuf:"bytes,38,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	TlsHandshakeTime *Histogram `protobuf:"bytes,39,opt,name=tls_handshake_time,json=tlsHandshakeTime,proto3" json:"tls_handshake_time,omitempty"` // TCP connected to TLS established, new connections
 	unknownFields    protoimpl.UnknownFields
@@ -1093,6 +1097,20 @@ func (x *HostPoolStats) GetTlsSessionsResumedTotal() uint64 {
 	return 0
 }
 
+func (x *HostPoolStats) GetStreamsInUse() uint32 {
+	if x != nil {
+		return x.StreamsInUse
+	}
+	return 0
+}
+
+func (x *HostPoolStats) GetMaxStreamsPerConnection() uint32 {
+	if x != nil {
+		return x.MaxStreamsPerConnection
+	}
+	return 0
+}
+
 func (x *HostPoolStats) GetProtocol() string {
 	if x != nil {
 		return x.Protocol
@@ -1234,7 +1252,7 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x06 \x01(\x01R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\a \x01(\x01R\x05p99Ms\"\"\n" +
 	"\fStatsRequest\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host\"\xf8\x0e\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\xdb\x0f\n" +
 	"\rHostPoolStats\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12'\n" +
 	"\x0fmax_connections\x18\x02 \x01(\rR\x0emaxConnections\x12)\n" +
@@ -1273,7 +1291,9 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x1aclosed_idle_overflow_total\x18  \x01(\x04R\x17closedIdleOverflowTotal\x122\n" +
 	"\x15closed_shutdown_total\x18! \x01(\x04R\x13closedShutdownTotal\x120\n" +
 	"\x14tls_handshakes_total\x18\" \x01(\x04R\x12tlsHandshakesTotal\x12;\n" +
-	"\x1atls_sessions_resumed_total\x18# \x01(\x04R\x17tlsSessionsResumedTotal\x12\x1a\n" +
+	"\x1atls_sessions_resumed_total\x18# \x01(\x04R\x17tlsSessionsResumedTotal\x12$\n" +
+	"\x0estreams_in_use\x18$ \x01(\rR\fstreamsInUse\x12;\n" +
+	"\x1amax_streams_per_connection\x18% \x01(\rR\x17maxStreamsPerConnection\x12\x1a\n" +
 	"\bprotocol\x18& \x01(\tR\bprotocol\x12E\n" +
 	"\x12tls_handshake_time\x18' \x01(\v2\x17.fetchpool.v1.HistogramR\x10tlsHandshakeTime\x1aA\n" +
 	"\x13ErrorsByReasonEntry\x12\x10\n" +
