@@ -17,6 +17,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -100,12 +102,38 @@ type netHTTPClient struct {
 	c      *http.Client
 	dials  atomic.Int64
 	idleCp int
+	// HTTPS only (--ca): TLS handshakes completed, and of those resumed.
+	tls                   bool
+	handshakes, tlsResume atomic.Int64
 }
 
 func newNetHTTP(origin string, maxIdlePerHost int) *netHTTPClient {
+	return newNetHTTPWithRoots(origin, maxIdlePerHost, nil)
+}
+
+// newNetHTTPWithRoots: with roots != nil the origin is spoken to over HTTPS,
+// trusting roots (the only TLS setting changed from the default Transport's:
+// no session cache, as with http.DefaultTransport).
+func newNetHTTPWithRoots(origin string, maxIdlePerHost int, roots *x509.CertPool) *netHTTPClient {
 	n := &netHTTPClient{base: "http://" + origin, idleCp: maxIdlePerHost}
 	// http.DefaultTransport's settings; only the dialer is wrapped, to count.
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	if roots != nil {
+		n.base = "https://" + origin
+		n.tls = true
+		t.TLSClientConfig = &tls.Config{
+			RootCAs: roots,
+			// Observation only: once per completed handshake, after the usual
+			// verification (which still decides).
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				n.handshakes.Add(1)
+				if cs.DidResume {
+					n.tlsResume.Add(1)
+				}
+				return nil
+			},
+		}
+	}
 	t.MaxIdleConnsPerHost = maxIdlePerHost // 0 = http.DefaultMaxIdleConnsPerHost (2)
 	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -158,7 +186,12 @@ func (n *netHTTPClient) Extra() map[string]any {
 	if idle == 0 {
 		idle = http.DefaultMaxIdleConnsPerHost
 	}
-	return map[string]any{"max_idle_conns_per_host": idle}
+	m := map[string]any{"max_idle_conns_per_host": idle}
+	if n.tls {
+		m["tls_handshakes"] = n.handshakes.Load()
+		m["tls_resumed"] = n.tlsResume.Load()
+	}
+	return m
 }
 func (n *netHTTPClient) Close() {}
 
@@ -330,6 +363,8 @@ func (p *fetchpoolClient) Extra() map[string]any {
 		"queue_wait_p99_ms":          s.GetQueueWait().GetP99Ms(),
 		"queued_over_10ms":           overMs(s.GetQueueWait(), 10),
 		"fetch_time_p99_ms":          s.GetFetchTime().GetP99Ms(),
+		"tls_handshakes_total":       s.TlsHandshakesTotal,
+		"tls_sessions_resumed_total": s.TlsSessionsResumedTotal,
 	}
 }
 
@@ -431,6 +466,7 @@ type common struct {
 	target     string
 	goIdle     int
 	fastIdle   time.Duration
+	ca         string // PEM file: the origin speaks HTTPS, trusted through it
 }
 
 func (c *common) register(fs *flag.FlagSet) {
@@ -441,9 +477,36 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.goIdle, "go_max_idle_per_host", 0, "net/http MaxIdleConnsPerHost (0 = Go's default, 2)")
 	fs.DurationVar(&c.fastIdle, "fasthttp_max_idle_conn_duration", 0,
 		"fasthttp MaxIdleConnDuration (0 = its default, 10s; 30ns = the field report's unit mistake)")
+	fs.StringVar(&c.ca, "ca", "",
+		"CA certificate (PEM): the origin is https://, trusted through it (nethttp: RootCAs; fetchpool: "+
+			"https URLs, fetchpoold must trust it through --ca_file)")
 }
 
 func (c *common) newClient() (client, error) {
+	if c.ca != "" {
+		switch c.clientName {
+		case "nethttp":
+			pem, err := os.ReadFile(c.ca)
+			if err != nil {
+				return nil, err
+			}
+			roots := x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--ca %s: no certificate", c.ca)
+			}
+			return newNetHTTPWithRoots(c.origin, c.goIdle, roots), nil
+		case "fetchpool":
+			if c.target == "" {
+				return nil, errors.New("--target is required with --client=fetchpool")
+			}
+			p, err := newFetchpool(c.origin, c.target)
+			if p != nil {
+				p.base = "https://" + c.origin
+			}
+			return p, err
+		}
+		return nil, fmt.Errorf("--ca: not supported with --client %q", c.clientName)
+	}
 	switch c.clientName {
 	case "nethttp":
 		return newNetHTTP(c.origin, c.goIdle), nil
