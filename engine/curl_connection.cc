@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
+#include "engine/curl_h2_signals.h"
 #include "engine/curl_setopt.h"
 
 namespace fetchpool {
@@ -29,35 +30,51 @@ bool CloseLeavesTimeWait(int fd) {
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+// Debugging aid: curl's own trace of every transfer on stderr.
+bool CurlVerboseFromEnvironment() {
+  static const bool verbose = std::getenv("FETCHPOOL_CURL_VERBOSE") != nullptr;
+  return verbose;
+}
+
 }  // namespace
 
-CurlConnection::CurlConnection(CurlConnectionOwner& owner, Slot& slot)
-    : owner_(owner), slot_(slot), https_(absl::StartsWith(slot.pool().key(), "https://")) {
-  connection_cache_ = curl_share_init();
+// ---- CurlStream ----
+
+CurlStream::CurlStream(CurlConnection& conn) : conn_(conn) {
   easy_ = curl_easy_init();
-  if (connection_cache_ == nullptr || easy_ == nullptr ||
-      curl_share_setopt(connection_cache_, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK) {
+  if (easy_ == nullptr) {
     std::fprintf(stderr, "curl handle allocation failed\n");
     std::abort();
   }
   SetConstantOptions();
-  owner_.multi().Register(easy_, this);
+  conn_.owner_.multi().Register(easy_, this);
 }
 
-CurlConnection::~CurlConnection() { Close(); }
+CurlStream::~CurlStream() {
+  FinishTransfer();
+  conn_.owner_.multi().Forget(easy_);
+  curl_easy_cleanup(easy_);
+}
 
-void CurlConnection::SetConstantOptions() {
-  // Only this handle uses the share, so it needs no lock callbacks.
-  SetCurlOpt(easy_, CURLOPT_SHARE, connection_cache_);
+Slot& CurlStream::slot() const { return conn_.slot(); }
+
+FdHandler* CurlStream::socket_handler() { return &conn_; }
+
+void CurlStream::SetConstantOptions() {
+  // The connection's streams share its CURLSH from one thread: no lock
+  // callbacks needed.
+  SetCurlOpt(easy_, CURLOPT_SHARE, conn_.connection_cache_);
   SetCurlOpt(easy_, CURLOPT_NOSIGNAL, 1L);
   SetCurlOpt(easy_, CURLOPT_ERRORBUFFER, error_buffer_);
-  SetCurlOpt(easy_, CURLOPT_OPENSOCKETFUNCTION, &CurlConnection::OnOpenSocket);
+  SetCurlOpt(easy_, CURLOPT_OPENSOCKETFUNCTION, &CurlStream::OnOpenSocket);
   SetCurlOpt(easy_, CURLOPT_OPENSOCKETDATA, this);
+  // curl closes a connection through the callback of the handle that
+  // opened it, whichever stream that was: the connection's.
   SetCurlOpt(easy_, CURLOPT_CLOSESOCKETFUNCTION, &CurlConnection::OnCloseSocket);
-  SetCurlOpt(easy_, CURLOPT_CLOSESOCKETDATA, this);
-  SetCurlOpt(easy_, CURLOPT_PREREQFUNCTION, &CurlConnection::OnPrereq);
+  SetCurlOpt(easy_, CURLOPT_CLOSESOCKETDATA, &conn_);
+  SetCurlOpt(easy_, CURLOPT_PREREQFUNCTION, &CurlStream::OnPrereq);
   SetCurlOpt(easy_, CURLOPT_PREREQDATA, this);
-  SetCurlOpt(easy_, CURLOPT_RESOLVER_START_FUNCTION, &CurlConnection::OnResolverStart);
+  SetCurlOpt(easy_, CURLOPT_RESOLVER_START_FUNCTION, &CurlStream::OnResolverStart);
   SetCurlOpt(easy_, CURLOPT_RESOLVER_START_DATA, this);
   SetCurlOpt(easy_, CURLOPT_PROTOCOLS_STR, "http,https");
   SetCurlOpt(easy_, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");  // belt and braces: curl never follows
@@ -69,18 +86,18 @@ void CurlConnection::SetConstantOptions() {
   SetCurlOpt(easy_, CURLOPT_PROXY, "");
   SetCurlOpt(easy_, CURLOPT_MAXAGE_CONN, kCurlMaxAgeSeconds);
   SetCurlOpt(easy_, CURLOPT_TCP_KEEPALIVE, 1L);
-  // CURLOPT_HTTP_VERSION is set per transfer (ConfigureHttpVersion). An
-  // HTTP/2 connection still carries one request at a time: the slot's
-  // share holds its one connection and only this handle uses it.
-  // Debugging aid: curl's own trace of every transfer on stderr.
-  static const bool verbose = std::getenv("FETCHPOOL_CURL_VERBOSE") != nullptr;
-  if (verbose) SetCurlOpt(easy_, CURLOPT_VERBOSE, 1L);
+  // CURLOPT_HTTP_VERSION, PIPEWAIT and the verbose text are set per
+  // transfer (ConfigureHttpVersion).
+  if (CurlVerboseFromEnvironment()) SetCurlOpt(easy_, CURLOPT_VERBOSE, 1L);
 }
 
-void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
+void CurlStream::PrepareTransfer(absl::Duration connect_timeout, bool shared) {
+  shared_ = shared;
   sockets_opened_this_transfer_ = 0;
   request_started_ = false;
   reconnect_refused_ = false;
+  refused_stream_ = false;
+  own_connection_refused_ = false;
   policy_denial_.clear();
   socket_errno_ = 0;
   error_buffer_[0] = '\0';
@@ -95,38 +112,174 @@ void CurlConnection::PrepareTransfer(absl::Duration connect_timeout) {
   SetCurlOpt(easy_, CURLOPT_HTTPGET, 1L);
 }
 
-void CurlConnection::ConfigureTls(const FetchConfig& config) {
-  SetTransferTlsOptions(easy_, config, owner_.tls(), slot_.pool().key(), &tls_target_);
+void CurlStream::ConfigureTls(const FetchConfig& config) {
+  SetTransferTlsOptions(easy_, config, conn_.owner_.tls(), conn_.slot_.pool().key(),
+                        &tls_target_);
 }
 
-void CurlConnection::ConfigureHttpVersion(HttpVersion version) {
-  http_version_ = version;
+void CurlStream::ConfigureHttpVersion(HttpVersion version) {
+  conn_.http_version_ = version;
   long curl_version = CURL_HTTP_VERSION_1_1;
   if (version != HttpVersion::kHttp11) {
-    if (https_) {
+    if (conn_.https_) {
       curl_version = CURL_HTTP_VERSION_2TLS;  // ALPN: h2, then http/1.1
     } else if (version == HttpVersion::kH2c) {
       // Prior knowledge only for the request that opens the connection:
       // libcurl 7.88.1 fails a request sent with PRIOR_KNOWLEDGE on a
       // reused h2c connection ("Error in the HTTP2 framing layer"; fixed in
       // 8.0.0 by curl PR #10643). CURL_HTTP_VERSION_2_0 reuses it cleanly.
-      curl_version = fd_ == CURL_SOCKET_BAD ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-                                            : CURL_HTTP_VERSION_2_0;
+      curl_version = conn_.fd_ == CURL_SOCKET_BAD ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                                                  : CURL_HTTP_VERSION_2_0;
     }
   }
   SetCurlOpt(easy_, CURLOPT_HTTP_VERSION, curl_version);
+  // A host that may speak HTTP/2: a stream waits for the connection to be
+  // known multiplexed rather than open one of its own (PIPEWAIT), and
+  // curl's verbose text is read for GOAWAY and refused streams, which
+  // libcurl 7.88 reports nowhere else (engine/curl_h2_signals.h). Hosts
+  // forced to HTTP/1.1 pay nothing for it.
+  const bool h2 = version != HttpVersion::kHttp11 && (conn_.https_ || version == HttpVersion::kH2c);
+  if (h2 != verbose_) {
+    verbose_ = h2;
+    SetCurlOpt(easy_, CURLOPT_PIPEWAIT, h2 ? 1L : 0L);
+    SetCurlOpt(easy_, CURLOPT_DEBUGFUNCTION, h2 ? &CurlStream::OnDebug : nullptr);
+    SetCurlOpt(easy_, CURLOPT_DEBUGDATA, h2 ? this : nullptr);
+    SetCurlOpt(easy_, CURLOPT_VERBOSE, h2 || CurlVerboseFromEnvironment() ? 1L : 0L);
+  }
 }
 
-absl::Status CurlConnection::StartTransfer() {
-  absl::Status added = owner_.multi().Add(easy_);
+absl::Status CurlStream::StartTransfer() {
+  absl::Status added = conn_.owner_.multi().Add(easy_);
   if (added.ok()) in_multi_ = true;
   return added;
 }
 
-void CurlConnection::FinishTransfer() {
+void CurlStream::FinishTransfer() {
   if (!in_multi_) return;
   in_multi_ = false;
-  owner_.multi().Remove(easy_);
+  conn_.owner_.multi().Remove(easy_);
+}
+
+void CurlStream::OnTransferDone(CURLcode code) {
+  // The owner may release the slot, which can destroy this stream and its
+  // connection or start the next transfer on it: nothing of ours is
+  // touched after.
+  conn_.owner_.OnTransferDone(*this, code);
+}
+
+curl_socket_t CurlStream::OnOpenSocket(void* clientp, curlsocktype purpose,
+                                       curl_sockaddr* address) {
+  auto* self = static_cast<CurlStream*>(clientp);
+  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+  // libcurl replays a request that died on a reused connection before any
+  // response byte on a new connection of its own (Curl_retry_request:
+  // "Connection died, retrying a fresh connect", or "REFUSED_STREAM,
+  // retrying a fresh connect"), whatever the method, a plain POST
+  // included. Replaying is the engine's decision (never a plain POST
+  // unless the origin refused the stream, counted), so no second
+  // connection once the request went out.
+  if (self->request_started_) {
+    self->reconnect_refused_ = true;
+    return CURL_SOCKET_BAD;
+  }
+  // A stream added to a connection other streams use never opens one of
+  // its own: the pool counts it on this slot. curl asks when it cannot
+  // multiplex onto the connection (GOAWAY came, or the origin allows fewer
+  // streams than the pool put there); the engine replays it elsewhere.
+  if (self->shared_) {
+    self->own_connection_refused_ = true;
+    return CURL_SOCKET_BAD;
+  }
+  // The policy sees the address actually connected to, after DNS: a name
+  // that resolves to a metadata or loopback address is refused here.
+  CurlConnectionOwner& owner = self->conn_.owner_;
+  const sockaddr* addr = &address->addr;
+  if (owner.self_addresses().Contains(addr)) {
+    self->policy_denial_ = owner.self_addresses().Explain(addr);
+    return CURL_SOCKET_BAD;
+  }
+  if (self->profile_ == nullptr) {
+    self->policy_denial_ = "no egress profile was given for this transfer";
+    return CURL_SOCKET_BAD;
+  }
+  if (!self->profile_->AllowsAddress(addr)) {
+    self->policy_denial_ = self->profile_->Explain(addr);
+    return CURL_SOCKET_BAD;
+  }
+  const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd < 0) {
+    self->socket_errno_ = errno;  // EMFILE: out of descriptors, not refused by the origin
+    return CURL_SOCKET_BAD;
+  }
+  ++self->sockets_opened_this_transfer_;
+  self->conn_.OnSocketOpened(fd);
+  return fd;
+}
+
+int CurlStream::OnResolverStart(void*, void*, void* clientp) {
+  static_cast<CurlStream*>(clientp)->slot().pool().RecordDnsLookup();
+  return 0;
+}
+
+int CurlStream::OnPrereq(void* clientp, char*, char*, int, int) {
+  auto* self = static_cast<CurlStream*>(clientp);
+  self->request_started_ = true;
+  self->conn_.OnStreamConnected(*self);
+  return CURL_PREREQFUNC_OK;
+}
+
+int CurlStream::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void* clientp) {
+  auto* self = static_cast<CurlStream*>(clientp);
+  const absl::string_view text(data, size);
+  if (CurlVerboseFromEnvironment() &&
+      (type == CURLINFO_TEXT || type == CURLINFO_HEADER_IN || type == CURLINFO_HEADER_OUT)) {
+    static constexpr const char* kPrefix[] = {"* ", "< ", "> "};
+    std::fprintf(stderr, "%s%.*s", kPrefix[type], static_cast<int>(size), data);
+  }
+  if (type != CURLINFO_TEXT) return 0;
+  switch (ClassifyCurlText(text)) {
+    case CurlH2Signal::kRefusedStream:
+      self->refused_stream_ = true;
+      break;
+    case CurlH2Signal::kGoAway:
+      self->conn_.OnGoAway();
+      break;
+    case CurlH2Signal::kOriginStreamLimit:
+    case CurlH2Signal::kNone:
+      break;
+  }
+  return 0;
+}
+
+// ---- CurlConnection ----
+
+CurlConnection::CurlConnection(CurlConnectionOwner& owner, Slot& slot)
+    : owner_(owner), slot_(slot), https_(absl::StartsWith(slot.pool().key(), "https://")) {
+  connection_cache_ = curl_share_init();
+  if (connection_cache_ == nullptr ||
+      curl_share_setopt(connection_cache_, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK) {
+    std::fprintf(stderr, "curl handle allocation failed\n");
+    std::abort();
+  }
+}
+
+CurlConnection::~CurlConnection() { Close(); }
+
+CurlStream* CurlConnection::AcquireStream() {
+  if (!free_streams_.empty()) {
+    CurlStream* stream = free_streams_.back();
+    free_streams_.pop_back();
+    return stream;
+  }
+  streams_.push_back(std::make_unique<CurlStream>(*this));
+  return streams_.back().get();
+}
+
+void CurlConnection::ReleaseStream(CurlStream* stream) {
+  stream->FinishTransfer();
+  stream->set_fetch_id(0);
+  stream->set_profile(nullptr);
+  free_streams_.push_back(stream);
 }
 
 bool CurlConnection::LooksAlive() { return fd_ != CURL_SOCKET_BAD && CloseLeavesTimeWait(fd_); }
@@ -151,10 +304,9 @@ bool CurlConnection::Close() {
   if (closed_) return last_close_was_local_;
   closed_ = true;
   SetIdle(false);
-  FinishTransfer();
-  owner_.multi().Forget(easy_);
-  curl_easy_cleanup(easy_);
-  easy_ = nullptr;
+  // Each stream leaves the multi and its easy handle goes.
+  free_streams_.clear();
+  streams_.clear();
   // Closes the cached connection through OnCloseSocket, which records
   // whether we closed first.
   curl_share_cleanup(connection_cache_);
@@ -177,49 +329,9 @@ void CurlConnection::OnFdEvent(int fd, uint32_t epoll_events) {
   owner_.multi().SocketAction(fd, epoll_events);
 }
 
-void CurlConnection::OnTransferDone(CURLcode code) {
-  // The owner may release the slot, which can destroy this connection or
-  // start the next transfer on it: nothing of ours is touched after.
-  owner_.OnTransferDone(*this, code);
-}
-
-curl_socket_t CurlConnection::OnOpenSocket(void* clientp, curlsocktype purpose,
-                                           curl_sockaddr* address) {
-  auto* self = static_cast<CurlConnection*>(clientp);
-  if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
-  // libcurl replays a request that died on a reused connection before any
-  // response byte on a new connection of its own (Curl_retry_request:
-  // "Connection died, retrying a fresh connect"), whatever the method, a
-  // plain POST included. Replaying is the engine's decision (never a plain
-  // POST, once, counted), so no second connection once the request went out.
-  if (self->request_started_) {
-    self->reconnect_refused_ = true;
-    return CURL_SOCKET_BAD;
-  }
-  // The policy sees the address actually connected to, after DNS: a name
-  // that resolves to a metadata or loopback address is refused here.
-  const sockaddr* addr = &address->addr;
-  if (self->owner_.self_addresses().Contains(addr)) {
-    self->policy_denial_ = self->owner_.self_addresses().Explain(addr);
-    return CURL_SOCKET_BAD;
-  }
-  if (self->profile_ == nullptr) {
-    self->policy_denial_ = "no egress profile was given for this transfer";
-    return CURL_SOCKET_BAD;
-  }
-  if (!self->profile_->AllowsAddress(addr)) {
-    self->policy_denial_ = self->profile_->Explain(addr);
-    return CURL_SOCKET_BAD;
-  }
-  const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-  if (fd < 0) {
-    self->socket_errno_ = errno;  // EMFILE: out of descriptors, not refused by the origin
-    return CURL_SOCKET_BAD;
-  }
-  ++self->sockets_opened_this_transfer_;
-  self->open_fds_.push_back(fd);
-  self->fd_ = fd;
-  return fd;
+void CurlConnection::OnSocketOpened(curl_socket_t fd) {
+  open_fds_.push_back(fd);
+  fd_ = fd;
 }
 
 bool CurlConnection::remote_address(sockaddr_storage* out) const {
@@ -238,45 +350,55 @@ int CurlConnection::OnCloseSocket(void* clientp, curl_socket_t fd) {
   return close(fd);
 }
 
-int CurlConnection::OnResolverStart(void*, void*, void* clientp) {
-  static_cast<CurlConnection*>(clientp)->slot_.pool().RecordDnsLookup();
-  return 0;
-}
-
-int CurlConnection::OnPrereq(void* clientp, char*, char*, int, int) {
-  auto* self = static_cast<CurlConnection*>(clientp);
-  self->request_started_ = true;
+void CurlConnection::OnStreamConnected(CurlStream& stream) {
   // Once connected, the socket in use is the connection's (a happy-eyeballs
   // loser may still be open for a moment).
   curl_socket_t active = CURL_SOCKET_BAD;
-  if (curl_easy_getinfo(self->easy_, CURLINFO_ACTIVESOCKET, &active) == CURLE_OK &&
+  if (curl_easy_getinfo(stream.easy_, CURLINFO_ACTIVESOCKET, &active) == CURLE_OK &&
       active != CURL_SOCKET_BAD) {
-    self->fd_ = active;
+    fd_ = active;
   }
-  // Where this connection goes, for the lease-time check of a later fetch
-  // under another profile (FetchRunner::OnLease).
-  socklen_t len = sizeof(self->remote_);
-  self->has_remote_ =
-      self->fd_ != CURL_SOCKET_BAD &&
-      getpeername(self->fd_, reinterpret_cast<sockaddr*>(&self->remote_), &len) == 0;
-  if (self->sockets_opened_this_transfer_ > 0) {
+  if (stream.sockets_opened_this_transfer_ > 0) {
+    // Where this connection goes, for the lease-time check of a later fetch
+    // under another profile (FetchRunner::OnLease).
+    socklen_t len = sizeof(remote_);
+    has_remote_ = fd_ != CURL_SOCKET_BAD &&
+                  getpeername(fd_, reinterpret_cast<sockaddr*>(&remote_), &len) == 0;
     // A new connection: count its handshake, if it was TLS, and whether the
     // session the loop offered was taken.
-    const TlsHandshake handshake = ExamineHandshake(self->easy_);
+    const TlsHandshake handshake = ExamineHandshake(stream.easy_);
     if (handshake.happened) {
-      self->slot_.pool().RecordTlsHandshake(handshake.resumed, handshake.took);
+      slot_.pool().RecordTlsHandshake(handshake.resumed, handshake.took);
     }
     // TLS: what ALPN chose (no ALPN: HTTP/1.1); cleartext: the setting.
+    // (CURLINFO_HTTP_VERSION is still 0 at this point.)
     absl::string_view protocol = "http/1.1";
     if (handshake.happened) {
       if (!handshake.alpn.empty()) protocol = handshake.alpn;
-    } else if (self->http_version_ == HttpVersion::kH2c) {
+    } else if (http_version_ == HttpVersion::kH2c) {
       protocol = "h2c";
     }
-    self->slot_.pool().RecordProtocol(protocol);
+    multiplexed_ = protocol == "h2" || protocol == "h2c";
+    goaway_seen_ = false;
+    slot_.pool().RecordProtocol(protocol);
+  } else if (!has_remote_) {
+    socklen_t len = sizeof(remote_);
+    has_remote_ = fd_ != CURL_SOCKET_BAD &&
+                  getpeername(fd_, reinterpret_cast<sockaddr*>(&remote_), &len) == 0;
   }
-  self->owner_.OnConnected(*self);
-  return CURL_PREREQFUNC_OK;
+  owner_.OnConnected(stream);
+}
+
+void CurlConnection::OnGoAway() {
+  if (goaway_seen_) return;
+  goaway_seen_ = true;
+  // Inside curl's callback: the pool's transition (which may hand out new
+  // connections and start their transfers) runs once curl returns.
+  std::weak_ptr<char> alive = alive_;
+  owner_.multi().RunOutsideCurl([this, alive] {
+    if (alive.expired()) return;
+    slot_.pool().MarkGoingAway(&slot_);
+  });
 }
 
 }  // namespace fetchpool

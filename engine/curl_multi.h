@@ -4,7 +4,10 @@
 #include <curl/curl.h>
 #include <sys/epoll.h>
 
+#include <vector>
+
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "engine/event_loop.h"
 
@@ -16,13 +19,20 @@ namespace fetchpool {
 // matters idle (the origin closing a pooled connection).
 inline constexpr uint32_t kCurlReadEvents = EPOLLIN | EPOLLRDHUP;
 
-// A transfer running in the CurlMulti: it receives its socket's readiness
-// events (and hands them back to CurlMulti::SocketAction) and the news that
-// the transfer ended.
-class CurlTransfer : public FdHandler {
+// A transfer running in the CurlMulti (one easy handle: a CurlStream). It
+// hears that it ended; the readiness events of its socket go to the
+// connection it runs on (socket_handler), which hands them back to
+// CurlMulti::SocketAction. An HTTP/2 connection's socket carries several
+// transfers, so the socket's handler is the connection's, not one
+// transfer's, and it stays the same while the socket sits idle.
+class CurlTransfer {
  public:
   // CURLMSG_DONE with `code`. The easy handle is still in the multi.
   virtual void OnTransferDone(CURLcode code) = 0;
+  virtual FdHandler* socket_handler() = 0;
+
+ protected:
+  ~CurlTransfer() = default;
 };
 
 // The engine's one curl multi handle, driven by the event loop through
@@ -44,10 +54,18 @@ class CurlMulti final : public FdHandler {
   // `transfer` receives the events of `easy`'s sockets and its end; the
   // pairing lasts until Forget (one per connection, not per request).
   void Register(CURL* easy, CurlTransfer* transfer) { transfers_[easy] = transfer; }
-  void Forget(CURL* easy) { transfers_.erase(easy); }
+  void Forget(CURL* easy);
 
-  absl::Status Add(CURL* easy);  // curl_multi_add_handle
-  void Remove(CURL* easy);       // curl_multi_remove_handle
+  // curl_multi_add_handle. Called from inside a curl callback (the pool
+  // hands out streams from MarkConnected, called in the prereq callback),
+  // where curl refuses it (CURLM_RECURSIVE_API_CALL), the add waits until
+  // curl returns; a deferred add that curl then refuses ends the transfer
+  // with CURLE_FAILED_INIT.
+  absl::Status Add(CURL* easy);
+  void Remove(CURL* easy);  // curl_multi_remove_handle (or drops a deferred add)
+  // Runs `fn` now, or once curl returns when called from inside a curl
+  // callback: for pool transitions that may start transfers.
+  void RunOutsideCurl(absl::AnyInvocable<void()> fn);
 
   // Tells curl that `fd` is ready (epoll events) and delivers the
   // transfers that ended, outside any curl callback, so their owners may
@@ -61,6 +79,14 @@ class CurlMulti final : public FdHandler {
   static int OnSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
   static int OnTimer(CURLM* multi, long timeout_ms, void* userp);
   void Act(curl_socket_t fd, int ev_bitmask);
+  // Runs what was deferred while inside curl (adds, then tasks).
+  void RunDeferred();
+
+  // Inside a curl_multi_* call (its callbacks run then).
+  int in_curl_ = 0;
+  std::vector<CURL*> deferred_adds_;
+  std::vector<CURL*> failed_adds_;
+  std::vector<absl::AnyInvocable<void()>> deferred_tasks_;
 
   EventLoop& loop_;
   CURLM* multi_ = nullptr;

@@ -105,13 +105,19 @@ std::unique_ptr<Connection> EngineLoop::NewConnection(Slot& slot) {
   return std::make_unique<CurlConnection>(*this, slot);
 }
 
-void EngineLoop::OnConnected(CurlConnection& conn) {
+void EngineLoop::OnConnected(CurlStream& stream) {
+  CurlConnection& conn = stream.connection();
   Slot& slot = conn.slot();
-  if (slot.state() == Slot::State::kConnecting) slot.pool().MarkConnected(&slot);
+  if (slot.state() != Slot::State::kConnecting) return;
+  // HTTP/2: as many streams as curl puts on one connection (libcurl 7.88
+  // does not tell the origin's SETTINGS_MAX_CONCURRENT_STREAMS); the pool
+  // caps it with the host's max_streams_per_connection. The streams it
+  // hands to waiters now start once curl returns (CurlMulti::Add).
+  slot.pool().MarkConnected(&slot, conn.multiplexed() ? CurlConnection::kCurlMaxStreams : 1);
 }
 
-void EngineLoop::OnTransferDone(CurlConnection& conn, CURLcode code) {
-  fetches_.OnTransferDone(conn, code);
+void EngineLoop::OnTransferDone(CurlStream& stream, CURLcode code) {
+  fetches_.OnTransferDone(stream, code);
 }
 
 void EngineLoop::OnIdleConnectionLost(CurlConnection& conn) {

@@ -73,8 +73,8 @@ class EngineLoop final : public CurlConnectionOwner, public Transport {
   const SelfAddresses& self_addresses() override { return self_; }
   LoopTls& tls() override { return tls_; }
   std::unique_ptr<Connection> NewConnection(Slot& slot) override;
-  void OnConnected(CurlConnection& conn) override;
-  void OnTransferDone(CurlConnection& conn, CURLcode code) override;
+  void OnConnected(CurlStream& stream) override;
+  void OnTransferDone(CurlStream& stream, CURLcode code) override;
   void OnIdleConnectionLost(CurlConnection& conn) override;
 
  private:

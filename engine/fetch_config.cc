@@ -1,10 +1,17 @@
 #include "engine/fetch_config.h"
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/tls_setup.h"
 
 namespace fetchpool {
+
+bool MayMultiplex(absl::string_view pool_key, HttpVersion version) {
+  if (version == HttpVersion::kHttp11) return false;
+  if (absl::StartsWith(pool_key, "https://")) return true;
+  return version == HttpVersion::kH2c;
+}
 
 absl::Status FetchConfig::Validate() const {
   if (max_response_bytes == 0) {

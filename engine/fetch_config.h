@@ -34,6 +34,10 @@ enum class HttpVersion {
   // HTTP/1.1 only; ALPN offers http/1.1 alone.
   kHttp11,
 };
+// Whether connections to `pool_key` ("https://host:port") may carry
+// several streams with `version`: kAuto or kH2c over https (h2 by ALPN),
+// kH2c over http (prior knowledge). HostPoolConfig::may_multiplex.
+bool MayMultiplex(absl::string_view pool_key, HttpVersion version);
 // "auto" | "h2c" | "http1.1", as written in flags and the config file.
 absl::StatusOr<HttpVersion> ParseHttpVersion(absl::string_view text);
 std::string HttpVersionName(HttpVersion version);

@@ -12,6 +12,9 @@
 namespace fetchpool {
 
 bool ShouldReplay(const AttemptOutcome& a) {
+  if (!a.ok && a.never_processed && !a.any_response_byte) {
+    return a.attempts < kMaxNeverProcessedAttempts;
+  }
   return !a.ok && (a.stale_error || a.died_after_request) && a.reused && !a.any_response_byte &&
          a.replayable && a.attempts == 1;
 }
@@ -19,6 +22,7 @@ bool ShouldReplay(const AttemptOutcome& a) {
 ExchangeEnd ConnectionEnd(const AttemptOutcome& a, bool draining) {
   if (a.ok) return a.socket_open ? ExchangeEnd::kComplete : ExchangeEnd::kCompleteClosed;
   if (draining || a.too_large) return ExchangeEnd::kAborted;
+  if (a.never_processed && !a.any_response_byte) return ExchangeEnd::kAborted;
   if (ShouldReplay(a)) return ExchangeEnd::kStale;
   return ExchangeEnd::kFailed;
 }

@@ -24,6 +24,10 @@ struct AttemptOutcome {
   bool ok = false;                 // curl finished the transfer (CURLE_OK)
   bool stale_error = false;        // send/recv error or empty reply (IsStaleConnectionError)
   bool died_after_request = false; // a reused connection died after the request went out
+  // HTTP/2: the origin never processed the request (its stream was
+  // refused: REFUSED_STREAM, or above a GOAWAY's last-stream-id), or it
+  // never left (the multiplexed connection took no new stream).
+  bool never_processed = false;
   bool reused = false;             // ran on a connection opened for an earlier request
   bool any_response_byte = false;
   bool socket_open = false;        // the connection is still open afterwards
@@ -35,11 +39,16 @@ struct AttemptOutcome {
 // A request that failed on a reused connection before any response byte
 // (the origin closed it while our request was on the way: the hyper reset)
 // is replayed once, on a fresh connection, when it is safe to replay.
+// A request the origin never processed (AttemptOutcome::never_processed)
+// is replayed whatever its method, up to kMaxNeverProcessedAttempts in all.
 bool ShouldReplay(const AttemptOutcome& attempt);
+inline constexpr uint32_t kMaxNeverProcessedAttempts = 5;
 
 // What becomes of the connection after an attempt. `draining`: the caller
 // was already answered and the response was being read to keep the
-// connection.
+// connection. A stream that was never processed ends only itself
+// (kAborted: on a multiplexed slot, the stream is free again); the
+// connection's GOAWAY is told to the pool apart (HostPool::MarkGoingAway).
 ExchangeEnd ConnectionEnd(const AttemptOutcome& attempt, bool draining);
 
 // 301, 302, 303, 307, 308.

@@ -19,7 +19,7 @@
 
 namespace fetchpool {
 
-class CurlConnection;
+class CurlStream;
 class FetchRunner;
 struct PoolEntry;
 
@@ -54,8 +54,10 @@ struct FetchOp final : OversizeHandler {
   // it keeps the loop's config of that moment alive (PoolRegistry).
   std::shared_ptr<const FetchConfig> fetch;
   HostPool::WaiterId waiter = 0;   // while queued
-  CurlConnection* conn = nullptr;  // while it holds a lease
+  // Its stream on the leased slot's connection, while it holds a lease.
+  CurlStream* stream = nullptr;
   bool fresh_connection = false;   // the lease is a new connection
+  bool shared_connection = false;  // a stream beside others on a multiplexed one
   absl::Time leased_at;
   EventLoop::TimerId deadline_timer = 0;
   absl::Time transfer_deadline = absl::InfiniteFuture();
@@ -99,7 +101,7 @@ struct FetchOp final : OversizeHandler {
 
   ~FetchOp() {
     if (header_list != nullptr) curl_slist_free_all(header_list);
-    if (conn != nullptr) {
+    if (stream != nullptr) {
       std::fprintf(stderr, "fetchpool: fetch %llu destroyed while holding a connection\n",
                    static_cast<unsigned long long>(id));
       std::abort();

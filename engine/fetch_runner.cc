@@ -21,7 +21,7 @@ bool FetchOp::OnBodyOverLimit() { return runner->RefuseOversizedBody(this); }
 FetchRunner::~FetchRunner() {
   // Whatever is left (a loop that stopped) is answered, here or by
   // ~FetchOp; the connections were closed with the pools.
-  for (auto& [id, op] : ops_) op->conn = nullptr;
+  for (auto& [id, op] : ops_) op->stream = nullptr;
   for (auto& [done, result] : answers_) done(std::move(result));
 }
 
@@ -137,8 +137,9 @@ void FetchRunner::OnLease(uint64_t id, absl::StatusOr<Lease> lease) {
       return;
     }
   }
-  op->conn = conn;
+  op->stream = conn->AcquireStream();
   op->fresh_connection = lease->fresh;
+  op->shared_connection = lease->shared;
   op->result.timing.queue_wait += lease->waited;
   op->leased_at = loop_.clock().Now();
   StartTransfer(op);
@@ -179,9 +180,9 @@ void FetchRunner::StartTransfer(FetchOp* op) {
   exchange.body_limit = spec.max_response_bytes == 0
                             ? cfg.max_response_bytes
                             : std::min<uint64_t>(spec.max_response_bytes, cfg.max_response_bytes);
-  op->conn->set_fetch_id(op->id);
-  op->conn->set_profile(op->profile.get());
-  ConfigureExchange(*op->conn, spec, cfg, &exchange, &op->header_list);
+  op->stream->set_fetch_id(op->id);
+  op->stream->set_profile(op->profile.get());
+  ConfigureExchange(*op->stream, op->shared_connection, spec, cfg, &exchange, &op->header_list);
 
   // The transfer ends by the call's deadline, and by request_timeout after
   // the lease when the caller set one. Our own timer enforces it so the
@@ -201,7 +202,7 @@ void FetchRunner::StartTransfer(FetchOp* op) {
         TimerFor(op->id, op->transfer_deadline, &FetchRunner::OnTransferDeadline);
   }
   op->request_may_have_been_sent = true;
-  absl::Status started = op->conn->StartTransfer();
+  absl::Status started = op->stream->StartTransfer();
   if (!started.ok()) {
     Answer(op, MakeError(Reason::kInternal, started.message()));
     Release(op, ExchangeEnd::kFailed);
@@ -209,18 +210,23 @@ void FetchRunner::StartTransfer(FetchOp* op) {
   }
 }
 
-void FetchRunner::OnTransferDone(CurlConnection& conn, CURLcode code) {
+void FetchRunner::OnTransferDone(CurlStream& stream, CURLcode code) {
   loop_.AssertInLoopThread("FetchRunner");
-  FetchOp* op = Find(conn.fetch_id());
-  if (op == nullptr || op->conn != &conn) {
-    std::fprintf(stderr, "fetchpool: a transfer ended with no fetch on its connection\n");
+  FetchOp* op = Find(stream.fetch_id());
+  if (op == nullptr || op->stream != &stream) {
+    std::fprintf(stderr, "fetchpool: a transfer ended with no fetch on its stream\n");
     std::abort();
   }
   CancelDeadlineTimer(op);
-  ExchangeReport report = ExamineExchange(conn, code, op->exchange, op->spec,
+  ExchangeReport report = ExamineExchange(stream, code, op->exchange, op->spec,
                                           op->fresh_connection, op->attempts);
+  CurlConnection& conn = stream.connection();
   HostPool& pool = *op->pool->pool;
   if (report.connection_replaced) pool.ConnectionReplaced(&conn.slot());
+  // The origin sent GOAWAY: no new stream goes on this connection (told to
+  // the pool when curl returned, CurlConnection::OnGoAway; again here in
+  // case this transfer ended in the same curl call).
+  if (conn.goaway_seen() && !conn.slot().going_away()) pool.MarkGoingAway(&conn.slot());
   if (!op->exchange.keep_alive_header.empty()) {
     if (auto hint = ParseKeepAliveTimeout(op->exchange.keep_alive_header)) {
       pool.ApplyKeepAliveHint(*hint);
@@ -234,7 +240,7 @@ void FetchRunner::OnTransferDone(CurlConnection& conn, CURLcode code) {
   op->result.remote_address = report.remote_address;
   op->result.connection_reused = report.attempt.reused;
   pools_.NoteRemote(op->pool, report.remote_address);
-  conn.FinishTransfer();
+  stream.FinishTransfer();
   AttemptOutcome& attempt = report.attempt;
   attempt.socket_open = conn.has_socket();
 
@@ -244,7 +250,9 @@ void FetchRunner::OnTransferDone(CurlConnection& conn, CURLcode code) {
     return;
   }
   if (ShouldReplay(attempt)) {
-    Release(op, ExchangeEnd::kStale);
+    // kStale, or kAborted for a stream the origin never processed (only
+    // that stream ends).
+    Release(op, ConnectionEnd(attempt, /*draining=*/false));
     ++op->attempts;
     op->ResetForNextAttempt();
     op->EnterPhase(FetchOp::Phase::kWaiting);
@@ -401,19 +409,22 @@ bool FetchRunner::RefuseOversizedBody(FetchOp* op) {
 
 void FetchRunner::AbortTransfer(FetchOp* op) {
   CancelDeadlineTimer(op);
-  if (op->conn != nullptr) {
-    op->conn->FinishTransfer();  // mid-transfer: curl closes the connection
+  if (op->stream != nullptr) {
+    // Mid-transfer: curl closes an HTTP/1.1 connection, resets an HTTP/2 stream.
+    op->stream->FinishTransfer();
     Release(op, ExchangeEnd::kAborted);
   }
   Finish(op);
 }
 
 void FetchRunner::Release(FetchOp* op, ExchangeEnd end) {
-  if (op->conn == nullptr) return;
-  Slot* slot = &op->conn->slot();
-  op->conn->set_fetch_id(0);
-  op->conn->set_profile(nullptr);
-  op->conn = nullptr;
+  if (op->stream == nullptr) return;
+  CurlConnection& conn = op->stream->connection();
+  Slot* slot = &conn.slot();
+  // The stream is kept for the connection's next transfer before the pool
+  // decides (it may hand the slot on, or close it).
+  conn.ReleaseStream(op->stream);
+  op->stream = nullptr;
   slot->pool().Release(slot, end);
 }
 

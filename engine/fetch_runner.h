@@ -64,8 +64,8 @@ class FetchRunner {
   // The caller went away: a waiting fetch leaves the queue, a running one
   // is aborted or drained per its policy. Unknown (finished) ids are ignored.
   void Cancel(uint64_t id);
-  // The transfer on `conn` ended with `code` (from the curl multi).
-  void OnTransferDone(CurlConnection& conn, CURLcode code);
+  // The transfer on `stream` ended with `code` (from the curl multi).
+  void OnTransferDone(CurlStream& stream, CURLcode code);
 
   // Runs the answers given during this loop iteration (the loop calls it
   // before it sleeps): finishing gRPC calls together rather than one at a

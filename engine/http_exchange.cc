@@ -135,9 +135,10 @@ absl::Duration MicrosInfo(CURL* easy, CURLINFO info) {
 
 }  // namespace
 
-void ConfigureExchange(CurlConnection& conn, const FetchSpec& spec, const FetchConfig& config,
-                       ExchangeState* state, curl_slist** header_list) {
-  conn.PrepareTransfer(config.connect_timeout);
+void ConfigureExchange(CurlStream& conn, bool shared, const FetchSpec& spec,
+                       const FetchConfig& config, ExchangeState* state,
+                       curl_slist** header_list) {
+  conn.PrepareTransfer(config.connect_timeout, shared);
   conn.ConfigureTls(config);
   conn.ConfigureHttpVersion(config.http_version);
   CURL* easy = conn.easy();
@@ -186,7 +187,7 @@ void ConfigureExchange(CurlConnection& conn, const FetchSpec& spec, const FetchC
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, *header_list);
 }
 
-ExchangeReport ExamineExchange(CurlConnection& conn, CURLcode code, const ExchangeState& state,
+ExchangeReport ExamineExchange(CurlStream& conn, CURLcode code, const ExchangeState& state,
                                const FetchSpec& spec, bool lease_was_fresh, uint32_t attempts) {
   ExchangeReport report;
   CURL* easy = conn.easy();
@@ -199,6 +200,10 @@ ExchangeReport ExamineExchange(CurlConnection& conn, CURLcode code, const Exchan
   // The reused connection died after our request went out, before any
   // response (libcurl's own replay was refused: CurlConnection::OnOpenSocket).
   a.died_after_request = conn.reconnect_refused();
+  // HTTP/2: the origin never processed the stream (curl said
+  // REFUSED_STREAM), or the stream wanted a connection of its own before
+  // its request went out and was refused (CurlStream::OnOpenSocket).
+  a.never_processed = conn.refused_stream() || conn.own_connection_refused();
   a.reused = !opened_socket;
   a.any_response_byte = state.any_response_byte;
   a.too_large = state.too_large;
@@ -228,14 +233,19 @@ ExchangeReport ExamineExchange(CurlConnection& conn, CURLcode code, const Exchan
   if (!a.ok) {
     TransferFailure& f = report.failure;
     // Without the refusal curl would have said "empty reply" or "recv failure".
-    f.code = a.died_after_request ? CURLE_GOT_NOTHING : code;
+    f.code = a.died_after_request || a.never_processed ? CURLE_GOT_NOTHING : code;
     f.pool_key = spec.pool_key;
     f.url = spec.url;
     f.policy_denial = conn.policy_denial();
     f.socket_errno = conn.socket_errno();
-    f.curl_detail = a.died_after_request
-                        ? "the origin closed the reused connection without a response"
-                        : conn.error_detail();
+    f.curl_detail = conn.refused_stream()
+                        ? "the origin refused the HTTP/2 stream (REFUSED_STREAM or GOAWAY)"
+                        : conn.own_connection_refused()
+                              ? "the HTTP/2 connection took no new stream (GOAWAY or the "
+                                "origin's stream limit)"
+                              : a.died_after_request
+                                    ? "the origin closed the reused connection without a response"
+                                    : conn.error_detail();
     f.connected = pre > absl::ZeroDuration() || a.reused;
     f.reused_connection = a.reused;
     f.body_bytes = state.bytes_received;

@@ -68,11 +68,13 @@ struct ExchangeState {
   }
 };
 
-// Sets `conn`'s options for `spec` (its method, headers, body, callbacks
-// into `state`). `header_list` keeps curl's copy of the headers across
-// attempts of one fetch; the caller frees it.
-void ConfigureExchange(CurlConnection& conn, const FetchSpec& spec, const FetchConfig& config,
-                       ExchangeState* state, curl_slist** header_list);
+// Sets `stream`'s options for `spec` (its method, headers, body, callbacks
+// into `state`). `shared`: the stream joins a multiplexed connection other
+// streams use (Lease::shared). `header_list` keeps curl's copy of the
+// headers across attempts of one fetch; the caller frees it.
+void ConfigureExchange(CurlStream& stream, bool shared, const FetchSpec& spec,
+                       const FetchConfig& config, ExchangeState* state,
+                       curl_slist** header_list);
 
 // What a finished transfer left behind.
 struct ExchangeReport {
@@ -83,10 +85,10 @@ struct ExchangeReport {
   FetchTimings timings;     // dns, connect, tls, first_byte of this attempt
   std::string remote_address;  // "1.2.3.4:80", "[::1]:443"
 };
-// Reads `conn` after its transfer ended with `code` (before FinishTransfer).
-// attempt.socket_open is left for the caller to read after FinishTransfer,
-// when curl has closed a connection it will not keep.
-ExchangeReport ExamineExchange(CurlConnection& conn, CURLcode code, const ExchangeState& state,
+// Reads `stream` after its transfer ended with `code` (before
+// FinishTransfer). attempt.socket_open is left for the caller to read
+// after FinishTransfer, when curl has closed a connection it will not keep.
+ExchangeReport ExamineExchange(CurlStream& stream, CURLcode code, const ExchangeState& state,
                                const FetchSpec& spec, bool lease_was_fresh, uint32_t attempts);
 
 }  // namespace fetchpool

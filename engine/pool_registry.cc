@@ -39,6 +39,14 @@ class LoopTimer final : public PoolTimer {
   EventLoop::TimerId id_ = 0;
 };
 
+// The pool's limits for `key`, with what the engine derives from the
+// host's fetch settings: whether its connections may multiplex.
+HostPoolConfig PoolConfigFor(const std::string& key, const HostConfig& host) {
+  HostPoolConfig pool = host.pool;
+  pool.may_multiplex = MayMultiplex(key, host.fetch.http_version);
+  return pool;
+}
+
 }  // namespace
 
 PoolRegistry::PoolRegistry(std::shared_ptr<const EngineConfig> config, EventLoop& loop,
@@ -90,7 +98,8 @@ PoolEntry* PoolRegistry::FindOrCreate(const std::string& key, const std::string&
   const HostConfig& host = config_->ForHost(key);
   auto entry = std::make_unique<PoolEntry>();
   TimerFactory* timers = this;  // a private base: converted here, where it is accessible
-  entry->pool = std::make_unique<HostPool>(key, host.pool, loop_.clock(), transport_, timers);
+  entry->pool = std::make_unique<HostPool>(key, PoolConfigFor(key, host), loop_.clock(), transport_,
+                                           timers);
   entry->fetch = std::shared_ptr<const FetchConfig>(config_, &host.fetch);
   entry->creator = caller;
   PoolEntry* raw = entry.get();
@@ -221,7 +230,7 @@ void PoolRegistry::Reconfigure(std::shared_ptr<const EngineConfig> config) {
     const HostConfig& host = config_->ForHost(key);
     entry->fetch = std::shared_ptr<const FetchConfig>(config_, &host.fetch);
     // Cannot fail: the engine validated every host's settings first.
-    absl::Status applied = entry->pool->Reconfigure(host.pool);
+    absl::Status applied = entry->pool->Reconfigure(PoolConfigFor(key, host));
     (void)applied;
   }
 }
