@@ -49,6 +49,35 @@ TEST(ShouldReplayTest, OnlyASafeRequestThatDiedOnAReusedConnectionBeforeAnyByte)
   EXPECT_FALSE(ShouldReplay(a));
 }
 
+// HTTP/2: a stream the origin never processed (REFUSED_STREAM, above a
+// GOAWAY's last-stream-id) or that never left (the connection took no new
+// stream) is replayed whatever its method, a few times at most; only the
+// stream ends, not the connection. A stream that died otherwise follows
+// the rules above.
+TEST(ShouldReplayTest, AStreamTheOriginNeverProcessedIsReplayedWhateverItsMethod) {
+  AttemptOutcome a;
+  a.never_processed = true;
+  a.replayable = false;  // a plain POST
+  a.reused = true;
+  EXPECT_TRUE(ShouldReplay(a));
+  EXPECT_EQ(ConnectionEnd(a, false), ExchangeEnd::kAborted);
+  a.reused = false;  // on the connection it opened: the same
+  EXPECT_TRUE(ShouldReplay(a));
+  a.attempts = kMaxNeverProcessedAttempts - 1;
+  EXPECT_TRUE(ShouldReplay(a));
+  a.attempts = kMaxNeverProcessedAttempts;  // bounded
+  EXPECT_FALSE(ShouldReplay(a));
+  EXPECT_EQ(ConnectionEnd(a, false), ExchangeEnd::kAborted);
+  a.attempts = 1;
+  a.any_response_byte = true;  // it was answered after all: not replayed
+  EXPECT_FALSE(ShouldReplay(a));
+
+  AttemptOutcome died = DiedOnReuse();  // no REFUSED_STREAM: today's rules
+  died.replayable = false;
+  EXPECT_FALSE(ShouldReplay(died));
+  EXPECT_EQ(ConnectionEnd(died, false), ExchangeEnd::kFailed);
+}
+
 TEST(ConnectionEndTest, WhatBecomesOfTheConnection) {
   AttemptOutcome ok;
   ok.ok = true;

@@ -2,7 +2,14 @@
 // setting): by ALPN over TLS, by prior knowledge in cleartext (h2c), or
 // HTTP/1.1 forced. Real nginx origins on loopback
 // (tests/integration/tls_test_env.h) behind a live in-process fetchpoold.
+#include <atomic>
+#include <functional>
+#include <map>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_split.h"
 
 #include "server/server_config.h"
 #include "tests/integration/service_fixture.h"
@@ -50,6 +57,58 @@ class Http2OriginTest : public ServiceTest {
     EXPECT_EQ(stats.connections_opened_total(), 1u);
     EXPECT_EQ(stats.reused_requests_total(), 2u);
     return version;
+  }
+
+  // `count` fetches, `concurrency` at a time (one thread each), the i-th
+  // made by `make(i)`. While they run, the pool's streams_in_use is
+  // sampled: the most seen goes to *max_streams_seen.
+  std::vector<CallResult> FetchConcurrently(int count, int concurrency,
+                                            const std::function<v1::FetchRequest(int)>& make,
+                                            const std::string& pool_key,
+                                            uint32_t* max_streams_seen = nullptr) {
+    std::vector<CallResult> results(count);
+    std::atomic<int> next{0};
+    std::atomic<bool> done{false};
+    std::vector<std::thread> callers;
+    for (int t = 0; t < concurrency; ++t) {
+      callers.emplace_back([&] {
+        for (int i = next++; i < count; i = next++) {
+          results[i] = Fetch(make(i), absl::Seconds(30));
+        }
+      });
+    }
+    uint32_t most = 0;
+    std::thread sampler([&] {
+      while (!done.load()) {
+        most = std::max(most, StatsFor(pool_key).streams_in_use());
+        absl::SleepFor(absl::Milliseconds(20));
+      }
+    });
+    for (std::thread& t : callers) t.join();
+    done = true;
+    sampler.join();
+    if (max_streams_seen != nullptr) *max_streams_seen = most;
+    return results;
+  }
+
+  // 64 fetches of /slow (about a second each) at once against `kind`.
+  std::vector<CallResult> SixtyFourSlowFetches(TlsOrigin kind, uint32_t* max_streams_seen) {
+    return FetchConcurrently(
+        64, 64,
+        [&](int) {
+          v1::FetchRequest request;
+          request.set_url(env_->Url(kind, "/slow"));
+          return request;
+        },
+        env_->PoolKey(kind), max_streams_seen);
+  }
+
+  static void ExpectAllSlowOk(const std::vector<CallResult>& results) {
+    for (size_t i = 0; i < results.size(); ++i) {
+      EXPECT_TRUE(results[i].status.ok()) << i << ": " << results[i].status.error_message();
+      EXPECT_EQ(results[i].response.status(), 200) << i;
+      EXPECT_EQ(results[i].response.body().size(), 4000u) << i;
+    }
   }
 
   static TlsTestEnv* env_;
@@ -101,6 +160,132 @@ TEST_F(Http2OriginTest, PerHostSettingOverridesTheServiceWideOne) {
   config.engine.per_host[env_->PoolKey(TlsOrigin::kH2)] = h2;
   StartServer(config);
   EXPECT_EQ(ThreeFetchesOnOneConnection(TlsOrigin::kH2), "HTTP/2");
+}
+
+// Issue 14's multiplexing check: 64 concurrent fetches to an h2 origin
+// with the default stream cap (100) ride one connection.
+TEST_F(Http2OriginTest, SixtyFourConcurrentFetchesShareOneH2Connection) {
+  StartServer(ConfigWith(HttpVersion::kAuto));
+  uint32_t most_streams = 0;
+  std::vector<CallResult> results = SixtyFourSlowFetches(TlsOrigin::kH2, &most_streams);
+  ExpectAllSlowOk(results);
+  for (const CallResult& r : results) EXPECT_EQ(r.response.http_version(), "HTTP/2");
+  v1::HostPoolStats stats = StatsFor(env_->PoolKey(TlsOrigin::kH2));
+  EXPECT_EQ(stats.connections_opened_total(), 1u);
+  EXPECT_EQ(stats.tls_handshakes_total(), 1u);
+  EXPECT_EQ(stats.max_streams_per_connection(), 100u);
+  EXPECT_EQ(stats.protocol(), "h2");
+  EXPECT_GT(most_streams, 1u);
+  std::printf("h2, cap 100: %llu connection(s) opened, at most %u streams in use seen\n",
+              static_cast<unsigned long long>(stats.connections_opened_total()), most_streams);
+}
+
+// The stream cap: 10 streams per connection, 64 fetches at once, 7 connections.
+TEST_F(Http2OriginTest, StreamCapOfTenOpensSevenConnectionsForSixtyFour) {
+  ServerConfig config = ConfigWith(HttpVersion::kAuto);
+  config.engine.defaults.pool.max_streams_per_connection = 10;
+  StartServer(config);
+  uint32_t most_streams = 0;
+  std::vector<CallResult> results = SixtyFourSlowFetches(TlsOrigin::kH2, &most_streams);
+  ExpectAllSlowOk(results);
+  v1::HostPoolStats stats = StatsFor(env_->PoolKey(TlsOrigin::kH2));
+  EXPECT_EQ(stats.connections_opened_total(), 7u);
+  EXPECT_EQ(stats.max_streams_per_connection(), 100u);  // what curl allows; capped at 10
+  EXPECT_GT(most_streams, 10u);
+  std::printf("h2, cap 10: %llu connections opened, at most %u streams in use seen\n",
+              static_cast<unsigned long long>(stats.connections_opened_total()), most_streams);
+}
+
+TEST_F(Http2OriginTest, SixtyFourConcurrentFetchesShareOneH2cConnection) {
+  StartServer(ConfigWith(HttpVersion::kH2c));
+  uint32_t most_streams = 0;
+  std::vector<CallResult> results = SixtyFourSlowFetches(TlsOrigin::kH2c, &most_streams);
+  ExpectAllSlowOk(results);
+  v1::HostPoolStats stats = StatsFor(env_->PoolKey(TlsOrigin::kH2c));
+  EXPECT_EQ(stats.connections_opened_total(), 1u);
+  EXPECT_EQ(stats.protocol(), "h2c");
+  EXPECT_GT(most_streams, 1u);
+  std::printf("h2c, cap 100: %llu connection(s) opened, at most %u streams in use seen\n",
+              static_cast<unsigned long long>(stats.connections_opened_total()), most_streams);
+}
+
+// HTTP/1.1 forced: one request per connection at a time, as before.
+TEST_F(Http2OriginTest, ForcedHttp11OpensAConnectionPerConcurrentFetch) {
+  StartServer(ConfigWith(HttpVersion::kHttp11));
+  std::vector<CallResult> results = FetchConcurrently(
+      16, 16,
+      [&](int) {
+        v1::FetchRequest request;
+        request.set_url(env_->Url(TlsOrigin::kH2, "/slow"));
+        return request;
+      },
+      env_->PoolKey(TlsOrigin::kH2));
+  ExpectAllSlowOk(results);
+  for (const CallResult& r : results) EXPECT_EQ(r.response.http_version(), "HTTP/1.1");
+  v1::HostPoolStats stats = StatsFor(env_->PoolKey(TlsOrigin::kH2));
+  EXPECT_EQ(stats.connections_opened_total(), 16u);
+  EXPECT_EQ(stats.protocol(), "http/1.1");
+}
+
+// GOAWAY is HTTP/2's reuse race. nginx sends it after 10 requests on a
+// connection; the streams above its last-stream-id were never processed
+// and are replayed (POST included) on a new connection; those at or below
+// it finish. Every fetch succeeds and nginx serves no POST twice.
+TEST_F(Http2OriginTest, GoAwayReplaysTheRefusedStreamsAndNoPostTwice) {
+  StartServer(ConfigWith(HttpVersion::kAuto));
+  const std::string before = env_->AccessLog();
+  constexpr int kFetches = 200;
+  std::vector<CallResult> results = FetchConcurrently(
+      kFetches, 32,
+      [&](int i) {
+        v1::FetchRequest request;
+        if (i % 2 == 0) {
+          request.set_url(env_->Url(TlsOrigin::kH2GoAway, absl::StrCat("/g/", i)));
+        } else {
+          request.set_url(env_->Url(TlsOrigin::kH2GoAway, absl::StrCat("/p/", i)));
+          request.set_method("POST");
+          request.set_body(absl::StrCat("body of fetch ", i));
+        }
+        return request;
+      },
+      env_->PoolKey(TlsOrigin::kH2GoAway));
+  int ok = 0;
+  for (int i = 0; i < kFetches; ++i) {
+    EXPECT_TRUE(results[i].status.ok()) << i << ": " << results[i].reason << " "
+                                        << results[i].status.error_message();
+    EXPECT_EQ(results[i].response.status(), 200) << i;
+    if (results[i].status.ok()) ++ok;
+  }
+  // nginx logs a request when it ends: give the last lines a moment.
+  std::map<std::string, int> served;
+  for (int tries = 0; tries < 50; ++tries) {
+    served.clear();
+    const std::string log = env_->AccessLog().substr(before.size());
+    for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+      const size_t quote = line.find('"');
+      if (quote == absl::string_view::npos) continue;
+      std::vector<absl::string_view> request = absl::StrSplit(line.substr(quote + 1), ' ');
+      if (request.size() >= 2) ++served[absl::StrCat(request[0], " ", request[1])];
+    }
+    if (served.size() >= static_cast<size_t>(kFetches)) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  int posts_twice = 0;
+  int gets_twice = 0;
+  for (int i = 0; i < kFetches; ++i) {
+    const std::string key =
+        i % 2 == 0 ? absl::StrCat("GET /g/", i) : absl::StrCat("POST /p/", i);
+    EXPECT_EQ(served[key], 1) << key;
+    if (served[key] > 1) ++(i % 2 == 0 ? gets_twice : posts_twice);
+  }
+  EXPECT_EQ(posts_twice, 0);
+  v1::HostPoolStats stats = StatsFor(env_->PoolKey(TlsOrigin::kH2GoAway));
+  // 200 requests at 10 per connection: at least 20 connections.
+  EXPECT_GE(stats.connections_opened_total(), 20u);
+  std::printf("GOAWAY every 10 requests: %d/%d OK, %llu connections opened, %llu retries, "
+              "%d POSTs and %d GETs served twice\n",
+              ok, kFetches, static_cast<unsigned long long>(stats.connections_opened_total()),
+              static_cast<unsigned long long>(stats.retries_total()), posts_twice, gets_twice);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 
@@ -36,6 +37,9 @@ enum class TlsOrigin {
   kClientCert,    // good certificate, requires a client certificate from the CA
   kH2,            // good certificate, HTTP/2 and HTTP/1.1 by ALPN
   kH2c,           // cleartext HTTP/2 by prior knowledge only (http://)
+  // h2 like kH2, but GOAWAY after every 10 requests on a connection
+  // (keepalive_requests 10), and an access log (AccessLog()).
+  kH2GoAway,
 };
 
 class TlsTestEnv {
@@ -49,7 +53,7 @@ class TlsTestEnv {
     if (!MakeCertificates()) return false;
     for (TlsOrigin kind : {TlsOrigin::kGood, TlsOrigin::kSelfSigned, TlsOrigin::kWrongName,
                            TlsOrigin::kExpired, TlsOrigin::kTls10Only, TlsOrigin::kClientCert,
-                           TlsOrigin::kH2, TlsOrigin::kH2c}) {
+                           TlsOrigin::kH2, TlsOrigin::kH2c, TlsOrigin::kH2GoAway}) {
       ports_[kind] = FreePort();
     }
     return StartNginx();
@@ -73,6 +77,13 @@ class TlsTestEnv {
     return absl::StrCat(kind == TlsOrigin::kH2c ? "http" : "https", "://127.0.0.1:", port(kind));
   }
   std::string File(const std::string& name) const { return absl::StrCat(dir_, "/", name); }
+  // What nginx logged for kH2GoAway: one line per request it processed
+  // ("... \"POST /p/7 HTTP/2.0\" 200 ..."); nginx writes each line as
+  // the request ends.
+  std::string AccessLog() const {
+    std::ifstream in(File("goaway-access.log"));
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
   const std::string& dir() const { return dir_; }
 
  private:
@@ -155,16 +166,24 @@ class TlsTestEnv {
     return ntohs(addr.sin_port);
   }
 
+  // Every origin answers "ok\n"; /slow answers 4000 bytes at 2 KB/s (about
+  // a second), so concurrent fetches overlap. (`return`, not a file: the
+  // nginx worker cannot read our 0700 directory.)
   std::string Server(TlsOrigin kind, const std::string& cert, const std::string& extra) const {
+    const std::string locations =
+        absl::StrCat("    location /slow { limit_rate 2k; return 200 \"", std::string(4000, 'a'),
+                     "\"; }\n",
+                     "    location / { return 200 \"ok\\n\"; }\n  }\n");
     if (kind == TlsOrigin::kH2c) {
       return absl::StrCat("  server {\n    listen 127.0.0.1:", port(kind), " http2;\n", extra,
-                          "    location / { return 200 \"ok\\n\"; }\n  }\n");
+                          locations);
     }
+    const bool h2 = kind == TlsOrigin::kH2 || kind == TlsOrigin::kH2GoAway;
     return absl::StrCat("  server {\n    listen 127.0.0.1:", port(kind),
-                        kind == TlsOrigin::kH2 ? " ssl http2;\n" : " ssl;\n",
+                        h2 ? " ssl http2;\n" : " ssl;\n",
                         "    ssl_certificate ", File(cert + ".pem"), ";\n",
                         "    ssl_certificate_key ", File(cert + ".key"), ";\n", extra,
-                        "    location / { return 200 \"ok\\n\"; }\n  }\n");
+                        locations);
   }
 
   bool StartNginx() {
@@ -186,6 +205,11 @@ class TlsTestEnv {
                absl::StrCat("    ssl_client_certificate ", File("ca.pem"),
                             ";\n    ssl_verify_client on;\n")),
         Server(TlsOrigin::kH2, "good", ""), Server(TlsOrigin::kH2c, "", ""),
+        // HTTP/2 GOAWAY after 10 requests: the streams above its
+        // last-stream-id were never processed.
+        Server(TlsOrigin::kH2GoAway, "good",
+               absl::StrCat("    keepalive_requests 10;\n    access_log ",
+                            File("goaway-access.log"), ";\n")),
         "}\n");
     if (!WriteFile("nginx.conf", conf)) return Fail("writing nginx.conf");
     const std::string conf_path = File("nginx.conf");
