@@ -58,6 +58,11 @@ CurlStream::~CurlStream() {
 
 Slot& CurlStream::slot() const { return conn_.slot(); }
 
+bool CurlStream::refused_stream() const {
+  if (refused_stream_) return true;
+  return conn_.goaway_seen_ && stream_id_ > conn_.goaway_last_stream_;
+}
+
 FdHandler* CurlStream::socket_handler() { return &conn_; }
 
 void CurlStream::SetConstantOptions() {
@@ -98,6 +103,7 @@ void CurlStream::PrepareTransfer(absl::Duration connect_timeout, bool shared) {
   reconnect_refused_ = false;
   refused_stream_ = false;
   own_connection_refused_ = false;
+  stream_id_ = 0;
   policy_denial_.clear();
   socket_errno_ = 0;
   error_buffer_[0] = '\0';
@@ -237,12 +243,16 @@ int CurlStream::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void
     std::fprintf(stderr, "%s%.*s", kPrefix[type], static_cast<int>(size), data);
   }
   if (type != CURLINFO_TEXT) return 0;
-  switch (ClassifyCurlText(text)) {
+  const CurlH2Event event = ParseCurlText(text);
+  switch (event.signal) {
     case CurlH2Signal::kRefusedStream:
       self->refused_stream_ = true;
       break;
     case CurlH2Signal::kGoAway:
-      self->conn_.OnGoAway();
+      self->conn_.OnGoAway(event.number);
+      break;
+    case CurlH2Signal::kStreamId:
+      self->stream_id_ = event.number;
       break;
     case CurlH2Signal::kOriginStreamLimit:
     case CurlH2Signal::kNone:
@@ -389,9 +399,14 @@ void CurlConnection::OnStreamConnected(CurlStream& stream) {
   owner_.OnConnected(stream);
 }
 
-void CurlConnection::OnGoAway() {
-  if (goaway_seen_) return;
+void CurlConnection::OnGoAway(uint32_t last_stream) {
+  // A second GOAWAY may only lower the last stream id (RFC 9113 6.8).
+  if (goaway_seen_) {
+    goaway_last_stream_ = std::min(goaway_last_stream_, last_stream);
+    return;
+  }
   goaway_seen_ = true;
+  goaway_last_stream_ = last_stream;
   // Inside curl's callback: the pool's transition (which may hand out new
   // connections and start their transfers) runs once curl returns.
   std::weak_ptr<char> alive = alive_;

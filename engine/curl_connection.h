@@ -111,9 +111,12 @@ class CurlStream final : public CurlTransfer {
   // reused connection, or of a refused HTTP/2 stream) and was refused: the
   // request got no response.
   bool reconnect_refused() const { return reconnect_refused_; }
-  // HTTP/2: curl said the origin refused this transfer's stream
-  // (REFUSED_STREAM: never processed, safe to send again).
-  bool refused_stream() const { return refused_stream_; }
+  // HTTP/2: the origin never processed this transfer's stream, so it is
+  // safe to send again: curl said REFUSED_STREAM, or the stream's id is
+  // above the last-stream-id of the connection's GOAWAY (RFC 9113 6.8).
+  bool refused_stream() const;
+  // HTTP/2: the stream id curl gave this transfer (0: none yet).
+  uint32_t stream_id() const { return stream_id_; }
   // A shared stream on which curl wanted a connection of its own before
   // the request went out (the connection is going away, or the origin's
   // stream limit is lower than the pool's): refused, nothing was sent.
@@ -146,6 +149,7 @@ class CurlStream final : public CurlTransfer {
   bool reconnect_refused_ = false;
   bool refused_stream_ = false;
   bool own_connection_refused_ = false;
+  uint32_t stream_id_ = 0;
   std::string policy_denial_;
   const EgressProfile* profile_ = nullptr;
   int socket_errno_ = 0;
@@ -188,8 +192,10 @@ class CurlConnection final : public Connection, public FdHandler {
   bool has_socket() const { return fd_ >= 0; }
   // The connection carries several streams (h2 by ALPN, or h2c).
   bool multiplexed() const { return multiplexed_; }
-  // The origin sent GOAWAY on it (seen in curl's verbose text).
+  // The origin sent GOAWAY on it (seen in curl's verbose text), and the
+  // last stream id it said it processed or may process.
   bool goaway_seen() const { return goaway_seen_; }
+  uint32_t goaway_last_stream() const { return goaway_last_stream_; }
 
   // Connection:
   bool LooksAlive() override;
@@ -206,7 +212,7 @@ class CurlConnection final : public Connection, public FdHandler {
   // From the streams' callbacks.
   void OnSocketOpened(curl_socket_t fd);
   void OnStreamConnected(CurlStream& stream);
-  void OnGoAway();
+  void OnGoAway(uint32_t last_stream);
 
   CurlConnectionOwner& owner_;
   Slot& slot_;
@@ -219,6 +225,7 @@ class CurlConnection final : public Connection, public FdHandler {
   bool closed_ = false;
   bool multiplexed_ = false;
   bool goaway_seen_ = false;
+  uint32_t goaway_last_stream_ = 0;
   // Sockets curl opened and has not closed (two briefly while happy
   // eyeballs races IPv6 and IPv4); fd_ is the connection's once it settles.
   absl::InlinedVector<curl_socket_t, 2> open_fds_;
