@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engine/curl_h2_signals.h"
 #include "engine/curl_setopt.h"
@@ -104,6 +105,8 @@ void CurlStream::PrepareTransfer(absl::Duration connect_timeout, bool shared) {
   refused_stream_ = false;
   own_connection_refused_ = false;
   stream_id_ = 0;
+  connected_pending_ = false;
+  trace_.clear();
   policy_denial_.clear();
   socket_errno_ = 0;
   error_buffer_[0] = '\0';
@@ -166,7 +169,14 @@ void CurlStream::FinishTransfer() {
   conn_.owner_.multi().Remove(easy_);
 }
 
+void CurlStream::ReportConnectedIfPending() {
+  if (!connected_pending_) return;
+  connected_pending_ = false;
+  conn_.owner_.OnConnected(*this);
+}
+
 void CurlStream::OnTransferDone(CURLcode code) {
+  ReportConnectedIfPending();
   // The owner may release the slot, which can destroy this stream and its
   // connection or start the next transfer on it: nothing of ours is
   // touched after.
@@ -242,9 +252,22 @@ int CurlStream::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void
     static constexpr const char* kPrefix[] = {"* ", "< ", "> "};
     std::fprintf(stderr, "%s%.*s", kPrefix[type], static_cast<int>(size), data);
   }
+  static const bool trace = std::getenv("FP_H2DEBUG") != nullptr;  // TEMP
+  if (trace) {
+    if (type <= CURLINFO_HEADER_OUT) {
+      self->trace_.append(type == CURLINFO_TEXT ? "* " : type == CURLINFO_HEADER_IN ? "< " : "> ");
+      self->trace_.append(data, size);
+    } else {
+      self->trace_.append(absl::StrCat("[data type ", type, " ", size, "]\n"));
+    }
+  }
+  if (type == CURLINFO_HEADER_IN) self->ReportConnectedIfPending();  // the body went out
   if (type != CURLINFO_TEXT) return 0;
   const CurlH2Event event = ParseCurlText(text);
   switch (event.signal) {
+    case CurlH2Signal::kUploadDone:
+      self->ReportConnectedIfPending();
+      break;
     case CurlH2Signal::kRefusedStream:
       self->refused_stream_ = true;
       break;
@@ -395,6 +418,16 @@ void CurlConnection::OnStreamConnected(CurlStream& stream) {
     socklen_t len = sizeof(remote_);
     has_remote_ = fd_ != CURL_SOCKET_BAD &&
                   getpeername(fd_, reinterpret_cast<sockaddr*>(&remote_), &len) == 0;
+  }
+  // libcurl 7.88 can stall the body of a connection's first request when
+  // streams are added to the connection while it is being sent (seen with
+  // POSTs as stream 1 under 31 other streams: the body never left, the
+  // origin gave up on the stream). So a multiplexed connection opened by a
+  // request with a body is reported (and its streams handed to waiters)
+  // once that body is sent, or the response begins, or the transfer ends.
+  if (multiplexed_ && stream.sockets_opened_this_transfer_ > 0 && stream.sends_body_) {
+    stream.connected_pending_ = true;
+    return;
   }
   owner_.OnConnected(stream);
 }

@@ -80,6 +80,8 @@ class CurlStream final : public CurlTransfer {
   // curl's verbose text, read for what 7.88 has no API for
   // (engine/curl_h2_signals.h).
   void ConfigureHttpVersion(HttpVersion version);
+  // The request of this transfer has a body (ConfigureExchange).
+  void set_sends_body(bool sends_body) { sends_body_ = sends_body; }
   // curl's message for the last failure ("Failed to connect to ... port ...").
   const char* error_detail() const { return error_buffer_; }
   absl::Status StartTransfer();  // curl_multi_add_handle
@@ -134,6 +136,8 @@ class CurlStream final : public CurlTransfer {
   static int OnResolverStart(void* resolver_state, void* reserved, void* clientp);
   static int OnDebug(CURL* easy, curl_infotype type, char* data, size_t size, void* clientp);
   void SetConstantOptions();
+  // Tells the owner about the connection now, if it was held back.
+  void ReportConnectedIfPending();
 
   CurlConnection& conn_;
   // Outlives every SSL_CTX curl makes for this handle (streams live as
@@ -150,6 +154,14 @@ class CurlStream final : public CurlTransfer {
   bool refused_stream_ = false;
   bool own_connection_refused_ = false;
   uint32_t stream_id_ = 0;
+  bool sends_body_ = false;
+  // This stream opened a multiplexed connection with a request that has a
+  // body: the pool hears of the connection (and hands its streams to
+  // waiters) once the body is sent (CurlConnection::OnStreamConnected).
+  bool connected_pending_ = false;
+ public:
+  std::string trace_;  // TEMP
+ private:
   std::string policy_denial_;
   const EgressProfile* profile_ = nullptr;
   int socket_errno_ = 0;

@@ -45,6 +45,11 @@ CurlH2Event ParseCurlText(absl::string_view text) {
         return Numbered(CurlH2Signal::kStreamId, text.substr(kStreamId.size()));
       }
       break;
+    case 'W':
+      if (absl::StartsWith(text, "We are completely uploaded and fine")) {
+        return {CurlH2Signal::kUploadDone, 0};
+      }
+      break;
     case 'M':
       // Not "client side MAX_CONCURRENT_STREAMS": that is curl's own cap.
       if (absl::StartsWith(text, kStreamLimit)) {

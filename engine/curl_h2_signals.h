@@ -44,6 +44,9 @@ enum class CurlH2Signal {
   // the origin's SETTINGS_MAX_CONCURRENT_STREAMS is N, lower than the
   // streams the pool put on the connection; curl wants another connection.
   kOriginStreamLimit,
+  // "We are completely uploaded and fine" (transfer.c): the request body
+  // has been handed over whole.
+  kUploadDone,
 };
 
 struct CurlH2Event {

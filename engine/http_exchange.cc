@@ -163,6 +163,7 @@ void ConfigureExchange(CurlStream& conn, bool shared, const FetchSpec& spec,
                          : 0L);
   const bool sends_body = !spec.body.empty() || spec.method == "POST" || spec.method == "PUT" ||
                           spec.method == "PATCH";
+  conn.set_sends_body(!spec.body.empty());
   if (sends_body) {
     // Makes curl send a POST unless CUSTOMREQUEST below names the method.
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(spec.body.size()));

@@ -45,6 +45,11 @@ TEST(CurlH2SignalsTest, OriginStreamLimit) {
             CurlH2Signal::kNone);
 }
 
+TEST(CurlH2SignalsTest, UploadDone) {
+  EXPECT_EQ(ParseCurlText("We are completely uploaded and fine\n").signal,
+            CurlH2Signal::kUploadDone);
+}
+
 TEST(CurlH2SignalsTest, OrdinaryLinesAreNothing) {
   for (const char* line :
        {"", "R", "Connected to 127.0.0.1 (127.0.0.1) port 443 (#0)\n",
