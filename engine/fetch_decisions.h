@@ -42,7 +42,7 @@ struct AttemptOutcome {
 // A request the origin never processed (AttemptOutcome::never_processed)
 // is replayed whatever its method, up to kMaxNeverProcessedAttempts in all.
 bool ShouldReplay(const AttemptOutcome& attempt);
-inline constexpr uint32_t kMaxNeverProcessedAttempts = 5;
+inline constexpr uint32_t kMaxNeverProcessedAttempts = 10;
 
 // What becomes of the connection after an attempt. `draining`: the caller
 // was already answered and the response was being read to keep the

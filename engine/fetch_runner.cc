@@ -226,7 +226,15 @@ void FetchRunner::OnTransferDone(CurlStream& stream, CURLcode code) {
   // The origin sent GOAWAY: no new stream goes on this connection (told to
   // the pool when curl returned, CurlConnection::OnGoAway; again here in
   // case this transfer ended in the same curl call).
-  if (conn.goaway_seen() && !conn.slot().going_away()) pool.MarkGoingAway(&conn.slot());
+  // A stream that curl would not put on the connection tells the same: curl
+  // took the connection as closing (a refused stream makes it so, and it
+  // ends the connection after the origin's close) or full (the origin's own
+  // stream limit, below the pool's; libcurl 7.88 does not say it, and
+  // HostPool has no call to lower one slot's streams, so the connection
+  // goes away rather than take streams curl refuses).
+  if ((conn.goaway_seen() || stream.own_connection_refused()) && !conn.slot().going_away()) {
+    pool.MarkGoingAway(&conn.slot());
+  }
   if (!op->exchange.keep_alive_header.empty()) {
     if (auto hint = ParseKeepAliveTimeout(op->exchange.keep_alive_header)) {
       pool.ApplyKeepAliveHint(*hint);
@@ -257,13 +265,22 @@ void FetchRunner::OnTransferDone(CurlStream& stream, CURLcode code) {
     return;
   }
   if (ShouldReplay(attempt)) {
+    // A stream the origin refused (GOAWAY) went to a connection the pool
+    // no longer leases: the first time it asks again like any fetch (a
+    // free stream, or one of a connection being opened), rather than a
+    // connection of its own as a replay after a dead connection does; if
+    // it is refused again, it gets one (as the first stream of a
+    // connection, it is processed). (Not counted in retries_total the
+    // first time: HostPool counts replays only.)
+    const bool refused_by_origin =
+        attempt.never_processed && stream.refused_stream() && op->attempts == 1;
     // kStale, or kAborted for a stream the origin never processed (only
     // that stream ends).
     Release(op, ConnectionEnd(attempt, /*draining=*/false));
     ++op->attempts;
     op->ResetForNextAttempt();
     op->EnterPhase(FetchOp::Phase::kWaiting);
-    AcquireConnection(op, /*replay=*/true);
+    AcquireConnection(op, /*replay=*/!refused_by_origin);
     return;
   }
   Release(op, ConnectionEnd(attempt, /*draining=*/false));

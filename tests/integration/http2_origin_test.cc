@@ -258,6 +258,7 @@ TEST_F(Http2OriginTest, GoAwayReplaysTheRefusedStreamsAndNoPostTwice) {
   }
   // nginx logs a request when it ends: give the last lines a moment.
   std::map<std::string, int> served;
+  std::map<std::string, std::string> logged;  // the line, for messages
   for (int tries = 0; tries < 50; ++tries) {
     served.clear();
     const std::string log = env_->AccessLog().substr(before.size());
@@ -265,7 +266,11 @@ TEST_F(Http2OriginTest, GoAwayReplaysTheRefusedStreamsAndNoPostTwice) {
       const size_t quote = line.find('"');
       if (quote == absl::string_view::npos) continue;
       std::vector<absl::string_view> request = absl::StrSplit(line.substr(quote + 1), ' ');
-      if (request.size() >= 2) ++served[absl::StrCat(request[0], " ", request[1])];
+      if (request.size() >= 2) {
+        const std::string key = absl::StrCat(request[0], " ", request[1]);
+        ++served[key];
+        logged[key] = std::string(line);
+      }
     }
     if (served.size() >= static_cast<size_t>(kFetches)) break;
     absl::SleepFor(absl::Milliseconds(100));
@@ -276,6 +281,7 @@ TEST_F(Http2OriginTest, GoAwayReplaysTheRefusedStreamsAndNoPostTwice) {
     const std::string key =
         i % 2 == 0 ? absl::StrCat("GET /g/", i) : absl::StrCat("POST /p/", i);
     EXPECT_EQ(served[key], 1) << key;
+    if (!results[i].status.ok()) std::printf("failed %d, nginx logged: %s\n", i, logged[key].c_str());
     if (served[key] > 1) ++(i % 2 == 0 ? gets_twice : posts_twice);
   }
   EXPECT_EQ(posts_twice, 0);

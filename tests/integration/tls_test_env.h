@@ -40,6 +40,8 @@ enum class TlsOrigin {
   // h2 like kH2, but GOAWAY after every 10 requests on a connection
   // (keepalive_requests 10), and an access log (AccessLog()).
   kH2GoAway,
+  // Plain HTTP/1.1 "ok\n": the backend kH2GoAway proxies its POSTs to.
+  kPlainBackend,
 };
 
 class TlsTestEnv {
@@ -53,7 +55,8 @@ class TlsTestEnv {
     if (!MakeCertificates()) return false;
     for (TlsOrigin kind : {TlsOrigin::kGood, TlsOrigin::kSelfSigned, TlsOrigin::kWrongName,
                            TlsOrigin::kExpired, TlsOrigin::kTls10Only, TlsOrigin::kClientCert,
-                           TlsOrigin::kH2, TlsOrigin::kH2c, TlsOrigin::kH2GoAway}) {
+                           TlsOrigin::kH2, TlsOrigin::kH2c, TlsOrigin::kH2GoAway,
+                           TlsOrigin::kPlainBackend}) {
       ports_[kind] = FreePort();
     }
     return StartNginx();
@@ -74,7 +77,8 @@ class TlsTestEnv {
     return absl::StrCat(PoolKey(kind), path);
   }
   std::string PoolKey(TlsOrigin kind) const {
-    return absl::StrCat(kind == TlsOrigin::kH2c ? "http" : "https", "://127.0.0.1:", port(kind));
+    const bool plain = kind == TlsOrigin::kH2c || kind == TlsOrigin::kPlainBackend;
+    return absl::StrCat(plain ? "http" : "https", "://127.0.0.1:", port(kind));
   }
   std::string File(const std::string& name) const { return absl::StrCat(dir_, "/", name); }
   // What nginx logged for kH2GoAway: one line per request it processed
@@ -207,9 +211,19 @@ class TlsTestEnv {
         Server(TlsOrigin::kH2, "good", ""), Server(TlsOrigin::kH2c, "", ""),
         // HTTP/2 GOAWAY after 10 requests: the streams above its
         // last-stream-id were never processed.
+        // POSTs (/p/...) go through nginx's proxy, which reads the whole
+        // request body before answering, as an application would: nginx's
+        // own `return` answers at once and resets the stream whose body is
+        // still coming (RST_STREAM NO_ERROR), and libcurl 7.88 then fails
+        // that stream, response and all, while it is sending the body
+        // ("stream N closed", CURLE_HTTP2_STREAM). See README, HTTP/2.
         Server(TlsOrigin::kH2GoAway, "good",
                absl::StrCat("    keepalive_requests 10;\n    access_log ",
-                            File("goaway-access.log"), ";\n")),
+                            File("goaway-access.log"), ";\n",
+                            "    location /p/ { proxy_pass http://127.0.0.1:",
+                            port(TlsOrigin::kPlainBackend), "/; }\n")),
+        absl::StrCat("  server {\n    listen 127.0.0.1:", port(TlsOrigin::kPlainBackend),
+                     ";\n    location / { return 200 \"ok\\n\"; }\n  }\n"),
         "}\n");
     if (!WriteFile("nginx.conf", conf)) return Fail("writing nginx.conf");
     const std::string conf_path = File("nginx.conf");
