@@ -9,7 +9,6 @@
 #include <cstdlib>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "engine/curl_h2_signals.h"
 #include "engine/curl_setopt.h"
@@ -106,7 +105,6 @@ void CurlStream::PrepareTransfer(absl::Duration connect_timeout, bool shared) {
   own_connection_refused_ = false;
   stream_id_ = 0;
   connected_pending_ = false;
-  trace_.clear();
   policy_denial_.clear();
   socket_errno_ = 0;
   error_buffer_[0] = '\0';
@@ -251,15 +249,6 @@ int CurlStream::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void
       (type == CURLINFO_TEXT || type == CURLINFO_HEADER_IN || type == CURLINFO_HEADER_OUT)) {
     static constexpr const char* kPrefix[] = {"* ", "< ", "> "};
     std::fprintf(stderr, "%s%.*s", kPrefix[type], static_cast<int>(size), data);
-  }
-  static const bool trace = std::getenv("FP_H2DEBUG") != nullptr;  // TEMP
-  if (trace) {
-    if (type <= CURLINFO_HEADER_OUT) {
-      self->trace_.append(type == CURLINFO_TEXT ? "* " : type == CURLINFO_HEADER_IN ? "< " : "> ");
-      self->trace_.append(data, size);
-    } else {
-      self->trace_.append(absl::StrCat("[data type ", type, " ", size, "]\n"));
-    }
   }
   if (type == CURLINFO_HEADER_IN) self->ReportConnectedIfPending();  // the body went out
   if (type != CURLINFO_TEXT) return 0;

@@ -159,9 +159,7 @@ class CurlStream final : public CurlTransfer {
   // body: the pool hears of the connection (and hands its streams to
   // waiters) once the body is sent (CurlConnection::OnStreamConnected).
   bool connected_pending_ = false;
- public:
-  std::string trace_;  // TEMP
- private:
+
   std::string policy_denial_;
   const EgressProfile* profile_ = nullptr;
   int socket_errno_ = 0;

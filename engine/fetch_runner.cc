@@ -248,13 +248,6 @@ void FetchRunner::OnTransferDone(CurlStream& stream, CURLcode code) {
   op->result.remote_address = report.remote_address;
   op->result.connection_reused = report.attempt.reused;
   pools_.NoteRemote(op->pool, report.remote_address);
-  if (code != CURLE_OK && conn.multiplexed() && std::getenv("FP_H2DEBUG")) {  // TEMP
-    std::fprintf(stderr, "H2DEBUG fetch=%s code=%d detail='%s' sid=%u goaway=%d last=%u reconnect_refused=%d own_refused=%d refused=%d opened=%d reused=%d\n",
-                 op->spec.url.c_str(), code, stream.error_detail(), stream.stream_id(), conn.goaway_seen(),
-                 conn.goaway_last_stream(), stream.reconnect_refused(), stream.own_connection_refused(),
-                 stream.refused_stream(), stream.sockets_opened_this_transfer(), (int)report.attempt.reused);
-    if (!stream.own_connection_refused() && !stream.refused_stream()) std::fprintf(stderr, "TRACE{\n%s}\n", stream.trace_.c_str());
-  }
   stream.FinishTransfer();
   AttemptOutcome& attempt = report.attempt;
   attempt.socket_open = conn.has_socket();

@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
        {"max_response_bytes", absl::StrCat(f.max_response_bytes)},
        {"on_deadline", fetchpool::OnDeadlineName(f.on_deadline)},
        {"http_version", fetchpool::HttpVersionName(f.http_version)},
+       {"max_streams_per_connection", absl::StrCat(d.max_streams_per_connection)},
        {"allow_cidrs", absl::StrJoin(config->engine.allow_cidrs, ",")},
        {"host_overrides", absl::StrCat(config->engine.per_host.size())},
        {"egress_profiles", fetchpool::DescribeDefaultProfile(config->engine)}});

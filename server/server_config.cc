@@ -57,7 +57,8 @@ using google::protobuf::TextFormat;
   X(max_request_time, fetch.max_request_time, Duration)           \
   X(ca_file, fetch.ca_file, Plain)                                   \
   /* HTTP/2 to origins (issue 14) */                                 \
-  X(http_version, fetch.http_version, HttpVersion)
+  X(http_version, fetch.http_version, HttpVersion)                   \
+  X(max_streams_per_connection, pool.max_streams_per_connection, Plain)
 
 // Per-host TLS settings that exist only in host blocks of the config file
 // (no flag, no service-wide value): a client certificate belongs to one

@@ -99,6 +99,10 @@ ABSL_FLAG(std::string, http_version,
           fetchpool::HttpVersionName(fetchpool::FetchConfig().http_version),
           "HTTP toward origins: auto (https: ALPN offers h2, then http/1.1), h2c (http: "
           "HTTP/2 by prior knowledge; https as auto) or http1.1");
+ABSL_FLAG(uint32_t, max_streams_per_connection,
+          fetchpool::HostPoolConfig().max_streams_per_connection,
+          "HTTP/2: the most concurrent requests (streams) on one connection to a host "
+          "(the origin's own limit may be lower); at least 1");
 ABSL_FLAG(std::string, ca_file, fetchpool::FetchConfig().ca_file,
           "PEM bundle of CAs trusted for origins IN ADDITION to the system store (a host "
           "block's ca_file replaces it for that host); read at start");
@@ -191,6 +195,7 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_max_request_time),
       &absl::GetFlagReflectionHandle(FLAGS_ca_file),
       &absl::GetFlagReflectionHandle(FLAGS_http_version),
+      &absl::GetFlagReflectionHandle(FLAGS_max_streams_per_connection),
       &absl::GetFlagReflectionHandle(FLAGS_max_buffered_bytes),
       &absl::GetFlagReflectionHandle(FLAGS_max_stream_inflight),
       &absl::GetFlagReflectionHandle(FLAGS_max_new_pools_per_caller_per_minute),
@@ -238,6 +243,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
         absl::StrCat("--http_version: ", http_version.status().message()));
   }
   fetch.http_version = *http_version;
+  pool.max_streams_per_connection = absl::GetFlag(FLAGS_max_streams_per_connection);
   fetch.drain_max_bytes = absl::GetFlag(FLAGS_drain_max_bytes);
   fetch.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   pool.learn_keep_alive = absl::GetFlag(FLAGS_learn_keep_alive);

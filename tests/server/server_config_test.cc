@@ -60,6 +60,7 @@ TEST(BuildServerConfigTest, FileOverridesDefaults) {
     max_response_bytes: 1000
     on_deadline: "abort"
     http_version: "h2c"
+    max_streams_per_connection: 8
     drain_max_bytes: 10
     drain_timeout: "100ms"
     learn_keep_alive: false
@@ -82,6 +83,7 @@ TEST(BuildServerConfigTest, FileOverridesDefaults) {
   EXPECT_EQ(d.fetch.max_response_bytes, 1000u);
   EXPECT_EQ(d.fetch.on_deadline, OnDeadline::kAbort);
   EXPECT_EQ(d.fetch.http_version, HttpVersion::kH2c);
+  EXPECT_EQ(d.pool.max_streams_per_connection, 8u);
   EXPECT_EQ(d.fetch.drain_max_bytes, 10u);
   EXPECT_EQ(d.fetch.drain_timeout, absl::Milliseconds(100));
   EXPECT_FALSE(d.pool.learn_keep_alive);

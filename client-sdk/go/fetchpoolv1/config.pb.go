@@ -72,9 +72,12 @@ type HostOverride struct {
 	// HTTP/2 (issue 14): "auto" (https: ALPN offers h2 and http/1.1),
 	// "h2c" (http: HTTP/2 by prior knowledge) or "http1.1" (the default, for
 	// now).
-	HttpVersion   *string `protobuf:"bytes,65,opt,name=http_version,json=httpVersion,proto3,oneof" json:"http_version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HttpVersion *string `protobuf:"bytes,65,opt,name=http_version,json=httpVersion,proto3,oneof" json:"http_version,omitempty"`
+	// HTTP/2: the most concurrent streams (requests) on one connection to
+	// the host; at least 1, default 100 (also libcurl's own cap).
+	MaxStreamsPerConnection *uint32 `protobuf:"varint,66,opt,name=max_streams_per_connection,json=maxStreamsPerConnection,proto3,oneof" json:"max_streams_per_connection,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *HostOverride) Reset() {
@@ -268,6 +271,13 @@ func (x *HostOverride) GetHttpVersion() string {
 	return ""
 }
 
+func (x *HostOverride) GetMaxStreamsPerConnection() uint32 {
+	if x != nil && x.MaxStreamsPerConnection != nil {
+		return *x.MaxStreamsPerConnection
+	}
+	return 0
+}
+
 type ServerConfigFile struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Listen        *string                `protobuf:"bytes,1,opt,name=listen,proto3,oneof" json:"listen,omitempty"`                                    // host:port of the gRPC service
@@ -310,8 +320,9 @@ type ServerConfigFile struct {
 	MinTransferSpeedWindow    *string `protobuf:"bytes,63,opt,name=min_transfer_speed_window,json=minTransferSpeedWindow,proto3,oneof" json:"min_transfer_speed_window,omitempty"`
 	MaxRequestTime            *string `protobuf:"bytes,64,opt,name=max_request_time,json=maxRequestTime,proto3,oneof" json:"max_request_time,omitempty"`
 	// PEM bundle of CAs trusted in addition to the system store (--ca_file).
-	CaFile      *string `protobuf:"bytes,22,opt,name=ca_file,json=caFile,proto3,oneof" json:"ca_file,omitempty"`
-	HttpVersion *string `protobuf:"bytes,65,opt,name=http_version,json=httpVersion,proto3,oneof" json:"http_version,omitempty"`
+	CaFile                  *string `protobuf:"bytes,22,opt,name=ca_file,json=caFile,proto3,oneof" json:"ca_file,omitempty"`
+	HttpVersion             *string `protobuf:"bytes,65,opt,name=http_version,json=httpVersion,proto3,oneof" json:"http_version,omitempty"`
+	MaxStreamsPerConnection *uint32 `protobuf:"varint,66,opt,name=max_streams_per_connection,json=maxStreamsPerConnection,proto3,oneof" json:"max_streams_per_connection,omitempty"`
 	// Per-host overrides: each starts from the service-wide values above
 	// (after flags) and changes only what it sets.
 	Host []*HostOverride `protobuf:"bytes,30,rep,name=host,proto3" json:"host,omitempty"`
@@ -580,6 +591,13 @@ func (x *ServerConfigFile) GetHttpVersion() string {
 		return *x.HttpVersion
 	}
 	return ""
+}
+
+func (x *ServerConfigFile) GetMaxStreamsPerConnection() uint32 {
+	if x != nil && x.MaxStreamsPerConnection != nil {
+		return *x.MaxStreamsPerConnection
+	}
+	return 0
 }
 
 func (x *ServerConfigFile) GetHost() []*HostOverride {
@@ -882,7 +900,7 @@ var File_fetchpool_v1_config_proto protoreflect.FileDescriptor
 
 const file_fetchpool_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x19fetchpool/v1/config.proto\x12\ffetchpool.v1\"\xf2\f\n" +
+	"\x19fetchpool/v1/config.proto\x12\ffetchpool.v1\"\xd3\r\n" +
 	"\fHostOverride\x12\x19\n" +
 	"\bpool_key\x18\x01 \x01(\tR\apoolKey\x12<\n" +
 	"\x18max_connections_per_host\x18\n" +
@@ -909,7 +927,8 @@ const file_fetchpool_v1_config_proto_rawDesc = "" +
 	"\x14tls_client_cert_file\x18\x17 \x01(\tH\x12R\x11tlsClientCertFile\x88\x01\x01\x122\n" +
 	"\x13tls_client_key_file\x18\x18 \x01(\tH\x13R\x10tlsClientKeyFile\x88\x01\x01\x125\n" +
 	"\x14insecure_skip_verify\x18\x19 \x01(\bH\x14R\x12insecureSkipVerify\x88\x01\x01\x12&\n" +
-	"\fhttp_version\x18A \x01(\tH\x15R\vhttpVersion\x88\x01\x01B\x1b\n" +
+	"\fhttp_version\x18A \x01(\tH\x15R\vhttpVersion\x88\x01\x01\x12@\n" +
+	"\x1amax_streams_per_connection\x18B \x01(\rH\x16R\x17maxStreamsPerConnection\x88\x01\x01B\x1b\n" +
 	"\x19_max_connections_per_hostB \n" +
 	"\x1e_max_idle_connections_per_hostB\x17\n" +
 	"\x15_max_waiters_per_hostB\x0f\n" +
@@ -932,7 +951,8 @@ const file_fetchpool_v1_config_proto_rawDesc = "" +
 	"\x15_tls_client_cert_fileB\x16\n" +
 	"\x14_tls_client_key_fileB\x17\n" +
 	"\x15_insecure_skip_verifyB\x0f\n" +
-	"\r_http_version\"\xa5\x18\n" +
+	"\r_http_versionB\x1d\n" +
+	"\x1b_max_streams_per_connection\"\x86\x19\n" +
 	"\x10ServerConfigFile\x12\x1b\n" +
 	"\x06listen\x18\x01 \x01(\tH\x00R\x06listen\x88\x01\x01\x12*\n" +
 	"\x0emetrics_listen\x18\x02 \x01(\tH\x01R\rmetricsListen\x88\x01\x01\x12*\n" +
@@ -969,27 +989,28 @@ const file_fetchpool_v1_config_proto_rawDesc = "" +
 	"\x19min_transfer_speed_window\x18? \x01(\tH\x19R\x16minTransferSpeedWindow\x88\x01\x01\x12-\n" +
 	"\x10max_request_time\x18@ \x01(\tH\x1aR\x0emaxRequestTime\x88\x01\x01\x12\x1c\n" +
 	"\aca_file\x18\x16 \x01(\tH\x1bR\x06caFile\x88\x01\x01\x12&\n" +
-	"\fhttp_version\x18A \x01(\tH\x1cR\vhttpVersion\x88\x01\x01\x12.\n" +
+	"\fhttp_version\x18A \x01(\tH\x1cR\vhttpVersion\x88\x01\x01\x12@\n" +
+	"\x1amax_streams_per_connection\x18B \x01(\rH\x1dR\x17maxStreamsPerConnection\x88\x01\x01\x12.\n" +
 	"\x04host\x18\x1e \x03(\v2\x1a.fetchpool.v1.HostOverrideR\x04host\x12;\n" +
 	"\aprofile\x18( \x03(\v2!.fetchpool.v1.EgressProfileConfigR\aprofile\x123\n" +
 	"\x06caller\x18) \x03(\v2\x1b.fetchpool.v1.CallerBindingR\x06caller\x12\x1d\n" +
 	"\n" +
 	"deny_cidrs\x18* \x03(\tR\tdenyCidrs\x127\n" +
-	"\x15deny_private_networks\x18+ \x01(\bH\x1dR\x13denyPrivateNetworks\x88\x01\x01\x12\x1f\n" +
+	"\x15deny_private_networks\x18+ \x01(\bH\x1eR\x13denyPrivateNetworks\x88\x01\x01\x12\x1f\n" +
 	"\vallow_hosts\x18, \x03(\tR\n" +
 	"allowHosts\x12\x1d\n" +
 	"\n" +
 	"deny_hosts\x18- \x03(\tR\tdenyHosts\x121\n" +
-	"\x12max_buffered_bytes\x18. \x01(\x04H\x1eR\x10maxBufferedBytes\x88\x01\x01\x123\n" +
-	"\x13max_stream_inflight\x18/ \x01(\rH\x1fR\x11maxStreamInflight\x88\x01\x01\x12O\n" +
-	"#max_new_pools_per_caller_per_minute\x180 \x01(\rH R\x1dmaxNewPoolsPerCallerPerMinute\x88\x01\x01\x12'\n" +
-	"\rtls_cert_file\x182 \x01(\tH!R\vtlsCertFile\x88\x01\x01\x12%\n" +
-	"\ftls_key_file\x183 \x01(\tH\"R\n" +
+	"\x12max_buffered_bytes\x18. \x01(\x04H\x1fR\x10maxBufferedBytes\x88\x01\x01\x123\n" +
+	"\x13max_stream_inflight\x18/ \x01(\rH R\x11maxStreamInflight\x88\x01\x01\x12O\n" +
+	"#max_new_pools_per_caller_per_minute\x180 \x01(\rH!R\x1dmaxNewPoolsPerCallerPerMinute\x88\x01\x01\x12'\n" +
+	"\rtls_cert_file\x182 \x01(\tH\"R\vtlsCertFile\x88\x01\x01\x12%\n" +
+	"\ftls_key_file\x183 \x01(\tH#R\n" +
 	"tlsKeyFile\x88\x01\x01\x120\n" +
-	"\x12tls_client_ca_file\x184 \x01(\tH#R\x0ftlsClientCaFile\x88\x01\x01\x12-\n" +
-	"\x10auth_tokens_file\x185 \x01(\tH$R\x0eauthTokensFile\x88\x01\x01\x12:\n" +
-	"\x17max_inflight_per_caller\x186 \x01(\rH%R\x14maxInflightPerCaller\x88\x01\x01\x12/\n" +
-	"\x11max_watch_streams\x187 \x01(\rH&R\x0fmaxWatchStreams\x88\x01\x01\x12#\n" +
+	"\x12tls_client_ca_file\x184 \x01(\tH$R\x0ftlsClientCaFile\x88\x01\x01\x12-\n" +
+	"\x10auth_tokens_file\x185 \x01(\tH%R\x0eauthTokensFile\x88\x01\x01\x12:\n" +
+	"\x17max_inflight_per_caller\x186 \x01(\rH&R\x14maxInflightPerCaller\x88\x01\x01\x12/\n" +
+	"\x11max_watch_streams\x187 \x01(\rH'R\x0fmaxWatchStreams\x88\x01\x01\x12#\n" +
 	"\rstats_callers\x188 \x03(\tR\fstatsCallersB\t\n" +
 	"\a_listenB\x11\n" +
 	"\x0f_metrics_listenB\x11\n" +
@@ -1022,7 +1043,8 @@ const file_fetchpool_v1_config_proto_rawDesc = "" +
 	"\x11_max_request_timeB\n" +
 	"\n" +
 	"\b_ca_fileB\x0f\n" +
-	"\r_http_versionB\x18\n" +
+	"\r_http_versionB\x1d\n" +
+	"\x1b_max_streams_per_connectionB\x18\n" +
 	"\x16_deny_private_networksB\x15\n" +
 	"\x13_max_buffered_bytesB\x16\n" +
 	"\x14_max_stream_inflightB&\n" +
