@@ -227,6 +227,35 @@ TEST_F(Http2OriginTest, ForcedHttp11OpensAConnectionPerConcurrentFetch) {
   EXPECT_EQ(stats.protocol(), "http/1.1");
 }
 
+// An aborted stream (the call's deadline, on_deadline abort) resets that
+// stream only: curl_multi_remove_handle mid-transfer on an HTTP/2
+// connection. The other stream finishes, and the connection is reused.
+TEST_F(Http2OriginTest, AnAbortedStreamLeavesItsConnectionAndTheOtherStreams) {
+  ServerConfig config = ConfigWith(HttpVersion::kAuto);
+  config.engine.defaults.fetch.on_deadline = OnDeadline::kAbort;
+  StartServer(config);
+  const std::string key = env_->PoolKey(TlsOrigin::kH2);
+  // One connection first, so both slow fetches ride it.
+  v1::FetchRequest warm;
+  warm.set_url(env_->Url(TlsOrigin::kH2));
+  ASSERT_TRUE(Fetch(warm).status.ok());
+  v1::FetchRequest slow;
+  slow.set_url(env_->Url(TlsOrigin::kH2, "/slow"));
+  CallResult kept;
+  std::thread keeper([&] { kept = Fetch(slow, absl::Seconds(10)); });
+  absl::SleepFor(absl::Milliseconds(100));
+  CallResult cut = Fetch(slow, absl::Milliseconds(300));
+  keeper.join();
+  EXPECT_EQ(cut.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  ASSERT_TRUE(kept.status.ok()) << kept.status.error_message();
+  EXPECT_EQ(kept.response.body().size(), 4000u);
+  ASSERT_TRUE(Fetch(warm).status.ok());
+  v1::HostPoolStats stats = StatsFor(key);
+  EXPECT_EQ(stats.connections_opened_total(), 1u);
+  EXPECT_EQ(stats.closed_aborted_total(), 0u);
+  EXPECT_EQ(stats.connections_closed_total(), 0u);
+}
+
 // GOAWAY is HTTP/2's reuse race. nginx sends it after 10 requests on a
 // connection; the streams above its last-stream-id were never processed
 // and are replayed (POST included) on a new connection; those at or below
