@@ -227,6 +227,25 @@ TEST_F(Http2OriginTest, ForcedHttp11OpensAConnectionPerConcurrentFetch) {
   EXPECT_EQ(stats.protocol(), "http/1.1");
 }
 
+// The origin allows 8 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS),
+// which libcurl 7.88 does not report: the pool puts up to 100 on a
+// connection, curl wants a new connection for the 9th, the engine refuses
+// it (a stream on a shared connection opens no socket), sends that fetch
+// again (nothing went out) and the connection takes no new stream. Every
+// fetch succeeds; more connections open than the 8 a known limit would need.
+TEST_F(Http2OriginTest, AnOriginStreamLimitBelowThePoolsCostsConnectionsNotFetches) {
+  StartServer(ConfigWith(HttpVersion::kAuto));
+  uint32_t most_streams = 0;
+  std::vector<CallResult> results = SixtyFourSlowFetches(TlsOrigin::kH2FewStreams, &most_streams);
+  ExpectAllSlowOk(results);
+  v1::HostPoolStats stats = StatsFor(env_->PoolKey(TlsOrigin::kH2FewStreams));
+  EXPECT_GE(stats.connections_opened_total(), 8u);
+  std::printf("origin limit 8 streams: %llu connections opened, %llu retries, at most %u "
+              "streams in use seen\n",
+              static_cast<unsigned long long>(stats.connections_opened_total()),
+              static_cast<unsigned long long>(stats.retries_total()), most_streams);
+}
+
 // An aborted stream (the call's deadline, on_deadline abort) resets that
 // stream only: curl_multi_remove_handle mid-transfer on an HTTP/2
 // connection. The other stream finishes, and the connection is reused.

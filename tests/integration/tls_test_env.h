@@ -42,6 +42,8 @@ enum class TlsOrigin {
   kH2GoAway,
   // Plain HTTP/1.1 "ok\n": the backend kH2GoAway proxies its POSTs to.
   kPlainBackend,
+  // h2 like kH2, but SETTINGS_MAX_CONCURRENT_STREAMS 8.
+  kH2FewStreams,
 };
 
 class TlsTestEnv {
@@ -56,7 +58,7 @@ class TlsTestEnv {
     for (TlsOrigin kind : {TlsOrigin::kGood, TlsOrigin::kSelfSigned, TlsOrigin::kWrongName,
                            TlsOrigin::kExpired, TlsOrigin::kTls10Only, TlsOrigin::kClientCert,
                            TlsOrigin::kH2, TlsOrigin::kH2c, TlsOrigin::kH2GoAway,
-                           TlsOrigin::kPlainBackend}) {
+                           TlsOrigin::kPlainBackend, TlsOrigin::kH2FewStreams}) {
       ports_[kind] = FreePort();
     }
     return StartNginx();
@@ -182,7 +184,8 @@ class TlsTestEnv {
       return absl::StrCat("  server {\n    listen 127.0.0.1:", port(kind), " http2;\n", extra,
                           locations);
     }
-    const bool h2 = kind == TlsOrigin::kH2 || kind == TlsOrigin::kH2GoAway;
+    const bool h2 = kind == TlsOrigin::kH2 || kind == TlsOrigin::kH2GoAway ||
+                    kind == TlsOrigin::kH2FewStreams;
     return absl::StrCat("  server {\n    listen 127.0.0.1:", port(kind),
                         h2 ? " ssl http2;\n" : " ssl;\n",
                         "    ssl_certificate ", File(cert + ".pem"), ";\n",
@@ -222,6 +225,7 @@ class TlsTestEnv {
                             File("goaway-access.log"), ";\n",
                             "    location /p/ { proxy_pass http://127.0.0.1:",
                             port(TlsOrigin::kPlainBackend), "/; }\n")),
+        Server(TlsOrigin::kH2FewStreams, "good", "    http2_max_concurrent_streams 8;\n"),
         absl::StrCat("  server {\n    listen 127.0.0.1:", port(TlsOrigin::kPlainBackend),
                      ";\n    location / { return 200 \"ok\\n\"; }\n  }\n"),
         "}\n");
