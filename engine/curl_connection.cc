@@ -267,6 +267,8 @@ int CurlStream::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void
       self->stream_id_ = event.number;
       break;
     case CurlH2Signal::kOriginStreamLimit:
+      self->conn_.owner_.OnOriginStreamLimit(self->conn_, event.number);
+      break;
     case CurlH2Signal::kNone:
       break;
   }

@@ -44,6 +44,10 @@ class CurlConnectionOwner {
   virtual void OnTransferDone(CurlStream& stream, CURLcode code) = 0;
   // The origin closed (or wrote to) this connection while it sat idle.
   virtual void OnIdleConnectionLost(CurlConnection& conn) = 0;
+  // HTTP/2: curl would not put another stream on `conn`: the origin's
+  // SETTINGS_MAX_CONCURRENT_STREAMS is `limit` (called inside a curl
+  // callback).
+  virtual void OnOriginStreamLimit(CurlConnection& conn, uint32_t limit) = 0;
 };
 
 // One request on a pooled connection: a curl easy handle and what belongs

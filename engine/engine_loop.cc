@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -110,10 +111,26 @@ void EngineLoop::OnConnected(CurlStream& stream) {
   Slot& slot = conn.slot();
   if (slot.state() != Slot::State::kConnecting) return;
   // HTTP/2: as many streams as curl puts on one connection (libcurl 7.88
-  // does not tell the origin's SETTINGS_MAX_CONCURRENT_STREAMS); the pool
+  // does not tell the origin's SETTINGS_MAX_CONCURRENT_STREAMS), or the
+  // origin's limit once a connection of this host ran into it; the pool
   // caps it with the host's max_streams_per_connection. The streams it
   // hands to waiters now start once curl returns (CurlMulti::Add).
-  slot.pool().MarkConnected(&slot, conn.multiplexed() ? CurlConnection::kCurlMaxStreams : 1);
+  uint32_t streams = 1;
+  if (conn.multiplexed()) {
+    streams = CurlConnection::kCurlMaxStreams;
+    PoolEntry* entry = pools_.Find(slot.pool().key());
+    if (entry != nullptr && entry->origin_max_streams > 0) {
+      streams = std::min(streams, entry->origin_max_streams);
+    }
+  }
+  slot.pool().MarkConnected(&slot, streams);
+}
+
+void EngineLoop::OnOriginStreamLimit(CurlConnection& conn, uint32_t limit) {
+  // Learned for the host's next connections; this one takes no new stream
+  // once the stream curl refused ends (FetchRunner::OnTransferDone).
+  PoolEntry* entry = pools_.Find(conn.slot().pool().key());
+  if (entry != nullptr && limit > 0) entry->origin_max_streams = limit;
 }
 
 void EngineLoop::OnTransferDone(CurlStream& stream, CURLcode code) {

@@ -76,6 +76,7 @@ class EngineLoop final : public CurlConnectionOwner, public Transport {
   void OnConnected(CurlStream& stream) override;
   void OnTransferDone(CurlStream& stream, CURLcode code) override;
   void OnIdleConnectionLost(CurlConnection& conn) override;
+  void OnOriginStreamLimit(CurlConnection& conn, uint32_t limit) override;
 
  private:
   const SelfAddresses& self_;

@@ -258,15 +258,14 @@ void FetchRunner::OnTransferDone(CurlStream& stream, CURLcode code) {
     return;
   }
   if (ShouldReplay(attempt)) {
-    // A stream the origin refused (GOAWAY) went to a connection the pool
-    // no longer leases: the first time it asks again like any fetch (a
-    // free stream, or one of a connection being opened), rather than a
-    // connection of its own as a replay after a dead connection does; if
-    // it is refused again, it gets one (as the first stream of a
-    // connection, it is processed). (Not counted in retries_total the
-    // first time: HostPool counts replays only.)
-    const bool refused_by_origin =
-        attempt.never_processed && stream.refused_stream() && op->attempts == 1;
+    // A stream the origin never processed (GOAWAY, or its stream limit)
+    // went to a connection the pool no longer leases: the first time it
+    // asks again like any fetch (a free stream, or one of a connection
+    // being opened), rather than a connection of its own as a replay after
+    // a dead connection does; if it is refused again, it gets one (as the
+    // first stream of a connection, it is processed). (Not counted in
+    // retries_total the first time: HostPool counts replays only.)
+    const bool refused_by_origin = attempt.never_processed && op->attempts == 1;
     // kStale, or kAborted for a stream the origin never processed (only
     // that stream ends).
     Release(op, ConnectionEnd(attempt, /*draining=*/false));

@@ -30,6 +30,9 @@ struct PoolEntry {
   absl::flat_hash_set<std::string> remotes;
   // The caller whose fetch created the pool (FetchSpec::caller).
   std::string creator;
+  // HTTP/2: the origin's SETTINGS_MAX_CONCURRENT_STREAMS, once a connection
+  // ran into it (libcurl 7.88 reports it no other way); 0: not known.
+  uint32_t origin_max_streams = 0;
 };
 
 // One event loop's pools: created on demand, woken by loop timers that the
@@ -52,6 +55,11 @@ class PoolRegistry final : private TimerFactory {
   // none of which can go.
   PoolEntry* FindOrCreate(const std::string& key, const std::string& caller,
                           absl::Status* error);
+  // The pool keyed `key`, or null.
+  PoolEntry* Find(const std::string& key) {
+    auto it = pools_.find(key);
+    return it == pools_.end() ? nullptr : it->second.get();
+  }
   // Remembers that `entry`'s pool connected to `address` (bounded).
   void NoteRemote(PoolEntry* entry, const std::string& address);
 
