@@ -223,15 +223,13 @@ void FetchRunner::OnTransferDone(CurlStream& stream, CURLcode code) {
   CurlConnection& conn = stream.connection();
   HostPool& pool = *op->pool->pool;
   if (report.connection_replaced) pool.ConnectionReplaced(&conn.slot());
-  // The origin sent GOAWAY: no new stream goes on this connection (told to
-  // the pool when curl returned, CurlConnection::OnGoAway; again here in
-  // case this transfer ended in the same curl call).
-  // A stream that curl would not put on the connection tells the same: curl
-  // took the connection as closing (a refused stream makes it so, and it
-  // ends the connection after the origin's close) or full (the origin's own
-  // stream limit, below the pool's; libcurl 7.88 does not say it, and
-  // HostPool has no call to lower one slot's streams, so the connection
-  // goes away rather than take streams curl refuses).
+  // HTTP/2: no new stream goes on this connection once the origin sent
+  // GOAWAY (told to the pool when curl returned, CurlConnection::OnGoAway;
+  // again here in case this transfer ended in the same curl call), or once
+  // curl would not put a stream on it: it took the connection as closing
+  // (a refused stream makes it so) or full (the origin's stream limit is
+  // below the pool's: HostPool has no call to lower one slot's streams, so
+  // the connection goes away rather than take streams curl refuses).
   if ((conn.goaway_seen() || stream.own_connection_refused()) && !conn.slot().going_away()) {
     pool.MarkGoingAway(&conn.slot());
   }
