@@ -410,12 +410,14 @@ void CurlConnection::OnStreamConnected(CurlStream& stream) {
     has_remote_ = fd_ != CURL_SOCKET_BAD &&
                   getpeername(fd_, reinterpret_cast<sockaddr*>(&remote_), &len) == 0;
   }
-  // libcurl 7.88 can stall the body of a connection's first request when
-  // streams are added to the connection while it is being sent (seen with
-  // POSTs as stream 1 under 31 other streams: the body never left, the
-  // origin gave up on the stream). So a multiplexed connection opened by a
-  // request with a body is reported (and its streams handed to waiters)
-  // once that body is sent, or the response begins, or the transfer ends.
+  // libcurl 7.88 sends a request's body only when that transfer runs again
+  // after its HEADERS went out; with 31 streams joining the connection at
+  // once, stream 1's body was seen to leave too late (never, before the
+  // origin's GOAWAY), and the origin, which had answered or was waiting,
+  // dropped the stream: the POST failed and could not be sent again. So a
+  // multiplexed connection opened by a request with a body is reported
+  // (and its streams handed to waiters) once that body is sent, the
+  // response begins, or the transfer ends.
   if (multiplexed_ && stream.sockets_opened_this_transfer_ > 0 && stream.sends_body_) {
     stream.connected_pending_ = true;
     return;
