@@ -90,7 +90,10 @@ fi
 
 SRC_DESC="this tree"
 if [[ $SRC_DIR != "$ROOT" ]]; then
-  SRC_DESC="$SRC_DIR$([[ -f $SRC_DIR/.source-rev ]] && echo " (a snapshot of $(cat "$SRC_DIR/.source-rev"))")"
+  SRC_DESC=$SRC_DIR
+  if [[ -f $SRC_DIR/.source-rev ]]; then
+    SRC_DESC+=" (a snapshot of $(cat "$SRC_DIR/.source-rev"))"
+  fi
 fi
 
 for tool in nginx wrk openssl curl ss go jq timeout; do
