@@ -242,19 +242,15 @@ scenario_b() {
       >"$RAW/$key.r$ROUND.warmup.out" 2>&1 || note "round $ROUND $key: warm-up wrk failed"
   fi
   measure "$key" "$PROXY_PIDS" wrk -t1 -c"$CONCURRENCY" -d"${DURATION}s" --timeout 5s "$PROXY_URL"
-  local rps reqs non2xx sockerr
-  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$OUT")
-  reqs=$(awk '/ requests in / { print $1 }' "$OUT")
-  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$OUT")
-  sockerr=$(awk -F'[ ,]+' '/Socket errors:/ { print $4 + $6 + $8 + $10 }' "$OUT")
-  record "$key.rps" "${rps:-nan}"
+  wrk_totals "$OUT"
+  record "$key.rps" "${WRK_RPS:-nan}"
   # wrk's slowest request: "Latency  avg  stdev  max  +/-", with units
   record "$key.max_ms" "$(awk '$1 == "Latency" { v = $4; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
     printf "%.1f", v * (u == "us" ? 0.001 : u == "s" ? 1000 : u == "m" ? 60000 : 1); exit }' "$OUT")"
-  record "$key.errors" "$((${non2xx:-0} + ${sockerr:-0}))"
-  record_cpu "$key" "${reqs:-0}"
+  record "$key.errors" "$WRK_ERRORS"
+  record_cpu "$key" "${WRK_REQUESTS:-0}"
   stop_proxy
-  log "$key: ${rps:-?} req/s, $(this_round "$key.conns") connections ($(this_round "$key.full") full, $(this_round "$key.resumed") resumed)"
+  log "$key: ${WRK_RPS:-?} req/s, $(this_round "$key.conns") connections ($(this_round "$key.full") full, $(this_round "$key.resumed") resumed)"
 }
 
 scenario_e() {

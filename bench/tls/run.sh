@@ -83,12 +83,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-HARNESS_START=$SECONDS
-LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
-  GIT_REV+=" + uncommitted changes"
-fi
+bench_provenance
 
 SRC_DESC="this tree"
 if [[ $SRC_DIR != "$ROOT" ]]; then
