@@ -253,16 +253,38 @@ scenario_b() {
   log "$key: ${WRK_RPS:-?} req/s, $(this_round "$key.conns") connections ($(this_round "$key.full") full, $(this_round "$key.resumed") resumed)"
 }
 
+# start_fetchpoold_for KEY WARM: a fresh fetchpoold for an E or S run; with
+# WARM=1, 64 x 10 Fetch calls first (not measured; the pool is the same for
+# Fetch and FetchStream), and BASE set to its Stats after them. A warm-up by
+# duration would not do: fetchpoold's cold start can outlast it.
+start_fetchpoold_for() {
+  base=""
+  start_fetchpoold --max_connections_per_host="$CONCURRENCY"
+  if (($2)); then
+    timeout -k 5 "$TOOL_TIMEOUT" "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
+      --requests=$((CONCURRENCY * 10)) --concurrency="$CONCURRENCY" --channels=4 --timeout=10s --json \
+      >"$RAW/$1.r$ROUND.warmup.out" 2>&1 || note "round $ROUND $1: warm-up fetch_load failed"
+    base=$(fp_stats_json)
+  fi
+}
+
+# finish_fetchpoold_run KEY RPS JSON OK ERRORS LOG_EXTRA: records an E or S
+# run (reads the caller's BASE), stops fetchpoold and logs the run.
+finish_fetchpoold_run() {
+  local key=$1 rps=$2 json=$3 ok=$4
+  record "$key.rps" "${rps:-nan}"
+  record "$key.max_ms" "$(calc "$(json_get max_us <<<"$json") / 1000")"
+  record "$key.errors" "$5"
+  record_cpu "$key" "${ok:-0}"
+  fp_stats "$key" "$base"
+  stop_fetchpoold
+  log "$key: ${rps:-?} req/s$6, $(this_round "$key.conns") connections ($(this_round "$key.full") full, $(this_round "$key.resumed") resumed); Stats: $(this_round "$key.fp_handshakes") handshakes, $(this_round "$key.fp_resumed") resumed"
+}
+
 scenario_e() {
   local key=$1 warm=$2 guess=${E_RPS:-2500} n base=""
   n=$(awk -v r="$guess" -v d="$DURATION" 'BEGIN { n = int(r * d); print (n < 1000 ? 1000 : n) }')
-  start_fetchpoold --max_connections_per_host="$CONCURRENCY"
-  if ((warm)); then
-    timeout -k 5 "$TOOL_TIMEOUT" "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
-      --requests=$((CONCURRENCY * 10)) --concurrency="$CONCURRENCY" --channels=4 --timeout=10s --json \
-      >"$RAW/$key.r$ROUND.warmup.out" 2>&1 || note "round $ROUND $key: warm-up fetch_load failed"
-    base=$(fp_stats_json)
-  fi
+  start_fetchpoold_for "$key" "$warm"
   measure "$key" "$FP_PID" "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
     --requests="$n" --concurrency="$CONCURRENCY" --channels=4 --timeout=10s --json
   local json rps ok
@@ -270,40 +292,22 @@ scenario_e() {
   rps=$(json_get rps <<<"$json")
   ok=$(json_get ok <<<"$json")
   [[ $rps =~ ^[0-9.]+$ ]] && E_RPS=$rps
-  record "$key.rps" "${rps:-nan}"
-  record "$key.max_ms" "$(calc "$(json_get max_us <<<"$json") / 1000")"
-  record "$key.errors" "$(($(json_int http_errors <<<"$json") + $(json_int rpc_errors <<<"$json")))"
-  record_cpu "$key" "${ok:-0}"
-  fp_stats "$key" "$base"
-  stop_fetchpoold
-  log "$key: ${rps:-?} req/s ($n calls), $(this_round "$key.conns") connections ($(this_round "$key.full") full, $(this_round "$key.resumed") resumed); Stats: $(this_round "$key.fp_handshakes") handshakes, $(this_round "$key.fp_resumed") resumed"
+  finish_fetchpoold_run "$key" "$rps" "$json" "$ok" \
+    "$(($(json_int http_errors <<<"$json") + $(json_int rpc_errors <<<"$json")))" " ($n calls)"
 }
 
-# scenario_s KEY WARM: WARM=1 sends 64 x 10 Fetch calls first (not
-# measured; the pool is the same for Fetch and FetchStream). A warm-up by
-# duration would not do: fetchpoold's cold start can outlast it.
+# scenario_s KEY WARM: WARM as in start_fetchpoold_for.
 scenario_s() {
   local key=$1 warm=$2 base=""
-  start_fetchpoold --max_connections_per_host="$CONCURRENCY"
-  if ((warm)); then
-    timeout -k 5 "$TOOL_TIMEOUT" "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
-      --requests=$((CONCURRENCY * 10)) --concurrency="$CONCURRENCY" --channels=4 --timeout=10s --json \
-      >"$RAW/$key.r$ROUND.warmup.out" 2>&1 || note "round $ROUND $key: warm-up fetch_load failed"
-    base=$(fp_stats_json)
-  fi
+  start_fetchpoold_for "$key" "$warm"
   measure "$key" "$FP_PID" "$STREAM_LOAD" --mode=stream --target="$FP_TARGET" --url="$ORIGIN_URL" \
     --streams=4 --window=16 --duration="${DURATION}s" --json
   local json rps ok
   json=$(cat "$OUT")
   rps=$(json_get rps <<<"$json")
   ok=$(json_get ok <<<"$json")
-  record "$key.rps" "${rps:-nan}"
-  record "$key.max_ms" "$(calc "$(json_get max_us <<<"$json") / 1000")"
-  record "$key.errors" "$(($(json_int errors <<<"$json") + $(json_int unanswered <<<"$json")))"
-  record_cpu "$key" "${ok:-0}"
-  fp_stats "$key" "$base"
-  stop_fetchpoold
-  log "$key: ${rps:-?} req/s, $(this_round "$key.conns") connections ($(this_round "$key.full") full, $(this_round "$key.resumed") resumed); Stats: $(this_round "$key.fp_handshakes") handshakes, $(this_round "$key.fp_resumed") resumed"
+  finish_fetchpoold_run "$key" "$rps" "$json" "$ok" \
+    "$(($(json_int errors <<<"$json") + $(json_int unanswered <<<"$json")))" ""
 }
 
 scenario_g() {
