@@ -89,12 +89,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-HARNESS_START=$SECONDS
-LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
-  GIT_REV+=" + uncommitted changes"
-fi
+bench_provenance
 
 for tool in nginx wrk h2load protoc cmake ninja curl ss pgrep timeout; do
   command -v "$tool" >/dev/null || die "$tool is missing (./dev.sh deps installs it)"
@@ -352,15 +347,11 @@ grpc_run() {
 wrk_scenario() {
   local key=$1 url=$2 mid=$3
   run_measured "$key" "$mid" wrk -t1 -c"$CONCURRENCY" -d"${DURATION}s" --timeout 5s "$url"
-  local rps reqs non2xx sockerr
-  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$OUT")
-  reqs=$(awk '/ requests in / { print $1 }' "$OUT")
-  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$OUT")
-  sockerr=$(awk -F'[ ,]+' '/Socket errors:/ { print $4 + $6 + $8 + $10 }' "$OUT")
-  record "$key.rps" "${rps:-nan}"
-  record "$key.errors" "$((${non2xx:-0} + ${sockerr:-0}))"
-  record_cpu "$key" "${reqs:-0}" ${mid:+mid}
-  log "$key: ${rps:-?} req/s"
+  wrk_totals "$OUT"
+  record "$key.rps" "${WRK_RPS:-nan}"
+  record "$key.errors" "$WRK_ERRORS"
+  record_cpu "$key" "${WRK_REQUESTS:-0}" ${mid:+mid}
+  log "$key: ${WRK_RPS:-?} req/s"
 }
 
 # h2load_scenario KEY PATH BODY MIN_DATA_BYTES_PER_ANSWER

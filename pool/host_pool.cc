@@ -351,14 +351,7 @@ void HostPool::Release(Slot* slot, ExchangeEnd end) {
     }
   } else {
     if (slot->state_ == Slot::State::kConnecting) MoveTo(slot, Slot::State::kBusy);
-    HandOffStreams(slot, done);
-    if (slot->streams_in_use_ > 0) {
-      Refile(slot);
-    } else if (idle_.size() >= config_.EffectiveMaxIdle()) {
-      CloseSlot(slot, CloseReason::kIdleOverflow);
-    } else {
-      MoveTo(slot, Slot::State::kIdle);
-    }
+    OfferOrPark(slot, done);
   }
   ServeWaitersWithNewSlots(done);
   RunCompletions(done);
@@ -376,16 +369,7 @@ void HostPool::ReturnUnused(Slot* slot) {
   if (!slot->going_away_ && ShedOverCap(*slot)) {
     SetGoingAway(slot, CloseReason::kIdleOverflow);  // converging after Reconfigure
   }
-  if (!CloseIfDrained(slot, done)) {
-    HandOffStreams(slot, done);
-    if (slot->streams_in_use_ > 0) {
-      Refile(slot);
-    } else if (idle_.size() >= config_.EffectiveMaxIdle()) {
-      CloseSlot(slot, CloseReason::kIdleOverflow);
-    } else {
-      MoveTo(slot, Slot::State::kIdle);
-    }
-  }
+  if (!CloseIfDrained(slot, done)) OfferOrPark(slot, done);
   RunCompletions(done);
 }
 

@@ -387,6 +387,11 @@ class HostPool {
   void Refile(Slot* slot);
   // Hands the free streams of `slot` to live waiters, FIFO.
   void HandOffStreams(Slot* slot, Completions& done);
+  // An open slot that is not going away, after a stream was freed or it
+  // connected: its free streams go to waiters; then it is filed by its
+  // streams, or kept idle, or closed (kIdleOverflow) when the idle list is
+  // full or the pool is over its cap.
+  void OfferOrPark(Slot* slot, Completions& done);
   // The fullest partly used connection with room (not past its lifetime);
   // nullptr if none.
   Slot* TakeFreeStream();

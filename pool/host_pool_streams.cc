@@ -63,6 +63,17 @@ void HostPool::HandOffStreams(Slot* slot, Completions& done) {
   }
 }
 
+void HostPool::OfferOrPark(Slot* slot, Completions& done) {
+  HandOffStreams(slot, done);
+  if (slot->streams_in_use_ > 0) {
+    Refile(slot);
+  } else if (idle_.size() >= config_.EffectiveMaxIdle() || OverCap()) {
+    CloseSlot(slot, CloseReason::kIdleOverflow);
+  } else {
+    MoveTo(slot, Slot::State::kIdle);
+  }
+}
+
 Slot* HostPool::TakeFreeStream() {
   const absl::Time now = clock_.Now();
   Slot* best = nullptr;
@@ -115,16 +126,7 @@ void HostPool::MarkConnected(Slot* slot, uint32_t max_streams) {
   learned_streams_ = reported;
   slot->max_streams_ = std::min(reported, config_.max_streams_per_connection);
   MoveTo(slot, Slot::State::kBusy);
-  if (!CloseIfDrained(slot, done)) {
-    HandOffStreams(slot, done);
-    if (slot->streams_in_use_ > 0) {
-      Refile(slot);
-    } else if (idle_.size() >= config_.EffectiveMaxIdle() || OverCap()) {
-      CloseSlot(slot, CloseReason::kIdleOverflow);  // connected for nobody
-    } else {
-      MoveTo(slot, Slot::State::kIdle);
-    }
-  }
+  if (!CloseIfDrained(slot, done)) OfferOrPark(slot, done);
   // The waiters counted on this connection that it cannot carry (it speaks
   // HTTP/1.1, or allows fewer streams), and those counted on the other
   // connecting slots whose expected streams the learned value lowered.

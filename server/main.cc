@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/synchronization/mutex.h"
 #include "server/config_file_watcher.h"
 #include "server/egress_profile_config.h"
@@ -216,7 +217,15 @@ int main(int argc, char** argv) {
   const fetchpool::FetchPoolServer::DrainReport report =
       running.Drain(in_force.drain_delay, in_force.shutdown_grace);
   server->reset();
-  const ProcessResources left = CountProcessResources();
+  // gRPC's pool threads leave on their own once the server is gone; under
+  // a slow (TSan) build one may still be on its way out. Give them up to 2 s:
+  // a thread that is really left behind is still counted below.
+  ProcessResources left = CountProcessResources();
+  for (const absl::Time give_up = absl::Now() + absl::Seconds(2);
+       left.threads > at_start.threads && absl::Now() < give_up;
+       left = CountProcessResources()) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   fetchpool::LogEvent(report.cut_off == 0 ? "info" : "error", "stopped",
                       {{"fetches_in_flight_at_stop", absl::StrCat(report.in_flight_at_stop)},
                        {"fetches_cut_off", absl::StrCat(report.cut_off)},

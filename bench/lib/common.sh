@@ -215,6 +215,29 @@ json_int() {
   [[ $v =~ ^-?[0-9]+$ ]] && echo "$v" || echo 0
 }
 
+# What a report says about the run: HARNESS_START (for its wall time),
+# LOAD_AT_START, and GIT_REV (the short commit, "+ uncommitted changes" when
+# a tracked file differs from it). Reads ROOT.
+bench_provenance() {
+  HARNESS_START=$SECONDS
+  LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+  GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+    GIT_REV+=" + uncommitted changes"
+  fi
+}
+
+# wrk_totals FILE: from wrk's output, WRK_RPS (empty if wrk printed none),
+# WRK_REQUESTS and WRK_ERRORS (answers not 2xx/3xx plus socket errors).
+wrk_totals() {
+  local non2xx sockerr
+  WRK_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$1")
+  WRK_REQUESTS=$(awk '/ requests in / { print $1 }' "$1")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$1")
+  sockerr=$(awk -F'[ ,]+' '/Socket errors:/ { print $4 + $6 + $8 + $10 }' "$1")
+  WRK_ERRORS=$((${non2xx:-0} + ${sockerr:-0}))
+}
+
 # Results: one "round<TAB>key<TAB>value" line per measurement.
 record() {
   printf '%s\t%s\t%s\n' "$ROUND" "$1" "$2" >>"$RUNS_TSV"

@@ -12,29 +12,16 @@
 #include "absl/strings/str_split.h"
 
 #include "server/server_config.h"
-#include "tests/integration/service_fixture.h"
-#include "tests/integration/tls_test_env.h"
+#include "tests/integration/nginx_origins_fixture.h"
 
 namespace fetchpool::testing {
 namespace {
 
-class Http2OriginTest : public ServiceTest {
+class Http2OriginTest : public NginxOriginsTest {
  protected:
-  static void SetUpTestSuite() {
-    env_ = new TlsTestEnv();
-    started_ = env_->Start();
-  }
-  static void TearDownTestSuite() {
-    env_->Stop();
-    delete env_;
-    env_ = nullptr;
-  }
-  void SetUp() override { ASSERT_TRUE(started_) << "openssl or nginx failed; see stderr"; }
-
   // Loopback allowed, the test CA trusted, and `version` for every host.
   static ServerConfig ConfigWith(HttpVersion version) {
-    ServerConfig config = LoopbackConfig();
-    config.engine.defaults.fetch.ca_file = env_->File("ca.pem");
+    ServerConfig config = TlsConfig();
     config.engine.defaults.fetch.http_version = version;
     return config;
   }
@@ -111,12 +98,7 @@ class Http2OriginTest : public ServiceTest {
     }
   }
 
-  static TlsTestEnv* env_;
-  static bool started_;
 };
-
-TlsTestEnv* Http2OriginTest::env_ = nullptr;
-bool Http2OriginTest::started_ = false;
 
 TEST_F(Http2OriginTest, AutoNegotiatesH2ByAlpn) {
   StartServer(ConfigWith(HttpVersion::kAuto));

@@ -9,35 +9,13 @@
 #include "absl/strings/match.h"
 #include "engine/curl_errors.h"
 #include "server/server_config.h"
-#include "tests/integration/service_fixture.h"
-#include "tests/integration/tls_test_env.h"
+#include "tests/integration/nginx_origins_fixture.h"
 
 namespace fetchpool::testing {
 namespace {
 
-class TlsOriginTest : public ServiceTest {
+class TlsOriginTest : public NginxOriginsTest {
  protected:
-  static void SetUpTestSuite() {
-    env_ = new TlsTestEnv();
-    started_ = env_->Start();
-  }
-  static void TearDownTestSuite() {
-    env_->Stop();
-    delete env_;
-    env_ = nullptr;
-  }
-
-  // No plain-HTTP TestOrigin: the origins are nginx's.
-  void SetUp() override { ASSERT_TRUE(started_) << "openssl or nginx failed; see stderr"; }
-
-  // Loopback allowed, and the test CA trusted in addition to the system
-  // store (--ca_file).
-  static ServerConfig TlsConfig() {
-    ServerConfig config = LoopbackConfig();
-    config.engine.defaults.fetch.ca_file = env_->File("ca.pem");
-    return config;
-  }
-
   CallResult GetUrl(const std::string& url) {
     v1::FetchRequest request;
     request.set_url(url);
@@ -55,12 +33,7 @@ class TlsOriginTest : public ServiceTest {
         << r.status.error_message();
   }
 
-  static TlsTestEnv* env_;
-  static bool started_;
 };
-
-TlsTestEnv* TlsOriginTest::env_ = nullptr;
-bool TlsOriginTest::started_ = false;
 
 TEST_F(TlsOriginTest, GoodCertificateViaCaFileReusesThenResumesOnANewConnection) {
   StartServer(TlsConfig());

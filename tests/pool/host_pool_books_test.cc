@@ -10,6 +10,7 @@
 #include "common/reason.h"
 #include "tests/pool/fake_clock.h"
 #include "tests/pool/fake_transport.h"
+#include "tests/pool/host_pool_fixture.h"
 
 namespace fetchpool {
 namespace {
@@ -42,16 +43,22 @@ class RecordingTimers final : public TimerFactory {
   Timer* last = nullptr;
 };
 
-class HostPoolBooksTest : public ::testing::Test {
+// The pool is built here, with timers_, not by MakePool; no lease goes
+// through recorder_.
+class HostPoolBooksTest : public HostPoolFixture {
  protected:
-  HostPoolBooksTest() {
+  HostPoolBooksTest() : HostPoolFixture(kKey) {
     HostPoolConfig config;
     config.max_connections = 2;
     config.wait_timeout = absl::Seconds(1);
     config.idle_timeout = absl::Seconds(10);
     pool_ = std::make_unique<HostPool>(kKey, config, clock_, transport_, &timers_);
   }
+  // Before timers_ goes.
   ~HostPoolBooksTest() override { pool_.reset(); }
+  // Unlike HostPoolFixture::TearDown: the pool lives until the destructor and
+  // nothing is checked after it.
+  void TearDown() override {}
 
   // Leases at once; returns the slot.
   Slot* Lease(HostPool::AcquireOptions options = {}) {
@@ -69,10 +76,7 @@ class HostPoolBooksTest : public ::testing::Test {
   const HostPoolStatsSnapshot& books() const { return pool_->counters(); }
   void ExpectInvariants() { EXPECT_TRUE(pool_->CheckInvariants().ok()) << pool_->CheckInvariants(); }
 
-  FakeClock clock_;
-  FakeTransport transport_;
   RecordingTimers timers_;
-  std::unique_ptr<HostPool> pool_;
 };
 
 TEST_F(HostPoolBooksTest, RequestsReuseAndQueueWaitAreCountedWhereTheyHappen) {

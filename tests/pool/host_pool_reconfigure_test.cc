@@ -12,6 +12,7 @@
 #include "pool/host_pool.h"
 #include "tests/pool/fake_clock.h"
 #include "tests/pool/fake_transport.h"
+#include "tests/pool/host_pool_fixture.h"
 #include "tests/pool/pool_test_util.h"
 
 namespace fetchpool {
@@ -28,15 +29,18 @@ HostPoolConfig Caps(uint32_t max_connections, uint32_t max_waiters = 16) {
   return c;
 }
 
-class HostPoolReconfigureTest : public ::testing::Test {
+class HostPoolReconfigureTest : public HostPoolFixture {
  protected:
+  HostPoolReconfigureTest() : HostPoolFixture(kKey) {}
+
+  // Unlike MakePool: no Validate() or invariant check at construction.
   void Make(const HostPoolConfig& config) {
     pool_ = std::make_unique<HostPool>(kKey, config, clock_, transport_);
     recorder_.set_pool(pool_.get());
   }
+  // Unlike HostPoolFixture::TearDown: transport_.Misuse() is not checked.
   void TearDown() override {
-    pool_.reset();
-    recorder_.set_pool(nullptr);
+    DestroyPool();
     EXPECT_EQ(recorder_.Problems(), "");
     EXPECT_EQ(transport_.open_now(), 0u);
   }
@@ -67,11 +71,6 @@ class HostPoolReconfigureTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << step << ": " << s;
     ExpectInvariants(step);
   }
-
-  FakeClock clock_;
-  FakeTransport transport_;
-  OutcomeRecorder recorder_;
-  std::unique_ptr<HostPool> pool_;
 };
 
 TEST_F(HostPoolReconfigureTest, ShrinkBelowBusyKillsNothingAndConvergesOnRelease) {

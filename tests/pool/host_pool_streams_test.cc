@@ -22,27 +22,13 @@
 #include "pool/host_pool.h"
 #include "tests/pool/fake_clock.h"
 #include "tests/pool/fake_transport.h"
+#include "tests/pool/host_pool_fixture.h"
 #include "tests/pool/pool_test_util.h"
 
 namespace fetchpool {
 namespace {
 
-using ::testing::IsEmpty;
-
 constexpr char kKey[] = "https://h2:443";
-
-#define EXPECT_INVARIANTS(pool, step)                                                   \
-  do {                                                                                  \
-    const absl::Status invariants_status_ = (pool).CheckInvariants();                  \
-    EXPECT_TRUE(invariants_status_.ok())                                                \
-        << "after " << (step) << " (line " << __LINE__ << "): " << invariants_status_; \
-  } while (0)
-
-#define STEP(...)                            \
-  do {                                       \
-    __VA_ARGS__;                             \
-    EXPECT_INVARIANTS(*pool_, #__VA_ARGS__); \
-  } while (0)
 
 // A host that may speak HTTP/2: 64 connections, 100 streams each.
 HostPoolConfig H2Config() {
@@ -56,41 +42,17 @@ HostPoolConfig H2Config() {
   return c;
 }
 
-class HostPoolStreamsTest : public ::testing::Test {
+class HostPoolStreamsTest : public HostPoolFixture {
  protected:
+  HostPoolStreamsTest() : HostPoolFixture(kKey) {}
+
   void SetUp() override { MakePool(H2Config()); }
-
-  void TearDown() override {
-    DestroyPool();
-    EXPECT_EQ(recorder_.Problems(), "");
-    EXPECT_THAT(transport_.Misuse(), IsEmpty());
-    EXPECT_EQ(transport_.open_now(), 0u) << "connections left open after the pool died";
-  }
-
-  void MakePool(const HostPoolConfig& config) {
-    DestroyPool();
-    ASSERT_TRUE(config.Validate().ok()) << config.Validate();
-    pool_ = std::make_unique<HostPool>(kKey, config, clock_, transport_);
-    recorder_.set_pool(pool_.get());
-    EXPECT_INVARIANTS(*pool_, "construction");
-  }
-  void DestroyPool() {
-    pool_.reset();
-    recorder_.set_pool(nullptr);
-  }
-
-  HostPool& pool() { return *pool_; }
-  absl::Time Now() const { return clock_.Now(); }
 
   Outcome& Acquire(const std::string& name, absl::Duration timeout = absl::Seconds(5),
                    bool replay = false) {
-    Outcome& o = recorder_.New(name);
     HostPool::AcquireOptions options;
     options.replay = replay;
-    o.id = pool_->Acquire(Now() + timeout, recorder_.CallbackFor(o), options);
-    EXPECT_INVARIANTS(*pool_, "Acquire(" + name + ")");
-    EXPECT_EQ(o.id == 0, o.done()) << name << ": id 0 iff the callback ran at once";
-    return o;
+    return AcquireWith(name, Now() + timeout, options);
   }
   // `n` acquires named prefix0..; returns them in order.
   std::vector<Outcome*> AcquireMany(const std::string& prefix, int n) {
@@ -98,17 +60,7 @@ class HostPoolStreamsTest : public ::testing::Test {
     for (int i = 0; i < n; ++i) out.push_back(&Acquire(absl::StrCat(prefix, i)));
     return out;
   }
-  void Release(Slot* s, ExchangeEnd end) { STEP(pool_->Release(s, end)); }
   void Connect(Slot* s, uint32_t streams) { STEP(pool_->MarkConnected(s, streams)); }
-  void Advance(absl::Duration d) {
-    clock_.Advance(d);
-    EXPECT_INVARIANTS(*pool_, absl::StrCat("Advance(", absl::FormatDuration(d), ")"));
-  }
-  HostPoolStatsSnapshot Snap() {
-    HostPoolStatsSnapshot s = pool_->Snapshot();
-    EXPECT_INVARIANTS(*pool_, "Snapshot()");
-    return s;
-  }
   static int CountLeasedOn(const std::vector<Outcome*>& os, const Slot* slot) {
     int n = 0;
     for (const Outcome* o : os) n += o->leased() && o->slot() == slot;
@@ -120,11 +72,6 @@ class HostPoolStreamsTest : public ::testing::Test {
       if (o->leased()) Release(o->slot(), end);
     }
   }
-
-  FakeClock clock_;
-  FakeTransport transport_;
-  OutcomeRecorder recorder_;
-  std::unique_ptr<HostPool> pool_;
 };
 
 // ---------------------------------------------------------------------------

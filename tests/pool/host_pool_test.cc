@@ -18,6 +18,7 @@
 #include "common/reason.h"
 #include "tests/pool/fake_clock.h"
 #include "tests/pool/fake_transport.h"
+#include "tests/pool/host_pool_fixture.h"
 #include "tests/pool/pool_test_util.h"
 
 namespace fetchpool {
@@ -28,21 +29,6 @@ using ::testing::IsEmpty;
 
 constexpr char kKey[] = "http://h:80";
 
-// EXPECT that the pool's invariants hold, naming the step that was just taken.
-#define EXPECT_INVARIANTS(pool, step)                                            \
-  do {                                                                           \
-    const absl::Status invariants_status_ = (pool).CheckInvariants();           \
-    EXPECT_TRUE(invariants_status_.ok())                                         \
-        << "after " << (step) << " (line " << __LINE__ << "): " << invariants_status_; \
-  } while (0)
-
-// Runs one statement on the pool and checks the invariants right after it.
-#define STEP(...)                                   \
-  do {                                              \
-    __VA_ARGS__;                                    \
-    EXPECT_INVARIANTS(*pool_, #__VA_ARGS__);        \
-  } while (0)
-
 HostPoolConfig SmallConfig() {
   HostPoolConfig c;
   c.max_connections = 2;
@@ -52,34 +38,11 @@ HostPoolConfig SmallConfig() {
   return c;
 }
 
-class HostPoolTest : public ::testing::Test {
+class HostPoolTest : public HostPoolFixture {
  protected:
+  HostPoolTest() : HostPoolFixture(kKey) {}
+
   void SetUp() override { MakePool(SmallConfig()); }
-
-  void TearDown() override {
-    DestroyPool();
-    EXPECT_EQ(recorder_.Problems(), "");
-    EXPECT_THAT(transport_.Misuse(), IsEmpty());
-    EXPECT_EQ(transport_.open_now(), 0u) << "connections left open after the pool died";
-  }
-
-  void MakePool(const HostPoolConfig& config) {
-    DestroyPool();
-    ASSERT_TRUE(config.Validate().ok()) << config.Validate();
-    pool_ = std::make_unique<HostPool>(kKey, config, clock_, transport_);
-    recorder_.set_pool(pool_.get());
-    EXPECT_INVARIANTS(*pool_, "construction");
-  }
-
-  void DestroyPool() {
-    // The recorder keeps checking invariants while the destructor fails the
-    // waiters: they must hold then too.
-    pool_.reset();
-    recorder_.set_pool(nullptr);
-  }
-
-  HostPool& pool() { return *pool_; }
-  absl::Time Now() const { return clock_.Now(); }
 
   // Acquire with a deadline `timeout` from now.
   Outcome& Acquire(const std::string& name, absl::Duration timeout = absl::Seconds(5),
@@ -88,12 +51,7 @@ class HostPoolTest : public ::testing::Test {
   }
   Outcome& AcquireAt(const std::string& name, absl::Time deadline,
                      std::function<void(Outcome&)> then = nullptr) {
-    Outcome& o = recorder_.New(name);
-    o.then = std::move(then);
-    o.id = pool_->Acquire(deadline, recorder_.CallbackFor(o));
-    EXPECT_INVARIANTS(*pool_, "Acquire(" + name + ")");
-    EXPECT_EQ(o.id == 0, o.done()) << name << ": id 0 iff the callback ran at once";
-    return o;
+    return AcquireWith(name, deadline, {}, std::move(then));
   }
   // Acquire that must lease at once; returns the slot.
   Slot* Lease1(const std::string& name) {
@@ -114,27 +72,13 @@ class HostPoolTest : public ::testing::Test {
     return s;
   }
 
-  void Release(Slot* s, ExchangeEnd end) { STEP(pool_->Release(s, end)); }
   bool Cancel(Outcome& o) {
     const bool r = pool_->Cancel(o.id);
     EXPECT_INVARIANTS(*pool_, "Cancel(" + o.name + ")");
     return r;
   }
   void OnTimer() { STEP(pool_->OnTimer()); }
-  void Advance(absl::Duration d) {
-    clock_.Advance(d);
-    EXPECT_INVARIANTS(*pool_, absl::StrCat("Advance(", absl::FormatDuration(d), ")"));
-  }
-  HostPoolStatsSnapshot Snap() {
-    HostPoolStatsSnapshot s = pool_->Snapshot();
-    EXPECT_INVARIANTS(*pool_, "Snapshot()");
-    return s;
-  }
 
-  FakeClock clock_;
-  FakeTransport transport_;
-  OutcomeRecorder recorder_;
-  std::unique_ptr<HostPool> pool_;
   HostPool* pool_ptr_during_shutdown_ = nullptr;
 };
 
