@@ -48,9 +48,9 @@ struct FetchConfig {
   absl::Duration connect_timeout = absl::Seconds(5);
   uint64_t max_response_bytes = 4000000;  // fits gRPC's default 4 MiB message cap
   OnDeadline on_deadline = OnDeadline::kDrain;
-  // HTTP/1.1 until HTTP/2 connections carry several streams per pool slot
-  // (issue 14); then kAuto becomes the default.
-  HttpVersion http_version = HttpVersion::kHttp11;
+  // https: h2 by ALPN when the origin offers it (one connection carries
+  // many fetches); http: HTTP/1.1.
+  HttpVersion http_version = HttpVersion::kAuto;
   // Budget for draining a response after its caller left (kDrain).
   uint64_t drain_max_bytes = 1 << 20;
   absl::Duration drain_timeout = absl::Seconds(2);

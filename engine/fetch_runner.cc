@@ -87,7 +87,7 @@ void FetchRunner::Admit(std::unique_ptr<FetchOp> owned) {
   AcquireConnection(op);
 }
 
-void FetchRunner::AcquireConnection(FetchOp* op, bool replay) {
+void FetchRunner::AcquireConnection(FetchOp* op, HostPool::AcquireOptions options) {
   absl::Status error;
   PoolEntry* entry = pools_.FindOrCreate(op->spec.pool_key, op->spec.caller, &error);
   if (entry == nullptr) {
@@ -103,8 +103,6 @@ void FetchRunner::AcquireConnection(FetchOp* op, bool replay) {
   const absl::Time now = loop_.clock().Now();
   const absl::Duration wait = op->spec.wait_timeout.value_or(pool.config().wait_timeout);
   const absl::Time wait_deadline = std::min(op->spec.deadline, now + wait);
-  HostPool::AcquireOptions options;
-  options.replay = replay;
   const HostPool::WaiterId waiter = pool.Acquire(
       wait_deadline,
       [this, id = op->id](absl::StatusOr<Lease> lease) { OnLease(id, std::move(lease)); },
@@ -261,16 +259,17 @@ void FetchRunner::OnTransferDone(CurlStream& stream, CURLcode code) {
     // asks again like any fetch (a free stream, or one of a connection
     // being opened), rather than a connection of its own as a replay after
     // a dead connection does; if it is refused again, it gets one (as the
-    // first stream of a connection, it is processed). (Not counted in
-    // retries_total the first time: HostPool counts replays only.)
-    const bool refused_by_origin = attempt.never_processed && op->attempts == 1;
+    // first stream of a connection, it is processed).
+    HostPool::AcquireOptions options;
+    options.refused_stream = attempt.never_processed;
+    options.replay = !(attempt.never_processed && op->attempts == 1);
     // kStale, or kAborted for a stream the origin never processed (only
     // that stream ends).
     Release(op, ConnectionEnd(attempt, /*draining=*/false));
     ++op->attempts;
     op->ResetForNextAttempt();
     op->EnterPhase(FetchOp::Phase::kWaiting);
-    AcquireConnection(op, /*replay=*/!refused_by_origin);
+    AcquireConnection(op, options);
     return;
   }
   Release(op, ConnectionEnd(attempt, /*draining=*/false));

@@ -86,7 +86,7 @@ class FetchRunner {
   FetchOp* Find(uint64_t id);
   // Takes `owned` into this loop's table and asks for a connection.
   void Admit(std::unique_ptr<FetchOp> owned);
-  void AcquireConnection(FetchOp* op, bool replay = false);
+  void AcquireConnection(FetchOp* op, HostPool::AcquireOptions options = {});
   void OnLease(uint64_t id, absl::StatusOr<Lease> lease);
   void StartTransfer(FetchOp* op);
   // OK when `op`'s egress profile allows the address a reused connection

@@ -146,6 +146,7 @@ HostPool::WaiterId HostPool::Acquire(absl::Time deadline, LeaseCallback callback
   last_used_ = now;
   ++counters_.requests_total;
   if (options.replay) ++counters_.retries_total;
+  if (options.refused_stream) ++counters_.refused_streams_total;
   if (shutting_down_) {
     callback(MakeError(Reason::kShuttingDown, "fetchpool is shutting down"));
     return 0;

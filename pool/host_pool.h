@@ -212,6 +212,10 @@ class HostPool {
     // on an open multiplexed connection if there is one, and never waits
     // for a connecting slot's streams. Queues as usual otherwise.
     bool replay = false;
+    // The fetch is sent again because the origin never processed its
+    // HTTP/2 stream (counted in refused_streams_total; with or without
+    // `replay`).
+    bool refused_stream = false;
   };
 
   // Asks for a connection for a fetch that must have one by `deadline`

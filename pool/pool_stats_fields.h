@@ -37,6 +37,8 @@
   X(dns_lookups_total, uint64_t, kCounter, "Name resolutions (DNS cache misses)")            \
   X(stale_caught_total, uint64_t, kCounter, "Idle connections found dead before reuse")       \
   X(retries_total, uint64_t, kCounter, "Fetches replayed once on a fresh connection")         \
+  X(refused_streams_total, uint64_t, kCounter,                                                \
+    "Fetches sent again: the origin never processed their HTTP/2 stream")                    \
   X(wait_timeouts_total, uint64_t, kCounter, "Waiters whose wait deadline passed")            \
   X(cancelled_waiters_total, uint64_t, kCounter, "Waiters whose call was cancelled")          \
   X(queue_full_total, uint64_t, kCounter, "Fetches refused because the queue was full")       \

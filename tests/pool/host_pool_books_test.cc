@@ -131,6 +131,23 @@ TEST_F(HostPoolBooksTest, AReplayIsARetry) {
   ExpectInvariants();
 }
 
+TEST_F(HostPoolBooksTest, ARefusedStreamSentAgainIsCountedApartFromRetries) {
+  Slot* a = Lease();
+  pool_->Release(a, ExchangeEnd::kAborted);
+  HostPool::AcquireOptions again;  // the first time it asks like any fetch
+  again.refused_stream = true;
+  Slot* b = Lease(again);
+  EXPECT_EQ(books().refused_streams_total, 1u);
+  EXPECT_EQ(books().retries_total, 0u);
+  pool_->Release(b, ExchangeEnd::kAborted);
+  again.replay = true;  // refused again: a connection of its own
+  Slot* c = Lease(again);
+  EXPECT_EQ(books().refused_streams_total, 2u);
+  EXPECT_EQ(books().retries_total, 1u);
+  pool_->Release(c, ExchangeEnd::kComplete);
+  ExpectInvariants();
+}
+
 TEST_F(HostPoolBooksTest, FetchEndsAreRecordedWithTheirReason) {
   pool_->RecordFetchEnd(absl::Milliseconds(3), absl::OkStatus());
   pool_->RecordFetchEnd(absl::Milliseconds(4), MakeError(Reason::kConnectRefused, "no"));

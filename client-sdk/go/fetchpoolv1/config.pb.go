@@ -69,9 +69,8 @@ type HostOverride struct {
 	TlsClientCertFile  *string `protobuf:"bytes,23,opt,name=tls_client_cert_file,json=tlsClientCertFile,proto3,oneof" json:"tls_client_cert_file,omitempty"`
 	TlsClientKeyFile   *string `protobuf:"bytes,24,opt,name=tls_client_key_file,json=tlsClientKeyFile,proto3,oneof" json:"tls_client_key_file,omitempty"`
 	InsecureSkipVerify *bool   `protobuf:"varint,25,opt,name=insecure_skip_verify,json=insecureSkipVerify,proto3,oneof" json:"insecure_skip_verify,omitempty"`
-	// HTTP/2 (issue 14): "auto" (https: ALPN offers h2 and http/1.1),
-	// "h2c" (http: HTTP/2 by prior knowledge) or "http1.1" (the default, for
-	// now).
+	// HTTP/2 (issue 14): "auto" (the default; https: ALPN offers h2 and
+	// http/1.1), "h2c" (http: HTTP/2 by prior knowledge) or "http1.1".
 	HttpVersion *string `protobuf:"bytes,65,opt,name=http_version,json=httpVersion,proto3,oneof" json:"http_version,omitempty"`
 	// HTTP/2: the most concurrent streams (requests) on one connection to
 	// the host; at least 1, default 100 (also libcurl's own cap).

@@ -818,8 +818,11 @@ type HostPoolStats struct {
 	// host's setting): "http/1.1", "h2", "h2c"; empty until a connection is made.
 	Protocol         string     `protobuf:"bytes,38,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	TlsHandshakeTime *Histogram `protobuf:"bytes,39,opt,name=tls_handshake_time,json=tlsHandshakeTime,proto3" json:"tls_handshake_time,omitempty"` // TCP connected to TLS established, new connections
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Fetches sent again because the origin never processed their HTTP/2
+	// stream (above a GOAWAY's last-stream-id, or over its stream limit).
+	RefusedStreamsTotal uint64 `protobuf:"varint,40,opt,name=refused_streams_total,json=refusedStreamsTotal,proto3" json:"refused_streams_total,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *HostPoolStats) Reset() {
@@ -1125,6 +1128,13 @@ func (x *HostPoolStats) GetTlsHandshakeTime() *Histogram {
 	return nil
 }
 
+func (x *HostPoolStats) GetRefusedStreamsTotal() uint64 {
+	if x != nil {
+		return x.RefusedStreamsTotal
+	}
+	return 0
+}
+
 type StatsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pools         []*HostPoolStats       `protobuf:"bytes,1,rep,name=pools,proto3" json:"pools,omitempty"`
@@ -1252,7 +1262,7 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x06p90_ms\x18\x06 \x01(\x01R\x05p90Ms\x12\x15\n" +
 	"\x06p99_ms\x18\a \x01(\x01R\x05p99Ms\"\"\n" +
 	"\fStatsRequest\x12\x12\n" +
-	"\x04host\x18\x01 \x01(\tR\x04host\"\xdb\x0f\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\"\x8f\x10\n" +
 	"\rHostPoolStats\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12'\n" +
 	"\x0fmax_connections\x18\x02 \x01(\rR\x0emaxConnections\x12)\n" +
@@ -1295,7 +1305,8 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x0estreams_in_use\x18$ \x01(\rR\fstreamsInUse\x12;\n" +
 	"\x1amax_streams_per_connection\x18% \x01(\rR\x17maxStreamsPerConnection\x12\x1a\n" +
 	"\bprotocol\x18& \x01(\tR\bprotocol\x12E\n" +
-	"\x12tls_handshake_time\x18' \x01(\v2\x17.fetchpool.v1.HistogramR\x10tlsHandshakeTime\x1aA\n" +
+	"\x12tls_handshake_time\x18' \x01(\v2\x17.fetchpool.v1.HistogramR\x10tlsHandshakeTime\x122\n" +
+	"\x15refused_streams_total\x18( \x01(\x04R\x13refusedStreamsTotal\x1aA\n" +
 	"\x13ErrorsByReasonEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x96\x01\n" +
