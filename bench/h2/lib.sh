@@ -127,7 +127,7 @@ write_h2_report() {
   echo
   echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) · commit $GIT_REV · $(nproc) cores, load at start $LOAD_AT_START, at end $(cut -d' ' -f1-3 /proc/loadavg) ·" \
     "kernel $(uname -r) · $(nginx -v 2>&1 | sed 's/^nginx version: //') · $(openssl version | cut -d' ' -f1-2) · $(curl --version | head -n1 | cut -d' ' -f1-2) (curl CLI) ·" \
-    "$(go version | cut -d' ' -f3) · fetchpoold $FETCHPOOLD, C++ built from $SRC_DESC · certificate $KEY_DESC, TLS 1.3 only ·" \
+    "$(go version | cut -d' ' -f3) · fetchpoold $FETCHPOOLD, load tools$([[ -z ${BENCH_FETCHPOOLD:-} ]] && echo " and fetchpoold") built from $SRC_DESC · certificate $KEY_DESC, TLS 1.3 only ·" \
     "$ROUNDS round(s) of ${DURATION} s · wall time ${wall}s · \`bench/h2/run.sh$( ((QUICK)) && echo ' --quick')\`"
   echo
   echo "Medians over the rounds; counts show every round's value when they differ. One origin for every row: nginx, 1 worker, \`listen ... ssl http2\` (ALPN h2, then http/1.1), TLS 1.3, session cache and tickets, \`http2_max_concurrent_streams\` 128 (nginx's default). Every run starts a fresh fetchpoold or Go client; rows without -warm are measured from cold (the run opens the connections), -warm rows after 640 Fetch calls, 64 at a time, on the same fetchpoold."
