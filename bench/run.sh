@@ -148,14 +148,7 @@ fi
 
 RESULTS=$BENCH_DIR/results
 mkdir -p "$RESULTS"
-RAW=$RESULTS/raw
-rm -rf "$RAW"
-mkdir -p "$RAW"
-RUNS_TSV=$RESULTS/runs.tsv
-: >"$RUNS_TSV"
-NOTES_FILE=$RAW/notes.txt
-: >"$NOTES_FILE"
-note() { log "note: $*"; printf '%s\n' "$*" >>"$NOTES_FILE"; }
+bench_results_dir "$RESULTS/raw" "$RESULTS/runs.tsv"
 if [[ -n ${BENCH_FETCHPOOLD:-} ]]; then
   note "fetchpoold under test is BENCH_FETCHPOOLD=$BENCH_FETCHPOOLD, not this tree's build"
 fi

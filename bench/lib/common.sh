@@ -238,6 +238,20 @@ wrk_totals() {
   WRK_ERRORS=$((${non2xx:-0} + ${sockerr:-0}))
 }
 
+# bench_results_dir RAW RUNS_TSV: empties the raw-output dir RAW and the
+# rows file RUNS_TSV (see record), and starts NOTES_FILE (RAW/notes.txt),
+# which note appends to (the report lists its lines).
+bench_results_dir() {
+  RAW=$1
+  RUNS_TSV=$2
+  NOTES_FILE=$RAW/notes.txt
+  rm -rf "$RAW"
+  mkdir -p "$RAW"
+  : >"$RUNS_TSV"
+  : >"$NOTES_FILE"
+}
+note() { log "note: $*"; printf '%s\n' "$*" >>"$NOTES_FILE"; }
+
 # Results: one "round<TAB>key<TAB>value" line per measurement.
 record() {
   printf '%s\t%s\t%s\n' "$ROUND" "$1" "$2" >>"$RUNS_TSV"

@@ -1,7 +1,85 @@
-# bench/tls/lib.sh: the pieces of bench/tls/run.sh (sourced by it, after its
-# settings): certificates, the nginx origin and proxy, fetchpoold, one
-# measured run per scenario, the field rows and the report. Functions only;
+# bench/tls/lib.sh: the pieces of bench/tls/run.sh and bench/h2/run.sh
+# (sourced by them, after their settings): the build and the results dir,
+# certificates, the nginx origin and proxy, fetchpoold, one measured run per
+# scenario and the field rows (the report is in report.sh). Functions only;
 # they read run.sh's globals when called.
+
+# tls_settings: what bench/tls/run.sh and bench/h2/run.sh share, from the
+# environment (their headers list it).
+tls_settings() {
+  DURATION=${BENCH_DURATION:-8}
+  ROUNDS=${BENCH_ROUNDS:-2}
+  BUILD_DIR=${BENCH_BUILD_DIR:-$ROOT/build-tls}
+  # The C++ sources built: this tree by default. BENCH_SRC_DIR=DIR builds
+  # another tree (e.g. `git archive HEAD | tar -x -C DIR`, when the working
+  # tree holds someone's half-done edits); the report says which.
+  SRC_DIR=${BENCH_SRC_DIR:-$ROOT}
+  KEY_TYPE=${BENCH_TLS_KEY:-ec}
+  CONCURRENCY=64
+  BUILD=1
+  QUICK=0
+}
+
+# tls_options ARGS...: --quick, --no-build and --help; any other option goes
+# to the caller's extra_option ARG, which fails for one it does not know.
+tls_options() {
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --quick) DURATION=3; ROUNDS=1; QUICK=1 ;;
+      --no-build) BUILD=0 ;;
+      -h | --help) usage; exit 0 ;;
+      *) extra_option "$1" || { usage >&2; exit 2; } ;;
+    esac
+    shift
+  done
+}
+
+# bench_setup NAME [ffbench]: SRC_DESC; checks the tools; builds (unless
+# BUILD=0) fetch_load, stream_load, fetchpoold (unless BENCH_FETCHPOOLD is
+# set), tlsbench and, when asked, ffbench into BUILD_DIR; sets their paths;
+# empties bench/results/NAME-raw (RAW: RUNS_TSV, NOTES_FILE and note) and
+# makes the temp dir (BENCH_TMP).
+bench_setup() {
+  local name=$1 ff=${2:-} targets=(fetch_load stream_load)
+  SRC_DESC="this tree"
+  if [[ $SRC_DIR != "$ROOT" ]]; then
+    SRC_DESC=$SRC_DIR
+    if [[ -f $SRC_DIR/.source-rev ]]; then
+      SRC_DESC+=" (a snapshot of $(cat "$SRC_DIR/.source-rev"))"
+    fi
+  fi
+  local tool bin
+  for tool in nginx wrk openssl curl ss go jq timeout; do
+    command -v "$tool" >/dev/null || die "$tool is missing"
+  done
+  [[ -n ${BENCH_FETCHPOOLD:-} ]] || targets+=(fetchpoold)
+  if ((BUILD)); then
+    log "building ${targets[*]} in $BUILD_DIR (Release)"
+    if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+      cmake -S "$SRC_DIR" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DFETCHPOOL_BUILD_TESTS=OFF >/dev/null
+    fi
+    ninja -C "$BUILD_DIR" -j"${FETCHPOOL_JOBS:-2}" "${targets[@]}" >&2 || die "build failed"
+    log "building the Go tools (tlsbench${ff:+, ffbench})"
+    (cd "$TLS_DIR/go" && go build -o "$BUILD_DIR/tlsbench" .) || die "tlsbench build failed"
+    if [[ -n $ff ]]; then
+      (cd "$BENCH_DIR/field-failures/go" && go build -o "$BUILD_DIR/ffbench" .) || die "ffbench build failed"
+    fi
+  fi
+  FETCHPOOLD=${BENCH_FETCHPOOLD:-$BUILD_DIR/server/fetchpoold}
+  FETCH_LOAD=$BUILD_DIR/bench/fetch_load
+  STREAM_LOAD=$BUILD_DIR/bench/stream_load
+  TLSBENCH=$BUILD_DIR/tlsbench
+  FFBENCH=$BUILD_DIR/ffbench
+  for bin in "$FETCHPOOLD" "$FETCH_LOAD" "$STREAM_LOAD" "$TLSBENCH" ${ff:+"$FFBENCH"}; do
+    [[ -x $bin ]] || die "$bin is missing (run without --no-build)"
+  done
+  RESULTS=$BENCH_DIR/results
+  mkdir -p "$RESULTS"
+  bench_results_dir "$RESULTS/$name-raw" "$RESULTS/$name-raw/runs.tsv"
+  [[ -n ${BENCH_FETCHPOOLD:-} ]] && note "fetchpoold under test is BENCH_FETCHPOOLD=$BENCH_FETCHPOOLD"
+  bench_tmp_dir "fetchpool-$name-bench" "$RAW"
+}
 
 # A CA, and a server certificate for 127.0.0.1 and localhost signed by it.
 make_certs() {
@@ -26,7 +104,30 @@ make_certs() {
   KEY_DESC+=" $(openssl x509 -in "$CERT" -noout -text | sed -n 's/^ *Public-Key: (\(.*\))/\1/p' | head -n1)"
 }
 
-# render_tls TEMPLATE OUT PORT [ORIGIN_PORT] [STATUS_PORT]
+# start_main_origin: the CA and certificate, the ports, the URLs and the
+# origin every scenario shares (ORIGIN_HTTP2 as in render_tls); sets
+# MAIN_ORIGIN_PIDS and body (the origin's answer, checked with curl).
+# Listening ports below the ephemeral range: the Go client's thousands of
+# connections (and their TIME_WAIT) cannot take them between restarts.
+start_main_origin() {
+  make_certs
+  log "CA and server certificate ($KEY_DESC) in $BENCH_TMP/pki"
+  ORIGIN_PORT=$(pick_low_port)
+  STATUS_PORT=$(pick_low_port)
+  PROXY_PORT=$(pick_low_port)
+  FP_PORT=$(pick_low_port)
+  ORIGIN_URL=https://127.0.0.1:$ORIGIN_PORT/
+  POOL_KEY=https://127.0.0.1:$ORIGIN_PORT
+  PROXY_URL=http://127.0.0.1:$PROXY_PORT/
+  FP_TARGET=127.0.0.1:$FP_PORT
+  start_origin origin "$ORIGIN_PORT" "$STATUS_PORT"
+  MAIN_ORIGIN_PIDS=$ORIGIN_PIDS
+  body=$(curl -fsS --cacert "$CA" "$ORIGIN_URL") || die "curl --cacert to the origin failed"
+  [[ ${#body} -eq 100 ]] || die "origin body is not 100 bytes"
+}
+
+# render_tls TEMPLATE OUT PORT [ORIGIN_PORT] [STATUS_PORT]: ORIGIN_HTTP2
+# ("http2" or empty, the default) fills @HTTP2@, a listen parameter.
 render_tls() {
   local template=$1 out=$2 port=$3 origin_port=${4:-} status_port=${5:-}
   local name
@@ -35,6 +136,7 @@ render_tls() {
   sed -e "s|@PREFIX@|$BENCH_TMP|g" -e "s|@NAME@|$name|g" -e "s|@PORT@|$port|g" \
     -e "s|@ORIGIN_PORT@|$origin_port|g" -e "s|@STATUS_PORT@|$status_port|g" \
     -e "s|@BODY@|$ORIGIN_BODY|g" -e "s|@CERT@|$CERT|g" -e "s|@KEY@|$KEY|g" -e "s|@CA@|$CA|g" \
+    -e "s|@HTTP2@|${ORIGIN_HTTP2:-}|g" \
     "$template" >"$out"
 }
 
@@ -253,17 +355,20 @@ scenario_b() {
   log "$key: ${WRK_RPS:-?} req/s, $(this_round "$key.conns") connections ($(this_round "$key.full") full, $(this_round "$key.resumed") resumed)"
 }
 
-# start_fetchpoold_for KEY WARM: a fresh fetchpoold for an E or S run; with
+# start_fetchpoold_for KEY WARM [FLAGS...]: a fresh fetchpoold for an E or S
+# run, FLAGS added to its command line; with
 # WARM=1, 64 x 10 Fetch calls first (not measured; the pool is the same for
 # Fetch and FetchStream), and BASE set to its Stats after them. A warm-up by
 # duration would not do: fetchpoold's cold start can outlast it.
 start_fetchpoold_for() {
   base=""
-  start_fetchpoold --max_connections_per_host="$CONCURRENCY"
-  if (($2)); then
+  local key=$1 warm=$2
+  shift 2
+  start_fetchpoold --max_connections_per_host="$CONCURRENCY" "$@"
+  if ((warm)); then
     timeout -k 5 "$TOOL_TIMEOUT" "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
       --requests=$((CONCURRENCY * 10)) --concurrency="$CONCURRENCY" --channels=4 --timeout=10s --json \
-      >"$RAW/$1.r$ROUND.warmup.out" 2>&1 || note "round $ROUND $1: warm-up fetch_load failed"
+      >"$RAW/$key.r$ROUND.warmup.out" 2>&1 || note "round $ROUND $key: warm-up fetch_load failed"
     base=$(fp_stats_json)
   fi
 }
@@ -281,27 +386,33 @@ finish_fetchpoold_run() {
   log "$key: ${rps:-?} req/s$6, $(this_round "$key.conns") connections ($(this_round "$key.full") full, $(this_round "$key.resumed") resumed); Stats: $(this_round "$key.fp_handshakes") handshakes, $(this_round "$key.fp_resumed") resumed"
 }
 
+# scenario_e KEY WARM [FLAGS...]: WARM and FLAGS as in start_fetchpoold_for.
+# The calls sent: the last req/s of this KEY (else of any E run) x DURATION.
+declare -A E_RPS_OF=()
 scenario_e() {
-  local key=$1 warm=$2 guess=${E_RPS:-2500} n base=""
-  n=$(awk -v r="$guess" -v d="$DURATION" 'BEGIN { n = int(r * d); print (n < 1000 ? 1000 : n) }')
-  start_fetchpoold_for "$key" "$warm"
+  local key=$1 warm=$2 n base=""
+  shift 2
+  n=$(awk -v r="${E_RPS_OF[$key]:-${E_RPS:-2500}}" -v d="$DURATION" 'BEGIN { n = int(r * d); print (n < 1000 ? 1000 : n) }')
+  start_fetchpoold_for "$key" "$warm" "$@"
   measure "$key" "$FP_PID" "$FETCH_LOAD" --target="$FP_TARGET" --url="$ORIGIN_URL" \
     --requests="$n" --concurrency="$CONCURRENCY" --channels=4 --timeout=10s --json
   local json rps ok
   json=$(cat "$OUT")
   rps=$(json_get rps <<<"$json")
   ok=$(json_get ok <<<"$json")
-  [[ $rps =~ ^[0-9.]+$ ]] && E_RPS=$rps
+  [[ $rps =~ ^[0-9.]+$ ]] && E_RPS=$rps && E_RPS_OF[$key]=$rps
   finish_fetchpoold_run "$key" "$rps" "$json" "$ok" \
     "$(($(json_int http_errors <<<"$json") + $(json_int rpc_errors <<<"$json")))" " ($n calls)"
 }
 
-# scenario_s KEY WARM: WARM as in start_fetchpoold_for.
+# scenario_s KEY WARM [FLAGS...]: as scenario_e; 4 FetchStreams, CONCURRENCY
+# fetches in flight in all.
 scenario_s() {
   local key=$1 warm=$2 base=""
-  start_fetchpoold_for "$key" "$warm"
+  shift 2
+  start_fetchpoold_for "$key" "$warm" "$@"
   measure "$key" "$FP_PID" "$STREAM_LOAD" --mode=stream --target="$FP_TARGET" --url="$ORIGIN_URL" \
-    --streams=4 --window=16 --duration="${DURATION}s" --json
+    --streams=4 --window=$((CONCURRENCY / 4)) --duration="${DURATION}s" --json
   local json rps ok
   json=$(cat "$OUT")
   rps=$(json_get rps <<<"$json")
@@ -310,22 +421,26 @@ scenario_s() {
     "$(($(json_int errors <<<"$json") + $(json_int unanswered <<<"$json")))" ""
 }
 
+# scenario_g [KEY [ARGS...]]: tlsbench get (ARGS added, e.g. --proto=h2) at
+# CONCURRENCY; KEY defaults to G-TLS.
 scenario_g() {
+  local key=${1:-G-TLS}
+  (($#)) && shift
   # The Go client is the middle and the load: its CPU comes from its own
   # /proc/self/stat over the load loop (startup excluded).
-  measure G-TLS "" "$TLSBENCH" get --url="$ORIGIN_URL" --ca="$CA" \
-    --concurrency="$CONCURRENCY" --duration="${DURATION}s"
+  measure "$key" "" "$TLSBENCH" get --url="$ORIGIN_URL" --ca="$CA" \
+    --concurrency="$CONCURRENCY" --duration="${DURATION}s" "$@"
   local json rps ok
   json=$(cat "$OUT")
   rps=$(json_get rps <<<"$json")
   ok=$(json_get ok <<<"$json")
-  record G-TLS.rps "${rps:-nan}"
-  record G-TLS.max_ms "$(calc "$(json_get max_us <<<"$json") / 1000")"
-  record G-TLS.errors "$(($(json_int errors <<<"$json") + $(json_int non2xx <<<"$json")))"
-  record_cpu G-TLS "${ok:-0}" "$(json_int cpu_ticks <<<"$json")"
-  record G-TLS.client_handshakes "$(json_int tls_handshakes <<<"$json")"
-  record G-TLS.client_resumed "$(json_int tls_resumed <<<"$json")"
-  log "G-TLS: ${rps:-?} req/s, $(this_round G-TLS.accepts) connections accepted, $(this_round G-TLS.conns) with requests ($(this_round G-TLS.full) full, $(this_round G-TLS.resumed) resumed); Go's own count: $(this_round G-TLS.client_handshakes) handshakes, $(this_round G-TLS.client_resumed) resumed"
+  record "$key.rps" "${rps:-nan}"
+  record "$key.max_ms" "$(calc "$(json_get max_us <<<"$json") / 1000")"
+  record "$key.errors" "$(($(json_int errors <<<"$json") + $(json_int non2xx <<<"$json")))"
+  record_cpu "$key" "${ok:-0}" "$(json_int cpu_ticks <<<"$json")"
+  record "$key.client_handshakes" "$(json_int tls_handshakes <<<"$json")"
+  record "$key.client_resumed" "$(json_int tls_resumed <<<"$json")"
+  log "$key: ${rps:-?} req/s, $(this_round "$key.accepts") connections accepted, $(this_round "$key.conns") with requests ($(this_round "$key.full") full, $(this_round "$key.resumed") resumed); Go's own count: $(this_round "$key.client_handshakes") handshakes, $(this_round "$key.client_resumed") resumed"
 }
 
 # field_row ID LABEL CLIENT [FETCHPOOLD]: a fresh origin on a port below the
@@ -364,79 +479,3 @@ field_row() {
   log "field $label: $acc connections accepted, $new with requests ($full full, $resumed resumed), TIME_WAIT $(jq -r '(.tw_client_side // 0) + (.tw_origin_side // 0)' <<<"$json"), errors $(jq -c '.errors // {}' <<<"$json")"
 }
 
-# cell KEY: the median over rounds, with every round's value when it varies.
-cell() {
-  local m r
-  m=$(median "$1")
-  r=$(runs0 "$1")
-  if [[ $ROUNDS -gt 1 && $r == *" / "* && $(tr -d ' ' <<<"$r" | tr '/' '\n' | sort -u | wc -l) -gt 1 ]]; then
-    printf '%s (%s)' "$(fmt0 "$m")" "$r"
-  else
-    fmt0 "$m"
-  fi
-}
-
-write_tls_report() {
-  local wall=$1
-  echo "# HTTPS, measured (bench/tls/run.sh)"
-  echo
-  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) · commit $GIT_REV · $(nproc) cores, load at start $LOAD_AT_START ·" \
-    "kernel $(uname -r) · $(nginx -v 2>&1 | sed 's/^nginx version: //') · $(openssl version | cut -d' ' -f1-2) ·" \
-    "$(go version | cut -d' ' -f3) · fetchpoold $FETCHPOOLD, C++ built from $SRC_DESC · certificate $KEY_DESC, TLS 1.3 only ·" \
-    "$ROUNDS round(s) of ${DURATION} s, client concurrency $CONCURRENCY · wall time ${wall}s ·" \
-    "\`bench/tls/run.sh$( ((QUICK)) && echo ' --quick')\`"
-  echo
-  echo "Medians over the rounds; counts show every round's value when they differ. Every run starts a fresh"
-  echo "middle (nginx proxy, fetchpoold) or Go client. B-TLS, E-TLS, S-TLS and G-TLS are measured from cold: the"
-  echo "run includes opening the connections. The -warm rows are measured after a warm-up on the same middle"
-  echo "(B: wrk ${WARMUP_S} s; E and S: 640 Fetch calls, 64 at a time), so they show the steady state. G-TLS has no"
-  echo "warm row: with MaxIdleConnsPerHost 2 at concurrency 64, Go's default Transport never settles."
-  echo
-  echo "| scenario | req/s | connections opened (origin accepts) | of those, carried a request (origin log) | full / resumed handshakes (origin log, those connections) | client's own count: handshakes / resumed | connections opened per 1k requests | CPU µs/req, middle or client | CPU µs/req, origin | slowest request, ms | errors |"
-  echo "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
-  local k mid own
-  for k in B-TLS E-TLS S-TLS G-TLS B-TLS-warm E-TLS-warm S-TLS-warm; do
-    case $k in
-      B-TLS*) mid="nginx proxy"; own="— (nginx keeps no count)" ;;
-      E-TLS* | S-TLS*)
-        mid="fetchpoold"
-        local agree
-        agree=$(awk -F'\t' -v k="$k.agree" '$2 == k { s = s (n++ ? " / " : "") $3 } END { print (n ? s : "n/a") }' "$RUNS_TSV")
-        own="Stats $(cell "$k.fp_handshakes") / $(cell "$k.fp_resumed") (agrees with the origin log: $agree)"
-        ;;
-      G-TLS) mid="Go client"; own="Go $(cell "$k.client_handshakes") / $(cell "$k.client_resumed")" ;;
-    esac
-    echo "| $k | $(cell "$k.rps") | $(cell "$k.accepts") | $(cell "$k.conns") | $(cell "$k.full") / $(cell "$k.resumed") | $own | $(cell1 "$k.accepts_per_1k") | $(cell1 "$k.cpu_mid") ($mid) | $(cell1 "$k.cpu_origin") | $(cell "$k.max_ms") | $(total "$k.errors") |"
-  done
-  echo
-  echo "- B-TLS: wrk (plain HTTP, 1 thread, 64 connections) -> nginx proxy (1 worker; upstream keepalive 64, proxy_ssl_session_reuse on, verifies against the CA) -> HTTPS origin. CPU: the proxy's master + worker."
-  echo "- E-TLS: fetch_load (64 unary Fetch in flight over 4 channels) -> fetchpoold --max_connections_per_host=64 --ca_file=CA -> origin. S-TLS: stream_load (4 FetchStream x 16 in flight). CPU: fetchpoold (all threads)."
-  echo "- G-TLS: bench/tls/go \`tlsbench get\`: http.DefaultTransport cloned, TLSClientConfig{RootCAs: CA} and nothing else (MaxIdleConnsPerHost 2, no ClientSessionCache), 64 goroutines in a closed loop. CPU: the Go process itself over its load loop (it is client and load generator in one)."
-  echo "- Connections opened: the origin's stub_status accepts over the run. Carried a request: connection serials first seen in the origin's access log (\`\$connection \$ssl_session_reused ...\`) during the run; full vs resumed from each one's first request. A connection that never carried a request (a handshake that failed or stalled, or one the client dialled and then did not need) is in the first count only: the origin's log cannot say how its handshake went."
-  echo "- Client's own count: fetchpoold's Stats \`tls_handshakes_total\` / \`tls_sessions_resumed_total\` for the pool $POOL_KEY at the end of the run (a fresh fetchpoold per run; \"agrees\": handshakes = connections that carried a request, resumed = their resumed); Go: a \`tls.Config.VerifyConnection\` hook that only counts (every completed handshake, \`DidResume\`)."
-  echo "- Slowest request: the longest single request of the run (wrk's latency max; fetch_load's, stream_load's and tlsbench's max): with a fresh middle per run, the cold start (the first 64 connections opened at once) shows here."
-  echo "- Protocols the origin logged: $(awk -F'\t' '$2 ~ /\.protocols$/ { split($3, a, ","); for (i in a) { sub(/:[0-9]+$/, "", a[i]); p[a[i]] = 1 } } END { for (k in p) s = s (s == "" ? "" : ", ") k; print s }' "$RUNS_TSV")."
-  echo
-  echo "## Field scenario: 5 bursts of 256 concurrent GETs, 1 s apart, HTTPS origin"
-  echo
-  if [[ $FIELD_STATUS != measured ]]; then
-    echo "$FIELD_STATUS"
-  else
-    echo "| client | connections opened (origin accepts) | of those, carried a request (origin log) | full handshakes (origin log) | resumed handshakes (origin log) | TIME_WAIT after (client side + origin side) | errors | requests ok / total | client's own count |"
-    echo "|---|---:|---:|---:|---:|---:|---|---:|---|"
-    jq -r '"| \(.row_label) | \(.origin_accepts // "?") | \(.origin_connections) | \(.origin_full) | \(.origin_resumed) | \((.tw_client_side // 0) + (.tw_origin_side // 0)) (\(.tw_client_side // "?") + \(.tw_origin_side // "?")) | " +
-           (if ((.errors // {}) | length) == 0 and ((.non2xx // 0) == 0) then "0" else ((.errors // {}) | to_entries | map("\(.value) \(.key)") | join(", ")) + (if (.non2xx // 0) > 0 then " \(.non2xx) non-2xx" else "" end) end) +
-           " | \(.ok // 0) / \(.requests // 0) | " +
-           (if .client == "fetchpool" then "Stats: \(.client_extra.connections_opened_total // "?") opened, \(.client_extra.tls_handshakes_total // "?") handshakes, \(.client_extra.tls_sessions_resumed_total // "?") resumed"
-            else "dials \(.dials // "?") (per burst \((.dials_per_burst // []) | map(tostring) | join("/"))), TLS handshakes \(.client_extra.tls_handshakes // "?"), resumed \(.client_extra.tls_resumed // "?")" end) + " |"' \
-      "$RAW/field.jsonl"
-    echo
-    echo "- Each row: a fresh origin (same config) on a port below the ephemeral range; \`ffbench burst --ca\` (bench/field-failures/go) with Go's default Transport (RootCAs set, nothing else) or through fetchpoold (defaults, plus --ca_file). TIME_WAIT: \`ss\` on the origin's port 300 ms after the last burst."
-  fi
-  if [[ -s $NOTES_FILE ]]; then
-    echo
-    echo "## Notes from this run"
-    echo
-    sed 's/^/- /' "$NOTES_FILE"
-  fi
-}

@@ -38,9 +38,9 @@
 # Environment: BENCH_DURATION (s per run, default 8), BENCH_ROUNDS
 # (default 2), BENCH_BUILD_DIR (default build-tls), BENCH_TLS_KEY (the
 # certificates' key type for `openssl req -newkey`, default ec with P-256;
-# e.g. rsa:2048), BENCH_FETCHPOOLD (measure this fetchpoold binary),
-# BENCH_SRC_DIR (build the C++ binaries from this source tree instead of
-# this one; the build dir must be made from it).
+# e.g. rsa:2048), BENCH_FETCHPOOLD (measure this fetchpoold binary; it is
+# then not built), BENCH_SRC_DIR (build the C++ binaries from this source
+# tree instead of this one; the build dir must be made from it).
 # Output: the table on stdout and in bench/results/tls.md; raw rows and
 # every tool's output in bench/results/tls-raw/.
 set -euo pipefail
@@ -56,108 +56,22 @@ source "$BENCH_DIR/lib/nginx.sh"
 source "$BENCH_DIR/lib/report.sh"
 # shellcheck source=lib.sh
 source "$BENCH_DIR/tls/lib.sh"
+# shellcheck source=report.sh
+source "$BENCH_DIR/tls/report.sh"
 
-DURATION=${BENCH_DURATION:-8}
-ROUNDS=${BENCH_ROUNDS:-2}
-BUILD_DIR=${BENCH_BUILD_DIR:-$ROOT/build-tls}
-# The C++ sources built: this tree by default. BENCH_SRC_DIR=DIR builds
-# another tree (e.g. `git archive HEAD | tar -x -C DIR`, when the working
-# tree holds someone's half-done edits); the report says which.
-SRC_DIR=${BENCH_SRC_DIR:-$ROOT}
-KEY_TYPE=${BENCH_TLS_KEY:-ec}
-CONCURRENCY=64
-BUILD=1
+tls_settings
 FIELD=1
-QUICK=0
-
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-
-while [[ $# -gt 0 ]]; do
-  case $1 in
-    --quick) DURATION=3; ROUNDS=1; QUICK=1 ;;
-    --no-build) BUILD=0 ;;
-    --no-field) FIELD=0 ;;
-    -h | --help) usage; exit 0 ;;
-    *) usage >&2; exit 2 ;;
-  esac
-  shift
-done
+extra_option() { [[ $1 == --no-field ]] && FIELD=0; }
+tls_options "$@"
 
 bench_provenance
 
-SRC_DESC="this tree"
-if [[ $SRC_DIR != "$ROOT" ]]; then
-  SRC_DESC=$SRC_DIR
-  if [[ -f $SRC_DIR/.source-rev ]]; then
-    SRC_DESC+=" (a snapshot of $(cat "$SRC_DIR/.source-rev"))"
-  fi
-fi
+bench_setup tls ffbench
 
-for tool in nginx wrk openssl curl ss go jq timeout; do
-  command -v "$tool" >/dev/null || die "$tool is missing"
-done
+# ---- certificates, the origin and smoke checks -----------------------------------
 
-# ---- build -------------------------------------------------------------------
-
-if ((BUILD)); then
-  log "building fetchpoold, fetch_load, stream_load in $BUILD_DIR (Release)"
-  if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
-    cmake -S "$SRC_DIR" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DFETCHPOOL_BUILD_TESTS=OFF >/dev/null
-  fi
-  ninja -C "$BUILD_DIR" -j"${FETCHPOOL_JOBS:-2}" fetchpoold fetch_load stream_load >&2 ||
-    die "build failed"
-  log "building the Go tools (tlsbench, ffbench)"
-  (cd "$TLS_DIR/go" && go build -o "$BUILD_DIR/tlsbench" .) || die "tlsbench build failed"
-  (cd "$BENCH_DIR/field-failures/go" && go build -o "$BUILD_DIR/ffbench" .) || die "ffbench build failed"
-fi
-FETCHPOOLD=${BENCH_FETCHPOOLD:-$BUILD_DIR/server/fetchpoold}
-FETCH_LOAD=$BUILD_DIR/bench/fetch_load
-STREAM_LOAD=$BUILD_DIR/bench/stream_load
-TLSBENCH=$BUILD_DIR/tlsbench
-FFBENCH=$BUILD_DIR/ffbench
-for bin in "$FETCHPOOLD" "$FETCH_LOAD" "$STREAM_LOAD" "$TLSBENCH" "$FFBENCH"; do
-  [[ -x $bin ]] || die "$bin is missing (run without --no-build)"
-done
-
-# ---- results and temp dir ------------------------------------------------------
-
-RESULTS=$BENCH_DIR/results
-RAW=$RESULTS/tls-raw
-mkdir -p "$RESULTS"
-rm -rf "$RAW"
-mkdir -p "$RAW"
-RUNS_TSV=$RAW/runs.tsv
-: >"$RUNS_TSV"
-NOTES_FILE=$RAW/notes.txt
-: >"$NOTES_FILE"
-note() { log "note: $*"; printf '%s\n' "$*" >>"$NOTES_FILE"; }
-[[ -n ${BENCH_FETCHPOOLD:-} ]] && note "fetchpoold under test is BENCH_FETCHPOOLD=$BENCH_FETCHPOOLD"
-
-bench_tmp_dir fetchpool-tls-bench "$RAW"
-
-# ---- certificates ----------------------------------------------------------------
-
-make_certs
-log "CA and server certificate ($KEY_DESC) in $BENCH_TMP/pki"
-
-# ---- the origin and smoke checks ------------------------------------------------
-
-# Listening ports below the ephemeral range: the Go client's thousands of
-# connections (and their TIME_WAIT) cannot take them between restarts.
-ORIGIN_PORT=$(pick_low_port)
-STATUS_PORT=$(pick_low_port)
-PROXY_PORT=$(pick_low_port)
-FP_PORT=$(pick_low_port)
-ORIGIN_URL=https://127.0.0.1:$ORIGIN_PORT/
-POOL_KEY=https://127.0.0.1:$ORIGIN_PORT
-PROXY_URL=http://127.0.0.1:$PROXY_PORT/
-FP_TARGET=127.0.0.1:$FP_PORT
-
-start_origin origin "$ORIGIN_PORT" "$STATUS_PORT"
-MAIN_ORIGIN_PIDS=$ORIGIN_PIDS
-body=$(curl -fsS --cacert "$CA" "$ORIGIN_URL") || die "curl --cacert to the origin failed"
-[[ ${#body} -eq 100 ]] || die "origin body is not 100 bytes"
+start_main_origin
 proto=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_version} %{ssl_verify_result}' "https://localhost:$ORIGIN_PORT/")
 curl -fsS --tls-max 1.2 --cacert "$CA" -o /dev/null "$ORIGIN_URL" 2>/dev/null &&
   die "the origin accepted TLS 1.2 (must be TLS 1.3 only)"
@@ -224,13 +138,6 @@ if ((FIELD)); then
 fi
 
 # ---- report --------------------------------------------------------------------------
-
-cell1() { # one decimal
-  local m
-  m=$(median "$1")
-  [[ $m == n/a ]] && { printf 'n/a'; return; }
-  printf '%s' "$m"
-}
 
 WALL_TIME=$((SECONDS - HARNESS_START))
 write_tls_report "$WALL_TIME" | tee "$RESULTS/tls.md"

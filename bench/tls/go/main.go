@@ -2,16 +2,29 @@
 //
 //	tlsbench get   --url=https://127.0.0.1:P/ --ca=ca.pem --concurrency=64 --duration=8s
 //	tlsbench stats --target=127.0.0.1:G [--host=https://127.0.0.1:P]
+//	tlsbench watch --target=127.0.0.1:G --host=https://127.0.0.1:P [--interval=200ms]
 //
 // get (scenario G-TLS): Go net/http with the default Transport
 // (http.DefaultTransport's settings, cloned; the only change is
 // TLSClientConfig.RootCAs = the harness's CA, so no ClientSessionCache and
 // MaxIdleConnsPerHost 2, as a program that only trusts a private CA would
 // have), `concurrency` goroutines in a closed loop of GETs for `duration`.
-// Prints one JSON object: requests, ok, errors, rps.
+// Prints one JSON object: requests, ok, errors, rps. --proto (bench/h2):
+// "h2" sets ForceAttemptHTTP2 (net/http's bundled HTTP/2 transport, ALPN h2
+// then http/1.1; a cloned DefaultTransport has it already), "h1" offers
+// HTTP/1.1 alone (Transport.Protocols), "x2" uses golang.org/x/net/http2's
+// Transport instead (HTTP/2 only, same TLS config; it merges the dials of
+// requests that wait for a host's first connection, net/http does not);
+// empty leaves the clone as it is.
+// The responses' protocols are counted ("protos").
 //
 // stats: one Stats call to fetchpoold; prints the pool's (or the totals')
 // connection and TLS counters as one JSON object.
+//
+// watch (bench/h2): Stats for the pool every --interval until SIGTERM, then
+// one JSON object: the largest streams_in_use and busy_connections seen, and
+// the last protocol and max_streams_per_connection. Failed calls (before
+// fetchpoold is up, after it stops) are counted, not fatal.
 package main
 
 import (
@@ -24,13 +37,17 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	fpb "github.com/fetchpool/fetchpool/client-sdk/go/fetchpoolv1"
@@ -43,6 +60,7 @@ func runGet(args []string) (map[string]any, error) {
 	concurrency := fs.Int("concurrency", 64, "GETs in flight (closed loop)")
 	duration := fs.Duration("duration", 8*time.Second, "how long to send")
 	timeout := fs.Duration("timeout", 10*time.Second, "per-request timeout")
+	proto := fs.String("proto", "", "h2: ForceAttemptHTTP2; h1: HTTP/1.1 only; x2: x/net/http2.Transport; empty: the clone as it is")
 	fs.Parse(args)
 	if *url == "" || *ca == "" {
 		return nil, fmt.Errorf("--url and --ca are required")
@@ -69,7 +87,21 @@ func runGet(args []string) (map[string]any, error) {
 			return nil
 		},
 	}
-	c := &http.Client{Transport: t, Timeout: *timeout}
+	var rt http.RoundTripper = t
+	switch *proto {
+	case "h2":
+		t.ForceAttemptHTTP2 = true
+	case "h1":
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetHTTP1(true)
+	case "x2":
+		rt = &http2.Transport{TLSClientConfig: t.TLSClientConfig}
+	case "":
+	default:
+		return nil, fmt.Errorf("--proto %q: h2, h1, x2 or empty", *proto)
+	}
+	c := &http.Client{Transport: rt, Timeout: *timeout}
+	protos := map[string]int{} // the responses' protocols (under mu)
 
 	var ok, non2xx, requests atomic.Int64
 	var mu sync.Mutex
@@ -101,6 +133,9 @@ func runGet(args []string) (map[string]any, error) {
 					resp.Body.Close()
 					if err == nil {
 						mine = max(mine, time.Since(began))
+						mu.Lock()
+						protos[resp.Proto]++
+						mu.Unlock()
 						if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 							ok.Add(1)
 						} else {
@@ -143,6 +178,7 @@ func runGet(args []string) (map[string]any, error) {
 		// used for a request or not) and of those that resumed a session.
 		"tls_handshakes": handshakes.Load(),
 		"tls_resumed":    resumed.Load(),
+		"protos":         protos,
 	}, nil
 }
 
@@ -163,6 +199,24 @@ func selfTicks() (int64, error) {
 	return u + st, nil
 }
 
+// poolStats: one Stats call; the pool's stats, or the totals when host is "".
+func poolStats(c fpb.FetchPoolClient, host string) (*fpb.HostPoolStats, uint32, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.Stats(ctx, &fpb.StatsRequest{Host: host})
+	if err != nil {
+		return nil, 0, err
+	}
+	s := resp.GetTotals()
+	if host != "" {
+		if len(resp.GetPools()) == 0 {
+			return nil, 0, fmt.Errorf("no pool %s", host)
+		}
+		s = resp.GetPools()[0]
+	}
+	return s, resp.GetPoolCount(), nil
+}
+
 func runStats(args []string) (map[string]any, error) {
 	fs := flag.NewFlagSet("stats", flag.ExitOnError)
 	target := fs.String("target", "127.0.0.1:50051", "fetchpoold address")
@@ -173,22 +227,13 @@ func runStats(args []string) (map[string]any, error) {
 		return nil, err
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := fpb.NewFetchPoolClient(conn).Stats(ctx, &fpb.StatsRequest{Host: *host})
+	s, poolCount, err := poolStats(fpb.NewFetchPoolClient(conn), *host)
 	if err != nil {
 		return nil, err
 	}
-	s := resp.GetTotals()
-	if *host != "" {
-		if len(resp.GetPools()) == 0 {
-			return nil, fmt.Errorf("no pool %s", *host)
-		}
-		s = resp.GetPools()[0]
-	}
 	out := map[string]any{
 		"host":                       s.GetHost(),
-		"pool_count":                 resp.GetPoolCount(),
+		"pool_count":                 poolCount,
 		"requests_total":             s.GetRequestsTotal(),
 		"failures_total":             s.GetFailuresTotal(),
 		"errors_by_reason":           s.GetErrorsByReason(),
@@ -197,13 +242,65 @@ func runStats(args []string) (map[string]any, error) {
 		"reused_requests_total":      s.GetReusedRequestsTotal(),
 		"tls_handshakes_total":       s.GetTlsHandshakesTotal(),
 		"tls_sessions_resumed_total": s.GetTlsSessionsResumedTotal(),
+		"protocol":                   s.GetProtocol(),
+		"streams_in_use":             s.GetStreamsInUse(),
+		"max_streams_per_connection": s.GetMaxStreamsPerConnection(),
+		"busy_connections":           s.GetBusyConnections(),
 	}
 	return out, nil
 }
 
+func runWatch(args []string) (map[string]any, error) {
+	fs := flag.NewFlagSet("watch", flag.ExitOnError)
+	target := fs.String("target", "127.0.0.1:50051", "fetchpoold address")
+	host := fs.String("host", "", "pool key (scheme://host:port)")
+	interval := fs.Duration("interval", 200*time.Millisecond, "time between Stats calls")
+	fs.Parse(args)
+	// Started before fetchpoold listens: retry the connection every 100 ms,
+	// not with gRPC's default backoff (1 s and growing).
+	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1, MaxDelay: 100 * time.Millisecond},
+			MinConnectTimeout: time.Second,
+		}))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	c := fpb.NewFetchPoolClient(conn)
+	stop, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	var samples, failed int
+	var streamsMax, busyMax, maxStreams uint32
+	protocol := ""
+	tick := time.NewTicker(*interval)
+	defer tick.Stop()
+	for stop.Err() == nil {
+		if s, _, err := poolStats(c, *host); err != nil {
+			failed++
+		} else {
+			samples++
+			streamsMax = max(streamsMax, s.GetStreamsInUse())
+			busyMax = max(busyMax, s.GetBusyConnections())
+			maxStreams = s.GetMaxStreamsPerConnection()
+			if s.GetProtocol() != "" {
+				protocol = s.GetProtocol()
+			}
+		}
+		select {
+		case <-stop.Done():
+		case <-tick.C:
+		}
+	}
+	return map[string]any{
+		"samples": samples, "failed": failed, "streams_in_use_max": streamsMax,
+		"busy_connections_max": busyMax, "max_streams_per_connection": maxStreams, "protocol": protocol,
+	}, nil
+}
+
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tlsbench get|stats ...")
+		fmt.Fprintln(os.Stderr, "usage: tlsbench get|stats|watch ...")
 		os.Exit(2)
 	}
 	var out map[string]any
@@ -213,6 +310,8 @@ func main() {
 		out, err = runGet(os.Args[2:])
 	case "stats":
 		out, err = runStats(os.Args[2:])
+	case "watch":
+		out, err = runWatch(os.Args[2:])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown subcommand", os.Args[1])
 		os.Exit(2)
