@@ -15,8 +15,8 @@ bool ShouldReplay(const AttemptOutcome& a) {
   if (!a.ok && a.never_processed && !a.any_response_byte) {
     return a.attempts < kMaxNeverProcessedAttempts;
   }
-  return !a.ok && (a.stale_error || a.died_after_request) && a.reused && !a.any_response_byte &&
-         a.replayable && a.attempts == 1;
+  return !a.ok && (a.stale_error || a.died_after_request) && (a.reused || a.origin_going_away) &&
+         !a.any_response_byte && a.replayable && a.attempts == 1;
 }
 
 ExchangeEnd ConnectionEnd(const AttemptOutcome& a, bool draining) {

@@ -29,6 +29,10 @@ struct AttemptOutcome {
   // never left (the multiplexed connection took no new stream).
   bool never_processed = false;
   bool reused = false;             // ran on a connection opened for an earlier request
+  // HTTP/2: the origin had sent GOAWAY on the connection. A stream its
+  // close then cut off died of that announced shutdown (the reuse race),
+  // not of its own request, even on the connection it opened itself.
+  bool origin_going_away = false;
   bool any_response_byte = false;
   bool socket_open = false;        // the connection is still open afterwards
   bool too_large = false;          // ended by the body limit
@@ -38,7 +42,8 @@ struct AttemptOutcome {
 
 // A request that failed on a reused connection before any response byte
 // (the origin closed it while our request was on the way: the hyper reset)
-// is replayed once, on a fresh connection, when it is safe to replay.
+// is replayed once, on a fresh connection, when it is safe to replay; so is
+// one on a connection whose origin had sent GOAWAY.
 // A request the origin never processed (AttemptOutcome::never_processed)
 // is replayed whatever its method, up to kMaxNeverProcessedAttempts in all.
 bool ShouldReplay(const AttemptOutcome& attempt);

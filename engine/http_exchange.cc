@@ -197,7 +197,15 @@ ExchangeReport ExamineExchange(CurlStream& conn, CURLcode code, const ExchangeSt
   report.connection_replaced = opened_socket && !lease_was_fresh;
   AttemptOutcome& a = report.attempt;
   a.ok = code == CURLE_OK;
-  a.stale_error = IsStaleConnectionError(code);
+  // HTTP/2: libcurl 7.88 ends a stream that the origin's close cut off
+  // before any of its response with CURLE_PARTIAL_FILE ("HTTP/2 stream N
+  // was not closed cleanly before end of the underlying stream") where
+  // HTTP/1.1 says CURLE_GOT_NOTHING. It is the same empty reply, so the same
+  // rules: a safe request is sent again once, a POST is not (the origin may
+  // have processed it: a stream at or below a GOAWAY's last-stream-id).
+  const bool h2_cut_off = code == CURLE_PARTIAL_FILE && !state.any_response_byte &&
+                          conn.connection().multiplexed();
+  a.stale_error = IsStaleConnectionError(code) || h2_cut_off;
   // The reused connection died after our request went out, before any
   // response (libcurl's own replay was refused: CurlConnection::OnOpenSocket).
   a.died_after_request = conn.reconnect_refused();
@@ -206,6 +214,7 @@ ExchangeReport ExamineExchange(CurlStream& conn, CURLcode code, const ExchangeSt
   // its request went out and was refused (CurlStream::OnOpenSocket).
   a.never_processed = conn.refused_stream() || conn.own_connection_refused();
   a.reused = !opened_socket;
+  a.origin_going_away = conn.connection().goaway_seen();
   a.any_response_byte = state.any_response_byte;
   a.too_large = state.too_large;
   a.replayable = spec.replayable;
@@ -234,7 +243,7 @@ ExchangeReport ExamineExchange(CurlStream& conn, CURLcode code, const ExchangeSt
   if (!a.ok) {
     TransferFailure& f = report.failure;
     // Without the refusal curl would have said "empty reply" or "recv failure".
-    f.code = a.died_after_request || a.never_processed ? CURLE_GOT_NOTHING : code;
+    f.code = a.died_after_request || a.never_processed || h2_cut_off ? CURLE_GOT_NOTHING : code;
     f.pool_key = spec.pool_key;
     f.url = spec.url;
     f.policy_denial = conn.policy_denial();

@@ -78,6 +78,27 @@ TEST(ShouldReplayTest, AStreamTheOriginNeverProcessedIsReplayedWhateverItsMethod
   EXPECT_EQ(ConnectionEnd(died, false), ExchangeEnd::kFailed);
 }
 
+// HTTP/2: the origin sent GOAWAY and closed before answering a stream at
+// or below its last-stream-id. The close is the announced shutdown (the
+// reuse race), so a safe request is replayed once even on the connection
+// it opened; a plain POST never is (the origin may have processed it).
+TEST(ShouldReplayTest, AStreamCutOffAfterGoAwayIsReplayedOnceWhenSafe) {
+  AttemptOutcome a = DiedOnReuse();
+  a.reused = false;
+  a.origin_going_away = true;
+  EXPECT_TRUE(ShouldReplay(a));
+  EXPECT_EQ(ConnectionEnd(a, false), ExchangeEnd::kStale);
+  a.attempts = 2;  // once only
+  EXPECT_FALSE(ShouldReplay(a));
+  a.attempts = 1;
+  a.replayable = false;  // a plain POST
+  EXPECT_FALSE(ShouldReplay(a));
+  EXPECT_EQ(ConnectionEnd(a, false), ExchangeEnd::kFailed);
+  a.replayable = true;
+  a.any_response_byte = true;  // the origin started answering
+  EXPECT_FALSE(ShouldReplay(a));
+}
+
 TEST(ConnectionEndTest, WhatBecomesOfTheConnection) {
   AttemptOutcome ok;
   ok.ok = true;
