@@ -13,6 +13,7 @@
 
 #include "server/server_config.h"
 #include "tests/integration/nginx_origins_fixture.h"
+#include "tests/poll_until.h"
 
 namespace fetchpool::testing {
 namespace {
@@ -142,6 +143,40 @@ TEST_F(Http2OriginTest, PerHostSettingOverridesTheServiceWideOne) {
   config.engine.per_host[env_->PoolKey(TlsOrigin::kH2)] = h2;
   StartServer(config);
   EXPECT_EQ(ThreeFetchesOnOneConnection(TlsOrigin::kH2), "HTTP/2");
+}
+
+// The idle timer and the TIME_WAIT books are per connection, HTTP/2 or
+// not: the one h2 connection closes on fetchpool's idle timer, counted as
+// our close (one TIME_WAIT here), with no stream left behind.
+TEST_F(Http2OriginTest, AnIdleH2ConnectionClosesOnTheIdleTimerAsOurClose) {
+  ServerConfig config = ConfigWith(HttpVersion::kAuto);
+  config.engine.defaults.pool.idle_timeout = absl::Milliseconds(300);
+  StartServer(config);
+  const std::string key = env_->PoolKey(TlsOrigin::kH2);
+  EXPECT_EQ(ThreeFetchesOnOneConnection(TlsOrigin::kH2), "HTTP/2");
+  const uint32_t kernel_before = StatsFor(key).time_wait_kernel();
+  ASSERT_TRUE(PollUntil([&] { return StatsFor(key).closed_idle_timeout_total() == 1; },
+                        absl::Seconds(5)));
+  v1::HostPoolStats stats = StatsFor(key);
+  EXPECT_EQ(stats.connections_closed_total(), 1u);
+  EXPECT_EQ(stats.local_closes_total(), 1u);
+  EXPECT_EQ(stats.closed_upstream_total(), 0u);
+  EXPECT_EQ(stats.time_wait_estimate(), 1u);
+  EXPECT_EQ(stats.idle_connections(), 0u);
+  EXPECT_EQ(stats.streams_in_use(), 0u);
+  // The kernel's count moves too, once the origin has answered our FIN
+  // (other tests' sockets to this port may expire meanwhile, so it is
+  // printed, not asserted).
+  PollUntil([&] { return StatsFor(key).time_wait_kernel() > kernel_before; }, absl::Seconds(2));
+  std::printf("h2 idle close: TIME_WAIT to the origin, kernel: %u before, %u after\n",
+              kernel_before, StatsFor(key).time_wait_kernel());
+  // The next fetch opens a new connection.
+  v1::FetchRequest request;
+  request.set_url(env_->Url(TlsOrigin::kH2));
+  CallResult r = Fetch(request);
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_FALSE(r.response.connection_reused());
+  EXPECT_EQ(StatsFor(key).connections_opened_total(), 2u);
 }
 
 // Issue 14's multiplexing check: 64 concurrent fetches to an h2 origin
