@@ -47,10 +47,13 @@ class Fetchpoold:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
-    def restart_in_background(self, delay: float = 0.2) -> None:
-        """SIGKILL now; the same fetchpoold on the same port `delay` later."""
+    def restart_in_background(self, delay: float = 0.2) -> threading.Timer:
+        """SIGKILL now; the same fetchpoold on the same port `delay` later.
+        Join the returned timer to wait until it listens again."""
         self.kill()
-        threading.Timer(delay, self.start).start()
+        restart = threading.Timer(delay, self.start)
+        restart.start()
+        return restart
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
