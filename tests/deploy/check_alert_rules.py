@@ -11,8 +11,10 @@ check: `promtool check rules`; every alert has `for:`, a severity label
   pool/pool_stats_fields.h and server/metrics_exporter.cc, so a renamed
   metric fails here); the PrometheusRule of deploy/k8s/components/alerts is
   generated from the rules file (gen_prometheusrule.py --check).
-test: `promtool test rules` on deploy/prometheus/tests/*.yaml, and every
-  alert has a case where it fires and one where it must not.
+test: `promtool test rules` on deploy/prometheus/tests/*.yaml; every
+  alert has a case where it fires and one where it must not; and the tests
+  pin each `for:`: with it one minute shorter, or one minute longer, the
+  tests must fail (README's table gives these durations).
 
 Usage: check_alert_rules.py check|test REPO_ROOT
 """
@@ -20,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -35,16 +38,53 @@ def fail(message):
     errors.append(message)
 
 
-def promtool(*args):
-    """Runs promtool, printing its output; a failed run is an error."""
+def promtool(*args, quiet=False):
+    """Runs promtool, printing its output; a failed run is an error unless
+    quiet (then the caller judges the result)."""
     if not shutil.which("promtool"):
         fail("promtool is not installed (Debian package prometheus): run ./dev.sh deps")
         return False
     run = subprocess.run(["promtool", *args], capture_output=True, text=True, check=False)
-    print(run.stdout + run.stderr, end="")
-    if run.returncode != 0:
-        fail(f"promtool {' '.join(args[:2])} failed (exit {run.returncode})")
+    if not quiet:
+        print(run.stdout + run.stderr, end="")
+        if run.returncode != 0:
+            fail(f"promtool {' '.join(args[:2])} failed (exit {run.returncode})")
     return run.returncode == 0
+
+
+def minutes(duration):
+    m = re.fullmatch(r"(\d+)m", duration or "")
+    return int(m.group(1)) if m else None
+
+
+def check_for_is_pinned(files, rules_text):
+    """Runs the tests on copies of the rules with one alert's `for:` a
+    minute shorter or longer: each copy must fail. The tests name
+    ../fetchpool-rules.yaml, so rules and tests are copied side by side."""
+    rules_file = yaml.safe_load(rules_text)
+    pinned = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "tests").mkdir()
+        copies = []
+        for path in files:
+            copy = Path(tmp) / "tests" / path.name
+            copy.write_text(path.read_text())
+            copies.append(str(copy))
+        for rule in alerts_of(rules_file):
+            base = minutes(rule.get("for"))
+            if base is None:
+                fail(f"{rule['alert']}: `for: {rule.get('for')}` is not whole minutes")
+                continue
+            caught = True
+            for changed in (base - 1, base + 1):
+                rule["for"] = f"{changed}m"
+                (Path(tmp) / RULES.split("/")[-1]).write_text(yaml.safe_dump(rules_file))
+                if promtool("test", "rules", *copies, quiet=True):
+                    fail(f"{rule['alert']}: the tests still pass with `for: {changed}m`")
+                    caught = False
+            rule["for"] = f"{base}m"
+            pinned += caught
+    return pinned
 
 
 def alerts_of(rules_file):
@@ -108,12 +148,14 @@ def test(root):
         fail(f"no tests in {TESTS}")
         return
     promtool("test", "rules", *map(str, files))
+    rules_text = (root / RULES).read_text()
+    pinned = check_for_is_pinned(files, rules_text)
     fires, quiet = set(), set()
     for path in files:
         for case in yaml.safe_load(path.read_text())["tests"]:
             for check_ in case.get("alert_rule_test", []):
                 (fires if check_.get("exp_alerts") else quiet).add(check_["alertname"])
-    names = [r["alert"] for r in alerts_of(yaml.safe_load((root / RULES).read_text()))]
+    names = [r["alert"] for r in alerts_of(yaml.safe_load(rules_text))]
     for name in names:
         if name not in fires:
             fail(f"{name}: no test case where it fires")
@@ -123,7 +165,8 @@ def test(root):
     if unknown:
         fail(f"tests name alerts the rules do not have: {sorted(unknown)}")
     print(f"{TESTS}: {len(files)} files; {len(fires & set(names))} of {len(names)} alerts "
-          f"tested firing, {len(quiet & set(names))} tested quiet")
+          f"tested firing, {len(quiet & set(names))} tested quiet, the `for:` of {pinned} "
+          f"pinned to the minute")
 
 
 def main():
