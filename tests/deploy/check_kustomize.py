@@ -19,8 +19,10 @@ checked on the rendered base (deploy/k8s) and the rendered example overlay
   the pod and service ranges (the overlay's: cluster-ranges.yaml);
 - overlay only: namespace, image, sizing as the overlay sets them; the
   ServiceMonitor (port metrics, /metrics, selecting exactly the Service with
-  the metrics port) and the Grafana dashboard ConfigMap (label
-  grafana_dashboard "1", valid JSON).
+  the metrics port), the Grafana dashboard ConfigMap (label
+  grafana_dashboard "1", valid JSON) and the PrometheusRule
+  (components/alerts), whose spec is deploy/prometheus/fetchpool-rules.yaml
+  itself, object for object.
 
 Usage: check_kustomize.py REPO_ROOT
 """
@@ -378,6 +380,24 @@ def check_dashboard(where, objects):
         fail(where, "fetchpool-dashboard.json has no panels")
 
 
+def check_prometheus_rule(where, root, objects):
+    rule = find(objects, "PrometheusRule", "fetchpoold")
+    if not rule:
+        fail(where, "no PrometheusRule fetchpoold (components/alerts)")
+        return
+    if rule.get("apiVersion") != "monitoring.coreos.com/v1":
+        fail(where, f"PrometheusRule should be monitoring.coreos.com/v1, got {rule.get('apiVersion')}")
+    if set(rule) != {"apiVersion", "kind", "metadata", "spec"}:
+        fail(where, f"PrometheusRule has unexpected top-level fields {sorted(rule)}")
+    rules_file = yaml.safe_load((root / "deploy/prometheus/fetchpool-rules.yaml").read_text())
+    if rule.get("spec") != rules_file:
+        fail(where, "the PrometheusRule's spec is not deploy/prometheus/fetchpool-rules.yaml: "
+                    "run deploy/prometheus/gen_prometheusrule.py")
+    alerts = [r["alert"] for g in rule["spec"].get("groups", []) for r in g.get("rules", [])
+              if "alert" in r]
+    print(f"{where}: PrometheusRule fetchpoold carries {len(alerts)} alerts: {' '.join(alerts)}")
+
+
 def check_overlay_settings(where, root, objects):
     """What overlays/example sets: namespace, image, sizing, cluster ranges."""
     overlay_dir = root / OVERLAY
@@ -429,8 +449,9 @@ def check_rendering(root, relative):
     if overlay:
         check_service_monitor(where, objects)
         check_dashboard(where, objects)
-    elif find(objects, "ServiceMonitor", ".*"):
-        fail(where, "the base must not need the ServiceMonitor CRD (it is an optional component)")
+        check_prometheus_rule(where, root, objects)
+    elif find(objects, "ServiceMonitor", ".*") or find(objects, "PrometheusRule", ".*"):
+        fail(where, "the base must not need the Prometheus Operator's CRDs (optional components)")
     kinds = sorted(o["kind"] for o in objects)
     print(f"{relative}: {len(objects)} objects: {' '.join(kinds)}")
 

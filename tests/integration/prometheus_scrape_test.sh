@@ -7,9 +7,13 @@
 #
 # Starts, in a temporary directory: the test origin, fetchpoold (gRPC and
 # /metrics on 127.0.0.1, ephemeral ports), makes 3 fetches with fetchpoolctl,
-# then Prometheus with a 1 s scrape interval; waits for up == 1 and queries
+# then Prometheus with a 1 s scrape interval and the alert rules of
+# deploy/prometheus/fetchpool-rules.yaml; waits for up == 1 and queries
 #   fetchpool_idle_connections{host="http://127.0.0.1:<origin port>"}  -> 1
 #   fetchpool_requests_total{host="http://127.0.0.1:<origin port>"}    -> 3
+# checks that every rule evaluates on the real series without error (health
+# ok), and after fetchpoold stops, that FetchpoolTargetDown goes pending
+# (its for: 2m is promtool's to test: deploy/prometheus/tests).
 # Everything it started is killed on exit, whatever the outcome
 # (tests/lib/live_servers.sh). Needs only bash (HTTP through /dev/tcp).
 # Exit 77 (ctest: skipped) when no prometheus binary is installed.
@@ -85,13 +89,18 @@ grep -qxF "fetchpool_idle_connections{host=\"$HOST_LABEL\"} 1" "$WORK/metrics.ou
   fail "/metrics has no fetchpool_idle_connections{host=\"$HOST_LABEL\"} 1"
 
 # --- Prometheus ---------------------------------------------------------------
+RULES=$(realpath "$(dirname "${BASH_SOURCE[0]}")/../../deploy/prometheus/fetchpool-rules.yaml")
+RULE_COUNT=$(grep -c '^ *- alert:' "$RULES")
+# job fetchpoold: the job FetchpoolTargetDown watches (the ServiceMonitor's).
 cat >"$WORK/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
+rule_files:
+  - $RULES
 scrape_configs:
-  - job_name: fetchpool
+  - job_name: fetchpoold
     static_configs:
       - targets: ['127.0.0.1:$METRICS_PORT']
 EOF
@@ -107,7 +116,7 @@ log "prometheus on 127.0.0.1:$PROM_PORT"
 up=''
 while time_left; do
   kill -0 "$PROM_PID" 2>/dev/null || fail "prometheus exited"
-  up=$(single_value "$(promql 'up{job="fetchpool"}' || true)")
+  up=$(single_value "$(promql 'up{job="fetchpoold"}' || true)")
   [[ $up == 1 ]] && break
   sleep 0.5
 done
@@ -129,6 +138,19 @@ done
 p99=$(single_value "$(promql "histogram_quantile(0.99, sum by (le) (fetchpool_fetch_seconds_bucket{host=\"$HOST_LABEL\"}))" || true)")
 [[ -n $p99 && $p99 != NaN ]] || fail "histogram_quantile over fetchpool_fetch_seconds_bucket gave '${p99}'"
 
+# Every alert rule evaluated on the real series: health "ok" (an expression
+# Prometheus cannot evaluate, e.g. a many-to-many match, is "err").
+rules_json=''
+while time_left; do
+  rules_json=$(http_get 127.0.0.1 "$PROM_PORT" /api/v1/rules || true)
+  ok=$(grep -o '"health":"ok"' <<<"$rules_json" | wc -l)
+  [[ $ok -eq $RULE_COUNT ]] && break
+  sleep 0.5
+done
+grep -q '"health":"err"' <<<"$rules_json" && fail "an alert rule failed to evaluate: $rules_json"
+[[ $ok -eq $RULE_COUNT ]] || fail "$ok of $RULE_COUNT alert rules evaluated with health ok: $rules_json"
+log "$RULE_COUNT alert rules loaded and evaluated (health ok)"
+
 # fetchpoold drains and exits 0 on SIGTERM while Prometheus keeps scraping
 # (sanitizer builds: no leak or error reports at exit either).
 stop_started=$SECONDS
@@ -140,4 +162,14 @@ wait "$FETCHPOOLD_PID" || rc=$?
 [[ $rc -eq 0 ]] || fail "fetchpoold exited with $rc after SIGTERM"
 log "fetchpoold stopped in $((SECONDS - stop_started)) s"
 
-log "PASS: idle_connections=$idle requests_total=$requests fetch p99=${p99}s"
+# The scrapes now fail: up == 0, and the target-down alert is pending.
+pending=''
+while time_left; do
+  pending=$(single_value "$(promql 'ALERTS{alertname="FetchpoolTargetDown",alertstate="pending"}' || true)")
+  [[ $pending == 1 ]] && break
+  sleep 0.5
+done
+[[ $pending == 1 ]] || fail "FetchpoolTargetDown did not go pending after fetchpoold stopped"
+log "FetchpoolTargetDown pending"
+
+log "PASS: idle_connections=$idle requests_total=$requests fetch p99=${p99}s; $RULE_COUNT alert rules ok, FetchpoolTargetDown pending once stopped"
