@@ -39,6 +39,13 @@ class ServiceTest : public ::testing::Test {
     return config;
   }
 
+  // LoopbackConfig with /metrics (and the status page) on an ephemeral port.
+  static ServerConfig MetricsConfig() {
+    ServerConfig config = LoopbackConfig();
+    config.metrics_listen = "127.0.0.1:0";
+    return config;
+  }
+
   void StartOrigin(TestOrigin::Options options = {}) {
     origin_ = std::make_unique<TestOrigin>(options);
     ASSERT_TRUE(origin_->Start().ok());
