@@ -328,24 +328,19 @@ TEST_F(MetricsTest, HostLabelCapFoldsTheRestIntoOther) {
 TEST_F(MetricsTest, ScrapeWithoutAnEngineAnswerGetsOnlyExporterMetrics) {
   StartServer(NoMetricsConfig());
   ASSERT_TRUE(Get("/echo").status.ok());
-  MetricsExporter::Options options;
-  options.snapshot_timeout = absl::Milliseconds(100);
-  absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter =
-      MetricsExporter::Start(server_->engine(), "127.0.0.1:0", options);
-  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  std::unique_ptr<MetricsExporter> exporter = StartExporter(absl::Milliseconds(100));
+  ASSERT_NE(exporter, nullptr);
   // Keep the loop thread busy past the snapshot timeout; the engine answers
   // after the scrape has given up.
-  std::thread blocker(
-      [this] { EngineTestPeer::RunOnLoopAndWait(server_->engine(), 0, [] { absl::SleepFor(absl::Seconds(1)); }); });
-  absl::SleepFor(absl::Milliseconds(50));
-  Exposition e = Scrape((*exporter)->port());
+  std::thread blocker = StallLoop();
+  Exposition e = Scrape(exporter->port());
   blocker.join();
   EXPECT_FALSE(e.Has("fetchpool_pools"));
   EXPECT_TRUE(e.LabelValues("fetchpool_requests_total", "host").empty());
   EXPECT_EQ(e.At("fetchpool_metrics_scrape_timeouts_total"), 1);
   EXPECT_EQ(e.LabelValues("fetchpool_build_info", "version").size(), 1u);
   // And the next scrape is complete again.
-  Exposition next = Scrape((*exporter)->port());
+  Exposition next = Scrape(exporter->port());
   EXPECT_EQ(next.At("fetchpool_pools"), 1);
   EXPECT_EQ(next.At(Series("fetchpool_requests_total", PoolKey())), 1);
 }

@@ -14,7 +14,8 @@
 # Checks, on the DOM after the page has refreshed at least 3 times:
 #   - 3 pool rows, one per origin, with the counts above;
 #   - REQ/S of SLOW, the busy pool, above 0 (rates are computed in the page);
-#   - the WAIT cell of SLOW, and only SLOW, is highlighted (class saturated).
+#   - the WAIT cell of SLOW, and only SLOW, is highlighted (class saturated);
+#   - #filter=:<SLOW port> shows SLOW alone, #sort=host orders by host.
 # The screenshot goes to $FETCHPOOL_BUILD_DIR/artifacts/status_page.png (the
 # CI artifact; docs/status_page.png in the README is one of these).
 # Exit 77 (ctest: skipped) without a chromium binary.
@@ -113,12 +114,12 @@ PAGE=http://127.0.0.1:${line##*:}/
 browser() {
   timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
     --no-first-run --user-data-dir="$WORK/chromium" --virtual-time-budget=4500 \
-    --window-size=1500,330 --hide-scrollbars "$@" "$PAGE" 2>>"$WORK/chromium.err"
+    --window-size=1500,330 --hide-scrollbars "$@" "$PAGE${FRAGMENT:-}" 2>>"$WORK/chromium.err"
 }
 browser --dump-dom >"$WORK/dom.html" || fail "chromium --dump-dom failed"
 cp "$WORK/dom.html" "$ARTIFACTS/status_page_dom.html"
 
-python3 - "$WORK/dom.html" "$QUIET_PORT" "$FAST_PORT" "$SLOW_PORT" <<'EOF' || fail "DOM checks failed (DOM in $ARTIFACTS/status_page_dom.html)"
+cat >"$WORK/dom.py" <<'EOF'
 import html.parser, sys
 
 class Dom(html.parser.HTMLParser):
@@ -140,8 +141,16 @@ class Dom(html.parser.HTMLParser):
         if tag == "tbody":
             self.in_rows = False
 
-dom = Dom()
-dom.feed(open(sys.argv[1]).read())
+
+def load(path):
+    dom = Dom()
+    dom.feed(open(path).read())
+    return dom
+EOF
+PYTHONPATH=$WORK python3 - "$WORK/dom.html" "$QUIET_PORT" "$FAST_PORT" "$SLOW_PORT" <<'EOF' || fail "DOM checks failed (DOM in $ARTIFACTS/status_page_dom.html)"
+import sys
+from dom import load
+dom = load(sys.argv[1])
 quiet, fast, slow = ("http://127.0.0.1:" + p for p in sys.argv[2:5])
 errors = []
 def check(ok, what):
@@ -168,6 +177,29 @@ print(f"info FAST req/s {num(fast, 'rps')} (not checked)")
 check(saturated(slow) and not saturated(fast) and not saturated(quiet),
       f"WAIT highlighted: SLOW {saturated(slow)}, FAST {saturated(fast)}, QUIET {saturated(quiet)}")
 sys.exit(1 if errors else 0)
+EOF
+
+# The filter and the sort, as a link would set them (the URL fragment).
+FRAGMENT="#filter=:$SLOW_PORT" browser --dump-dom >"$WORK/filtered.html" || fail "chromium failed"
+# By host, in the direction that does not put SLOW first: the default order (waiters
+# first) has it first, so only a sort that took effect passes.
+lowest=$(printf '%s\n' "$QUIET_PORT" "$FAST_PORT" "$SLOW_PORT" | sort | head -n1)
+ASC=1
+[[ $lowest == "$SLOW_PORT" ]] && ASC=0
+FRAGMENT="#sort=host&asc=$ASC" browser --dump-dom >"$WORK/sorted.html" || fail "chromium failed"
+PYTHONPATH=$WORK python3 - "$WORK" "$QUIET_PORT" "$FAST_PORT" "$SLOW_PORT" "$ASC" <<'EOF' || fail "filter/sort checks failed"
+import sys
+from dom import load
+work, ports = sys.argv[1], sys.argv[2:5]
+hosts = ["http://127.0.0.1:" + p for p in ports]
+filtered = list(load(work + "/filtered.html").rows)
+ok = filtered == [hosts[2]]
+print(("ok   " if ok else "FAIL ") + f"#filter=:{ports[2]} shows {filtered}")
+by_host = list(load(work + "/sorted.html").rows)
+asc = sys.argv[5]
+ok2 = by_host == sorted(hosts, reverse=asc == "0") and by_host[0] != hosts[2]
+print(("ok   " if ok2 else "FAIL ") + f"#sort=host&asc={asc} orders {by_host}")
+sys.exit(0 if ok and ok2 else 1)
 EOF
 
 browser --screenshot="$ARTIFACTS/status_page.png" >/dev/null || fail "chromium --screenshot failed"

@@ -6,10 +6,13 @@
 // checked in a browser: tests/integration/status_page_browser_test.sh.)
 #include <google/protobuf/util/json_util.h>
 
+#include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
+#include "server/metrics_exporter.h"
 #include "server/status_page.h"
 #include "tests/integration/http_get.h"
 #include "tests/integration/service_fixture.h"
@@ -123,6 +126,27 @@ TEST_F(StatusPageTest, PerPoolRowsOnlyWhenTheAnonymousCallerMaySeeThem) {
   const v1::StatsResponse shown = StatsJson();
   ASSERT_EQ(shown.pools_size(), 1);
   EXPECT_EQ(shown.pools(0).host(), PoolKey());
+}
+
+// The engine's loop does not answer in time: 503, no stale numbers, counted
+// with the scrapes that timed out; the next request is whole again.
+TEST_F(StatusPageTest, StatsJsonIs503WhenTheEngineDoesNotAnswer) {
+  StartServer(LoopbackConfig());
+  ASSERT_TRUE(Get("/echo").status.ok());
+  std::unique_ptr<MetricsExporter> exporter = StartExporter(absl::Milliseconds(100));
+  ASSERT_NE(exporter, nullptr);
+  const int port = exporter->port();
+  std::thread blocker = StallLoop();
+  long status = 0;
+  std::string body = HttpGet(port, "/stats.json", &status);
+  blocker.join();
+  EXPECT_EQ(status, 503) << body;
+  EXPECT_FALSE(absl::StrContains(body, "pools")) << body;
+  EXPECT_TRUE(absl::StrContains(HttpGet(port, "/metrics"),
+                                "\nfetchpool_metrics_scrape_timeouts_total 1"));
+  body = HttpGet(port, "/stats.json", &status);
+  EXPECT_EQ(status, 200);
+  EXPECT_TRUE(absl::StrContains(body, absl::StrCat("\"host\":\"", PoolKey(), "\""))) << body;
 }
 
 }  // namespace
