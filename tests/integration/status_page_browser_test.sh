@@ -111,8 +111,10 @@ PROXY_PID=$!
 LIVE_PIDS+=("$PROXY_PID")
 line=$(wait_for_line "$WORK/proxy.out" '^listening on' "$PROXY_PID" "the delaying proxy")
 PAGE=http://127.0.0.1:${line##*:}/
+# The browser is not under test: it runs without the sanitizer builds'
+# preloads (dev.sh sanitize thread sets LD_PRELOAD for fetchpoold's sake).
 browser() {
-  timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
+  timeout 60 env -u LD_PRELOAD "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
     --no-first-run --user-data-dir="$WORK/chromium" --virtual-time-budget=4500 \
     --window-size=1500,330 --hide-scrollbars "$@" "$PAGE${FRAGMENT:-}" 2>>"$WORK/chromium.err"
 }
