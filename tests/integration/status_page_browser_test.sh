@@ -42,21 +42,27 @@ live_start_fetchpoold FP --max_connections_per_host=1 --wait_timeout=60s --idle_
 PAGE=http://127.0.0.1:$FP_METRICS_PORT/
 log "fetchpoold gRPC 127.0.0.1:$FP_PORT, status page $PAGE"
 
-fetch() { timeout 70 "$CTL" --target="127.0.0.1:$FP_PORT" --timeout=65s fetch "$1" >/dev/null 2>>"$WORK/load.err"; }
-fetch "http://127.0.0.1:$QUIET_PORT/echo" || fail "fetch from QUIET failed"
-# Load loops, in the background until the script ends (live_cleanup stops
-# the servers; a loop ends at its first failed fetch, or when we kill it).
-LOOPS=()
-loop() { while time_left; do fetch "$1" || return 0; done; }
+FETCH=(timeout 70 "$CTL" --target="127.0.0.1:$FP_PORT" --timeout=65s fetch)
+"${FETCH[@]}" "http://127.0.0.1:$QUIET_PORT/echo" >/dev/null || fail "fetch from QUIET failed"
+# Load loops, in the background until the script ends: live_cleanup stops
+# them with the servers (a loop also ends at its first failed fetch).
+# A loop passes the TERM on to its fetch in flight, which would otherwise
+# outlive it.
+loop() {
+  local child=''
+  trap 'kill "$child" 2>/dev/null; exit 0' TERM
+  while time_left; do
+    "${FETCH[@]}" "$1" >/dev/null 2>>"$WORK/load.err" &
+    child=$!  # timeout itself: it hands a TERM on to fetchpoolctl
+    wait "$child" || return 0
+  done
+}
 loop "http://127.0.0.1:$FAST_PORT/echo" &
-LOOPS+=($!)
+LIVE_PIDS+=($!)
 for _ in 1 2 3 4 5 6; do
   loop "http://127.0.0.1:$SLOW_PORT/echo" &
-  LOOPS+=($!)
+  LIVE_PIDS+=($!)
 done
-stop_loops() { kill "${LOOPS[@]}" 2>/dev/null || true; }
-# live_cleanup reads the exit status from $?: hand it on past stop_loops.
-trap 'rc=$?; stop_loops; (exit $rc); live_cleanup' EXIT
 
 # Wait until the server itself shows what the page should: 3 pools, SLOW
 # with waiters.
