@@ -38,11 +38,14 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcurl4-openssl-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  prometheus-cpp-dev libcli11-dev
+  prometheus-cpp-dev libcivetweb-dev libcli11-dev
   nginx-light wrk nghttp2-client
   clang libclang-rt-14-dev
   iproute2 procps prometheus ca-certificates openssl util-linux
   python3-yaml python3-venv
+  # The status page's browser test (tests/integration/status_page_browser_test.sh):
+  # headless Chromium, and a font for its screenshot.
+  chromium fonts-dejavu-core
 )
 
 # Renders deploy/k8s for tests/deploy (kustomize v5: components, replacements).

@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "server/auth_server_credentials.h"
+#include "server/caller_identity.h"
 #include "server/config_reload.h"
 #include "server/json_log.h"
 
@@ -132,6 +134,13 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
     MetricsExporter::Options metrics_options;
     metrics_options.caller_outcomes = self->caller_outcomes_.get();
     metrics_options.config_reloads = &self->reload_counts_;
+    // The metrics listener has no caller identity: the status page sees what
+    // the Stats RPC shows the anonymous caller (stats_callers is not
+    // reloadable, so this holds for the server's life).
+    metrics_options.stats_pool_details =
+        config.stats_callers.empty() ||
+        std::find(config.stats_callers.begin(), config.stats_callers.end(), kAnonymousCaller) !=
+            config.stats_callers.end();
     absl::StatusOr<std::unique_ptr<MetricsExporter>> metrics =
         MetricsExporter::Start(*self->engine_, config.metrics_listen, metrics_options);
     // On failure ~FetchPoolServer stops the gRPC server and the engine.

@@ -5,6 +5,8 @@
 #include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/metric_type.h>
+#include <CivetServer.h>
+#include <civetweb.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -118,6 +120,12 @@ struct PendingStats {
   Engine::StatsResult result;  // guarded by mu
 };
 
+// The exporter whose Exposer is being built on this thread: civetweb's
+// init_context callback (a plain function pointer, called inside the
+// Exposer's constructor before any request is served) has no other way to
+// reach it.
+thread_local MetricsExporter* starting_exporter = nullptr;
+
 }  // namespace
 
 // The Collectable the Exposer calls on its HTTP threads.
@@ -138,9 +146,24 @@ absl::StatusOr<std::unique_ptr<MetricsExporter>> MetricsExporter::Start(Engine& 
                                                                         Options options) {
   std::unique_ptr<MetricsExporter> self(new MetricsExporter(engine, std::move(options)));
   self->collector_ = std::make_shared<Collector>(self.get());
+  MetricsExporter* raw = self.get();
+  self->status_page_.pool_details = self->options_.stats_pool_details;
+  self->status_page_.snapshot = [raw] { return raw->Snapshot(); };
+  // The status page's handlers go on the Exposer's own civetweb server
+  // (the Exposer does not hand it out): added by init_context, before the
+  // Exposer adds /metrics, which keeps its exact-match route and handler.
+  CivetCallbacks callbacks;  // all null but this one
+  callbacks.init_context = [](const mg_context* ctx) {
+    if (starting_exporter == nullptr) return;
+    RegisterStatusPage(const_cast<mg_context*>(ctx), &starting_exporter->status_page_);
+  };
+  starting_exporter = raw;
   try {
-    self->exposer_ = std::make_unique<prometheus::Exposer>(listen, self->options_.http_threads);
+    self->exposer_ = std::make_unique<prometheus::Exposer>(listen, self->options_.http_threads,
+                                                           &callbacks);
+    starting_exporter = nullptr;
   } catch (const std::exception& e) {
+    starting_exporter = nullptr;
     // CivetServer throws when it cannot bind.
     return absl::UnavailableError(
         absl::StrCat("metrics: cannot listen on ", listen, " (", e.what(), ")"));
@@ -183,6 +206,18 @@ MetricsExporter::~MetricsExporter() {
 }
 
 std::vector<MetricFamily> MetricsExporter::Scrape() {
+  std::optional<Engine::StatsResult> stats = Snapshot();
+  if (!stats.has_value()) {
+    // Only the exporter's own families: absent per-host series are honest,
+    // stale numbers would not be.
+    std::vector<MetricFamily> families;
+    AppendExporterFamilies(&families);
+    return families;
+  }
+  return Render(*stats);
+}
+
+std::optional<Engine::StatsResult> MetricsExporter::Snapshot() {
   auto pending = std::make_shared<PendingStats>();
   engine_.GetStats("", [pending](Engine::StatsResult result) {
     std::lock_guard<std::mutex> lock(pending->mu);
@@ -195,15 +230,11 @@ std::vector<MetricFamily> MetricsExporter::Scrape() {
                             [&] { return pending->done; })) {
     lock.unlock();
     scrape_timeouts_.fetch_add(1, std::memory_order_relaxed);
-    // Only the exporter's own families: absent per-host series are honest,
-    // stale numbers would not be.
-    std::vector<MetricFamily> families;
-    AppendExporterFamilies(&families);
-    return families;
+    return std::nullopt;
   }
   Engine::StatsResult stats = std::move(pending->result);
   lock.unlock();
-  return Render(stats);
+  return stats;
 }
 
 std::vector<MetricFamily> MetricsExporter::Render(const Engine::StatsResult& stats) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "engine/engine.h"
 #include "server/caller_outcomes.h"
 #include "server/config_reload.h"
+#include "server/status_page.h"
 
 namespace prometheus {
 class Exposer;
@@ -24,7 +26,8 @@ struct MetricFamily;
 namespace fetchpool {
 
 // Serves GET /metrics in the Prometheus text format (prometheus-cpp's
-// Exposer). Nothing is copied or kept between scrapes: every scrape asks the
+// Exposer), and on the same port the status page, GET / and GET /stats.json
+// (server/status_page.h). Nothing is copied or kept between scrapes: every scrape asks the
 // engine for a fresh snapshot (Engine::GetStats) and renders it.
 //
 // Families (all per host carry the label host="<pool key>"):
@@ -36,7 +39,8 @@ namespace fetchpool {
 //   fetchpool_pools                   gauge, pools in the engine
 //   fetchpool_metrics_hosts_overflow  gauge, pools folded into host="_other"
 //   fetchpool_metrics_scrape_timeouts_total
-//                                     counter, scrapes the engine did not answer
+//                                     counter, scrapes (and /stats.json requests)
+//                                     the engine did not answer
 //   fetchpool_build_info{version}     gauge, always 1
 //   fetchpool_config_reloads_total    counter {result="ok"|"rejected"}: config
 //                                     reloads (SIGHUP, --watch_config)
@@ -64,6 +68,9 @@ class MetricsExporter {
     const CallerOutcomes* caller_outcomes = nullptr;
     // fetchpool_config_reloads_total{result}; null: not exported.
     const ConfigReloadCounts* config_reloads = nullptr;
+    // /stats.json (and so the status page) carries per-pool rows: the Stats
+    // RPC's rule for the anonymous caller (see server/status_page.h).
+    bool stats_pool_details = true;
   };
 
   static constexpr char kOtherHost[] = "_other";
@@ -94,6 +101,9 @@ class MetricsExporter {
 
   MetricsExporter(Engine& engine, Options options);
   std::vector<prometheus::MetricFamily> Scrape();
+  // The engine's snapshot, or nullopt after options_.snapshot_timeout
+  // (counted in scrape_timeouts_). Any thread; blocks.
+  std::optional<Engine::StatsResult> Snapshot();
   // fetchpool_metrics_scrape_timeouts_total and fetchpool_build_info.
   void AppendExporterFamilies(std::vector<prometheus::MetricFamily>* families) const;
 
@@ -107,6 +117,7 @@ class MetricsExporter {
   // Declared before exposer_: the Exposer (and its serving threads) goes
   // first, so no scrape can run on a destroyed collector.
   std::shared_ptr<Collector> collector_;
+  StatusPageOptions status_page_;  // the status page handlers point here
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
   std::string local_host_;  // where the listener is reached from here

@@ -19,33 +19,12 @@
 #include "pool/histogram.h"
 #include "pool/pool_stats_fields.h"
 #include "server/metrics_exporter.h"
+#include "tests/integration/http_get.h"
 #include "tests/integration/service_fixture.h"
 #include "engine/engine_test_peer.h"
 
 namespace fetchpool::testing {
 namespace {
-
-// GET http://127.0.0.1:<port><path>; "" and a failure on a transport error.
-std::string HttpGet(int port, const std::string& path, long* status = nullptr) {
-  CURL* curl = curl_easy_init();
-  std::string body;
-  curl_easy_setopt(curl, CURLOPT_URL, absl::StrCat("http://127.0.0.1:", port, path).c_str());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
-                   +[](char* data, size_t size, size_t n, void* out) -> size_t {
-                     static_cast<std::string*>(out)->append(data, size * n);
-                     return size * n;
-                   });
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  CURLcode rc = curl_easy_perform(curl);
-  long code = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_cleanup(curl);
-  EXPECT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc);
-  if (status != nullptr) *status = code;
-  return body;
-}
 
 // The Prometheus text format, parsed just enough for the checks below.
 struct Exposition {
@@ -140,12 +119,6 @@ void ExpectWellFormedHistogram(const Exposition& e, const std::string& name,
 
 class MetricsTest : public ServiceTest {
  protected:
-  static ServerConfig MetricsConfig() {
-    ServerConfig config = LoopbackConfig();
-    config.metrics_listen = "127.0.0.1:0";
-    return config;
-  }
-
   static ServerConfig NoMetricsConfig() {
     ServerConfig config = LoopbackConfig();
     config.metrics_listen = "";
@@ -355,24 +328,19 @@ TEST_F(MetricsTest, HostLabelCapFoldsTheRestIntoOther) {
 TEST_F(MetricsTest, ScrapeWithoutAnEngineAnswerGetsOnlyExporterMetrics) {
   StartServer(NoMetricsConfig());
   ASSERT_TRUE(Get("/echo").status.ok());
-  MetricsExporter::Options options;
-  options.snapshot_timeout = absl::Milliseconds(100);
-  absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter =
-      MetricsExporter::Start(server_->engine(), "127.0.0.1:0", options);
-  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  std::unique_ptr<MetricsExporter> exporter = StartExporter(absl::Milliseconds(100));
+  ASSERT_NE(exporter, nullptr);
   // Keep the loop thread busy past the snapshot timeout; the engine answers
   // after the scrape has given up.
-  std::thread blocker(
-      [this] { EngineTestPeer::RunOnLoopAndWait(server_->engine(), 0, [] { absl::SleepFor(absl::Seconds(1)); }); });
-  absl::SleepFor(absl::Milliseconds(50));
-  Exposition e = Scrape((*exporter)->port());
+  std::thread blocker = StallLoop();
+  Exposition e = Scrape(exporter->port());
   blocker.join();
   EXPECT_FALSE(e.Has("fetchpool_pools"));
   EXPECT_TRUE(e.LabelValues("fetchpool_requests_total", "host").empty());
   EXPECT_EQ(e.At("fetchpool_metrics_scrape_timeouts_total"), 1);
   EXPECT_EQ(e.LabelValues("fetchpool_build_info", "version").size(), 1u);
   // And the next scrape is complete again.
-  Exposition next = Scrape((*exporter)->port());
+  Exposition next = Scrape(exporter->port());
   EXPECT_EQ(next.At("fetchpool_pools"), 1);
   EXPECT_EQ(next.At(Series("fetchpool_requests_total", PoolKey())), 1);
 }

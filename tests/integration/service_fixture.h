@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@
 #include "fetchpool/v1/fetchpool.grpc.pb.h"
 #include "server/fetchpool_server.h"
 #include "server/grpc_status.h"
+#include "server/metrics_exporter.h"
 #include "tests/origin/test_origin.h"
 #include "engine/engine_test_peer.h"
 
@@ -37,6 +39,36 @@ class ServiceTest : public ::testing::Test {
     config.metrics_listen = "";  // off: tests run in parallel; metrics tests pick their own port
     config.engine.allow_cidrs = {"127.0.0.0/8"};
     return config;
+  }
+
+  // LoopbackConfig with /metrics (and the status page) on an ephemeral port.
+  static ServerConfig MetricsConfig() {
+    ServerConfig config = LoopbackConfig();
+    config.metrics_listen = "127.0.0.1:0";
+    return config;
+  }
+
+  // A MetricsExporter of its own on 127.0.0.1:0 over the server's engine,
+  // whose snapshot gives up after `snapshot_timeout` (see StallLoop).
+  std::unique_ptr<MetricsExporter> StartExporter(absl::Duration snapshot_timeout) {
+    MetricsExporter::Options options;
+    options.snapshot_timeout = snapshot_timeout;
+    absl::StatusOr<std::unique_ptr<MetricsExporter>> exporter =
+        MetricsExporter::Start(server_->engine(), "127.0.0.1:0", options);
+    EXPECT_TRUE(exporter.ok()) << exporter.status();
+    return exporter.ok() ? *std::move(exporter) : nullptr;
+  }
+
+  // Keeps the engine's loop thread busy for 1 s, from a thread of its own
+  // (join it): a snapshot asked for meanwhile is answered only after that.
+  // Returns once the loop is stuck.
+  std::thread StallLoop() {
+    std::thread blocker([this] {
+      EngineTestPeer::RunOnLoopAndWait(server_->engine(), 0,
+                                       [] { absl::SleepFor(absl::Seconds(1)); });
+    });
+    absl::SleepFor(absl::Milliseconds(50));
+    return blocker;
   }
 
   void StartOrigin(TestOrigin::Options options = {}) {
