@@ -220,7 +220,7 @@ curl_socket_t CurlStream::OnOpenSocket(void* clientp, curlsocktype purpose,
     self->policy_denial_ = self->profile_->Explain(addr);
     return CURL_SOCKET_BAD;
   }
-  const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  const int fd = owner.multi().OpenSocket(address->family, address->socktype, address->protocol);
   if (fd < 0) {
     self->socket_errno_ = errno;  // EMFILE: out of descriptors, not refused by the origin
     return CURL_SOCKET_BAD;
@@ -367,11 +367,10 @@ bool CurlConnection::remote_address(sockaddr_storage* out) const {
 int CurlConnection::OnCloseSocket(void* clientp, curl_socket_t fd) {
   auto* self = static_cast<CurlConnection*>(clientp);
   self->last_close_was_local_ = CloseLeavesTimeWait(fd);
-  self->owner_.loop().UnwatchFd(fd);
   auto& fds = self->open_fds_;
   fds.erase(std::remove(fds.begin(), fds.end(), fd), fds.end());
   if (fd == self->fd_) self->fd_ = fds.empty() ? CURL_SOCKET_BAD : fds.back();
-  return close(fd);
+  return self->owner_.multi().CloseSocket(fd);
 }
 
 void CurlConnection::OnStreamConnected(CurlStream& stream) {

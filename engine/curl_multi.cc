@@ -1,5 +1,8 @@
 #include "engine/curl_multi.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -126,12 +129,32 @@ void CurlMulti::Act(curl_socket_t fd, int ev_bitmask) {
   }
 }
 
+int CurlMulti::OpenSocket(int family, int socktype, int protocol) {
+  const int fd = socket(family, socktype | SOCK_CLOEXEC, protocol);
+  if (fd >= 0) connection_sockets_.insert(fd);
+  return fd;
+}
+
+int CurlMulti::CloseSocket(int fd) {
+  loop_.UnwatchFd(fd);
+  connection_sockets_.erase(fd);
+  return close(fd);
+}
+
 int CurlMulti::OnSocket(CURL* easy, curl_socket_t s, int what, void* userp, void*) {
   auto* self = static_cast<CurlMulti*>(userp);
   if (what == CURL_POLL_REMOVE) {
-    // The socket usually stays open (back to the pool's idle watch, in
-    // this same iteration); closing goes through UnwatchFd at once.
-    self->loop_.UnwatchFdSoon(s);
+    if (self->connection_sockets_.contains(s)) {
+      // A connection's socket usually stays open (back to the pool's idle
+      // watch, in this same iteration); closing it goes through
+      // CloseSocket, which unwatches it at once.
+      self->loop_.UnwatchFdSoon(s);
+    } else {
+      // One of curl's own descriptors (the threaded resolver's
+      // socketpair), which curl closes before it says REMOVE: no syscall,
+      // since the number may already be another loop's new socket.
+      self->loop_.ForgetFd(s);
+    }
     return 0;
   }
   // The connection's own handler, so the registration it made while idle

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "engine/event_loop.h"
@@ -72,6 +73,14 @@ class CurlMulti final : public FdHandler {
   // add, remove or destroy easy handles, this one included.
   void SocketAction(curl_socket_t fd, uint32_t epoll_events);
 
+  // Every connection socket is opened and closed here (from the easy
+  // handles' open- and close-socket callbacks), so the multi knows which
+  // descriptors curl reports are connections' and which are curl's own.
+  // OpenSocket: socket(2), -1 with errno set on failure. CloseSocket: stops
+  // watching `fd`, then closes it.
+  int OpenSocket(int family, int socktype, int protocol);
+  int CloseSocket(int fd);
+
   // FdHandler: a curl socket of an easy handle that was not registered.
   void OnFdEvent(int fd, uint32_t epoll_events) override { SocketAction(fd, epoll_events); }
 
@@ -92,6 +101,7 @@ class CurlMulti final : public FdHandler {
   CURLM* multi_ = nullptr;
   EventLoop::TimerId timer_ = 0;
   absl::flat_hash_map<CURL*, CurlTransfer*> transfers_;
+  absl::flat_hash_set<int> connection_sockets_;  // open, from OpenSocket
 };
 
 }  // namespace fetchpool

@@ -111,6 +111,11 @@ void EventLoop::UnwatchFdSoon(int fd) {
   pending_drops_.push_back(fd);
 }
 
+void EventLoop::ForgetFd(int fd) {
+  if (fd < 0 || static_cast<size_t>(fd) >= watches_.size()) return;
+  watches_[fd] = Watch{};  // a pending drop of it is cancelled too
+}
+
 void EventLoop::DropPendingWatches() {
   for (int fd : pending_drops_) {
     if (watches_[fd].drop_pending) UnwatchFd(fd);

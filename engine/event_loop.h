@@ -62,6 +62,11 @@ class EventLoop {
   // between idle and busy (our watch, then curl's) thus costs no epoll_ctl.
   // Closing the descriptor still needs UnwatchFd first.
   void UnwatchFdSoon(int fd);
+  // For a descriptor someone else has already closed: forgets the watch
+  // without a syscall. The kernel dropped the registration at close, and an
+  // epoll_ctl now would name a number that another thread may have reused
+  // (TSan reports that as a race on the descriptor, and rightly).
+  void ForgetFd(int fd);
 
   TimerId AddTimer(absl::Time when, absl::AnyInvocable<void()> callback);
   void CancelTimer(TimerId id);  // no-op for a fired or unknown timer

@@ -10,7 +10,12 @@
 # Load (all on loopback, --max_connections_per_host=1):
 #   QUIET  one fetch, then nothing: busy 0, idle 1, waiting 0
 #   FAST   one fetch after the other: busy + idle = 1, never waiters
-#   SLOW   6 fetch loops against a 50 ms origin: busy 1, waiting >= 1
+#   SLOW   8 fetch loops against a 200 ms origin: busy 1, waiting >= 1.
+#          Each loop starts a fetchpoolctl process per fetch, which takes
+#          a few hundred ms under ASan or TSan; the origin is slow enough
+#          that the pool (5 fetches/s) stays the bottleneck even then, so
+#          the queue never empties (with a 50 ms origin, ASan runs saw
+#          waiting 0 at the moment of the snapshot).
 # Checks, on the DOM after the page has refreshed at least 3 times:
 #   - 3 pool rows, one per origin, with the counts above;
 #   - REQ/S of SLOW, the busy pool, above 0 (rates are computed in the page);
@@ -36,7 +41,7 @@ mkdir -p "$ARTIFACTS"
 
 live_start_origin QUIET
 live_start_origin FAST
-live_start_origin SLOW --response_delay_ms=50
+live_start_origin SLOW --response_delay_ms=200
 live_start_fetchpoold FP --max_connections_per_host=1 --wait_timeout=60s --idle_timeout=600s
 [[ -n $FP_METRICS_PORT ]] || fail "fetchpoold did not say its metrics port"
 PAGE=http://127.0.0.1:$FP_METRICS_PORT/
@@ -59,7 +64,7 @@ loop() {
 }
 loop "http://127.0.0.1:$FAST_PORT/echo" &
 LIVE_PIDS+=($!)
-for _ in 1 2 3 4 5 6; do
+for _ in 1 2 3 4 5 6 7 8; do
   loop "http://127.0.0.1:$SLOW_PORT/echo" &
   LIVE_PIDS+=($!)
 done
