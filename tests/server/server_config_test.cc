@@ -255,6 +255,7 @@ TEST(BuildServerConfigTest, BadServiceWideValues) {
       {"max_connection_age: \"500ms\"", "max_connection_age is 500ms"},
       {"max_connection_age_grace: \"-1s\"", "max_connection_age_grace must not be negative"},
       {"log_level: \"loud\"", "log_level: log level \"loud\" is not one of"},
+      {"trace_propagation: \"on\"", "trace_propagation is \"on\"; it must be off, forward or start"},
       {"max_connections_per_host: \"lots\"", "max_connections_per_host: Expected integer"},
       {"evict_empty_pool_after: \"500us\"", "evict_empty_pool_after is 500us"},
       {"evict_empty_pool_after: \"inf\"", "evict_empty_pool_after is inf"},
