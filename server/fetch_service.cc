@@ -103,7 +103,6 @@ absl::StatusOr<CallerScope> FetchService::Authenticate(
   CallerScope scope;
   scope.quotas = options_.quotas;
   scope.outcomes = options_.outcomes;
-  scope.trace = ReadCallerTrace(options_.trace_propagation, context);
   if (options_.authenticator != nullptr) {
     absl::StatusOr<std::string> caller = options_.authenticator->Authenticate(context);
     if (!caller.ok()) return caller.status();
@@ -126,6 +125,7 @@ grpc::ServerUnaryReactor* FetchService::Fetch(grpc::CallbackServerContext* conte
     reactor->Finish(ToGrpcStatus(scope.status(), context));
     return reactor;
   }
+  scope->trace = ReadCallerTrace(options_.trace_propagation, *context);
   return new FetchReactor(engine_, context, *request, response, *std::move(scope));
 }
 
@@ -169,6 +169,7 @@ grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* FetchService::Fetc
     grpc::CallbackServerContext* context) {
   absl::StatusOr<CallerScope> scope = Authenticate(*context);
   if (!scope.ok()) return RejectFetchStream(ToGrpcStatus(scope.status(), context));
+  scope->trace = ReadCallerTrace(options_.trace_propagation, *context);
   return StartFetchStream(engine_, context, options_.max_stream_inflight, *std::move(scope),
                           &drains_);
 }

@@ -114,6 +114,22 @@ TEST(BuildServerConfigTest, ExplicitFlagsOverrideFileOthersDoNot) {
   EXPECT_EQ(config->engine.allow_cidrs, (std::vector<std::string>{"10.0.0.0/8"}));
 }
 
+TEST(BuildServerConfigTest, TracePropagationFromFileAndFlag) {
+  absl::StatusOr<ServerConfig> config = Build(ServerConfig(), {}, R"pb(
+    trace_propagation: "start"
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->trace_propagation, "start");
+  ServerConfig flags;
+  flags.trace_propagation = "off";
+  config = Build(flags, {"trace_propagation"}, R"pb(
+    trace_propagation: "start"
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->trace_propagation, "off");  // flag > file
+  EXPECT_EQ(Build(ServerConfig(), {})->trace_propagation, "forward");
+}
+
 TEST(BuildServerConfigTest, FlagsWithoutFile) {
   ServerConfig flags;
   flags.engine.defaults.fetch.on_deadline = OnDeadline::kAbort;

@@ -49,7 +49,7 @@ TEST(TraceparentTest, FutureVersionsReadByThe00Rules) {
   EXPECT_TRUE(ParseTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
 }
 
-TEST(TracePropagationTest, Names) {
+TEST(TracePropagationModeTest, ParsesAndNames) {
   for (TracePropagation m :
        {TracePropagation::kOff, TracePropagation::kForward, TracePropagation::kStart}) {
     EXPECT_EQ(*ParseTracePropagation(TracePropagationName(m)), m);
