@@ -56,6 +56,7 @@ EventLoop::TimerId FetchRunner::TimerFor(uint64_t id, absl::Time when,
 
 void FetchRunner::Start(std::unique_ptr<FetchOp> owned) {
   owned->result.id = owned->spec.id;
+  owned->result.trace_id = owned->spec.trace_id;
   Admit(std::move(owned));
 }
 

@@ -44,6 +44,12 @@ struct FetchSpec {
   bool allow_https_downgrade = false;  // with follow_redirects
   // The call's deadline on the engine's clock; InfiniteFuture when none.
   absl::Time deadline = absl::InfiniteFuture();
+  // W3C trace context to send upstream, decided at the edge
+  // (server/trace_context.h); empty traceparent: none. Sent after the
+  // caller's headers, which then hold no header of these names.
+  std::string traceparent;
+  std::string tracestate;
+  std::string trace_id;  // for FetchResponse.trace_id and error logs
 };
 
 struct FetchTimings {
@@ -68,6 +74,7 @@ struct FetchResult {
   uint32_t redirects = 0;
   uint32_t attempts = 1;
   std::string id;
+  std::string trace_id;  // FetchSpec::trace_id
   // The body's share of the engine's buffer budget, held until the answer
   // is written to the caller or dropped (released when destroyed).
   BufferReservation buffer;

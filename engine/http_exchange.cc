@@ -184,6 +184,14 @@ void ConfigureExchange(CurlStream& conn, bool shared, const FetchSpec& spec,
           value.empty() ? absl::StrCat(name, ";") : absl::StrCat(name, ": ", value);
       *header_list = curl_slist_append(*header_list, line.c_str());
     }
+    if (!spec.traceparent.empty()) {
+      *header_list = curl_slist_append(
+          *header_list, absl::StrCat("traceparent: ", spec.traceparent).c_str());
+    }
+    if (!spec.tracestate.empty()) {
+      *header_list = curl_slist_append(
+          *header_list, absl::StrCat("tracestate: ", spec.tracestate).c_str());
+    }
   }
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, *header_list);
 }

@@ -8,7 +8,8 @@
 namespace fetchpool {
 
 void CallerOutcomes::Record(const std::string& caller, const std::string& pool,
-                            const absl::Status& status, absl::Time now) {
+                            const absl::Status& status, const std::string& trace_id,
+                            absl::Time now) {
   const std::string reason = status.ok() ? "OK" : ReasonOf(status);
   Fields fields;
   {
@@ -34,6 +35,8 @@ void CallerOutcomes::Record(const std::string& caller, const std::string& pool,
               {"pool", pool},
               {"reason", reason},
               {"message", std::string(status.message())}};
+    // The caller's trace id: the failure can be found from the caller's trace.
+    if (!trace_id.empty()) fields.emplace_back("trace_id", trace_id);
     if (suppressed_ > 0) {
       fields.emplace_back("suppressed", absl::StrCat(suppressed_));
       suppressed_ = 0;

@@ -46,11 +46,17 @@ class CallerOutcomes {
   CallerOutcomes& operator=(const CallerOutcomes&) = delete;
 
   // One finished fetch. `pool`: its pool key, when known.
-  void Record(const std::string& caller, const std::string& pool, const absl::Status& status) {
-    Record(caller, pool, status, absl::Now());
+  // `trace_id`: the fetch's W3C trace id, logged with a failure; may be empty.
+  void Record(const std::string& caller, const std::string& pool, const absl::Status& status,
+              const std::string& trace_id = "") {
+    Record(caller, pool, status, trace_id, absl::Now());
   }
   void Record(const std::string& caller, const std::string& pool, const absl::Status& status,
-              absl::Time now);
+              absl::Time now) {
+    Record(caller, pool, status, "", now);
+  }
+  void Record(const std::string& caller, const std::string& pool, const absl::Status& status,
+              const std::string& trace_id, absl::Time now);
 
   struct Count {
     std::string caller;

@@ -9,6 +9,7 @@
 #include "server/caller_identity.h"
 #include "server/caller_outcomes.h"
 #include "server/caller_quotas.h"
+#include "server/trace_context.h"
 
 namespace fetchpool {
 
@@ -19,19 +20,24 @@ struct CallerScope {
   std::string caller = kAnonymousCaller;
   CallerQuotas* quotas = nullptr;
   CallerOutcomes* outcomes = nullptr;
+  // --trace_propagation and the call's trace context metadata (read by the
+  // reactor): every fetch of the call gets its own span id under it.
+  CallerTrace trace;
 
   // A fetch begins: its quota slot. OK, or CALLER_QUOTA_EXCEEDED.
   absl::Status BeginFetch() const {
     return quotas == nullptr ? absl::OkStatus() : quotas->Acquire(caller);
   }
   // A fetch that BeginFetch admitted has its answer.
-  void EndFetch(const std::string& pool, const absl::Status& status) const {
+  void EndFetch(const std::string& pool, const absl::Status& status,
+                const std::string& trace_id = "") const {
     if (quotas != nullptr) quotas->Release(caller);
-    Count(pool, status);
+    Count(pool, status, trace_id);
   }
   // A fetch that never began (refused before the engine) has its answer.
-  void Count(const std::string& pool, const absl::Status& status) const {
-    if (outcomes != nullptr) outcomes->Record(caller, pool, status);
+  void Count(const std::string& pool, const absl::Status& status,
+             const std::string& trace_id = "") const {
+    if (outcomes != nullptr) outcomes->Record(caller, pool, status, trace_id);
   }
 };
 

@@ -20,6 +20,8 @@ std::vector<std::string> RestartOnlyChanges(const ServerConfig& running, const S
         "max_inflight_per_caller");
   check(running.max_watch_streams == next.max_watch_streams, "max_watch_streams");
   check(running.stats_callers == next.stats_callers, "stats_callers");
+  // Read once into the service's options at start.
+  check(running.trace_propagation == next.trace_propagation, "trace_propagation");
   check(running.engine.event_loops == next.engine.event_loops, "event_loops");
   return changed;
 }

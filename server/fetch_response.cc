@@ -44,6 +44,7 @@ void FillFetchResponse(FetchResult result, v1::FetchResponse* out) {
   out->set_effective_url(std::move(result.effective_url));
   out->set_attempts(result.attempts);
   out->set_id(std::move(result.id));
+  out->set_trace_id(std::move(result.trace_id));
 }
 
 void FillFetchError(const absl::Status& status, v1::FetchResponse* out) {

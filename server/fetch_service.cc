@@ -4,6 +4,9 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
 #include "common/reason.h"
 #include "server/call_deadline.h"
 #include "server/fetch_response.h"
@@ -12,6 +15,7 @@
 #include "server/grpc_status.h"
 #include "server/request_validation.h"
 #include "server/stats_proto.h"
+#include "server/trace_context.h"
 #include "server/watch_stats_reactor.h"
 
 namespace fetchpool {
@@ -64,6 +68,26 @@ class ArenaFetchMessages final : public grpc::MessageHolder<v1::FetchRequest, v1
   google::protobuf::Arena arena_;
 };
 
+// The caller's W3C trace context, from its gRPC metadata (keys arrive
+// lower-case). gRPC gives a repeated key as several values: tracestate's are
+// joined as HTTP joins repeated headers; traceparent's are counted, as more
+// than one is malformed.
+CallerTrace ReadCallerTrace(TracePropagation mode, const grpc::CallbackServerContext& context) {
+  CallerTrace trace;
+  trace.mode = mode;
+  if (mode == TracePropagation::kOff) return trace;
+  for (const auto& [key, value] : context.client_metadata()) {
+    const absl::string_view k(key.data(), key.size());
+    const std::string v(value.data(), value.size());
+    if (k == "traceparent") {
+      if (trace.traceparent_count++ == 0) trace.traceparent = v;
+    } else if (k == "tracestate") {
+      trace.tracestate = trace.tracestate.has_value() ? absl::StrCat(*trace.tracestate, ",", v) : v;
+    }
+  }
+  return trace;
+}
+
 }  // namespace
 
 FetchService::FetchService(Engine& engine, Options options)
@@ -101,6 +125,7 @@ grpc::ServerUnaryReactor* FetchService::Fetch(grpc::CallbackServerContext* conte
     reactor->Finish(ToGrpcStatus(scope.status(), context));
     return reactor;
   }
+  scope->trace = ReadCallerTrace(options_.trace_propagation, *context);
   return new FetchReactor(engine_, context, *request, response, *std::move(scope));
 }
 
@@ -144,6 +169,7 @@ grpc::ServerBidiReactor<v1::FetchRequest, v1::FetchResponse>* FetchService::Fetc
     grpc::CallbackServerContext* context) {
   absl::StatusOr<CallerScope> scope = Authenticate(*context);
   if (!scope.ok()) return RejectFetchStream(ToGrpcStatus(scope.status(), context));
+  scope->trace = ReadCallerTrace(options_.trace_propagation, *context);
   return StartFetchStream(engine_, context, options_.max_stream_inflight, *std::move(scope),
                           &drains_);
 }

@@ -37,6 +37,8 @@ class FetchService final : public v1::FetchPool::CallbackService {
     std::vector<std::string> stats_callers;
     // Fetches one FetchStream may have running or unwritten (ServerConfig).
     size_t max_stream_inflight = 256;
+    // --trace_propagation (server/trace_context.h).
+    TracePropagation trace_propagation = TracePropagation::kForward;
   };
 
   explicit FetchService(Engine& engine) : FetchService(engine, Options()) {}

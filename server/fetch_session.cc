@@ -15,8 +15,10 @@ void FetchSession::Start(v1::FetchRequest* request, absl::Time deadline) {
     return;
   }
   spec->caller = scope_.caller;
+  TraceFetch(scope_.trace, &*spec);
+  trace_id_ = spec->trace_id;
   if (absl::Status admitted = scope_.BeginFetch(); !admitted.ok()) {
-    scope_.Count(spec->pool_key, admitted);
+    scope_.Count(spec->pool_key, admitted, trace_id_);
     port_->Finish(admitted);
     return;
   }
@@ -48,7 +50,7 @@ void FetchSession::OnCancel() {
 }
 
 void FetchSession::Complete(absl::StatusOr<FetchResult> result) {
-  scope_.EndFetch(pool_, result.status());
+  scope_.EndFetch(pool_, result.status(), trace_id_);
   if (!result.ok()) {
     port_->Finish(result.status());
     return;

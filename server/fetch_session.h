@@ -61,6 +61,7 @@ class FetchSession {
   v1::FetchResponse* const response_;
   const CallerScope scope_;
   std::string pool_;  // set by Start before the fetch begins; read by Complete
+  std::string trace_id_;  // likewise: the W3C trace id sent upstream, for the error log
 
   // Protects the two fields below: Start and OnCancel run on different
   // threads, in either order.

@@ -55,15 +55,21 @@ void FetchStreamSession::OnReadDone(bool ok) {
   // request_ is ours until the next StartRead, which only this call makes;
   // its body moves into the fetch (its id stays for the lines below).
   absl::StatusOr<FetchSpec> spec = ValidateFetchRequestTakingBody(&request_);
+  std::string trace_id;
   if (!spec.ok()) {
     scope_.Count("", spec.status());
-  } else if (absl::Status admitted = scope_.BeginFetch(); !admitted.ok()) {
-    scope_.Count(spec->pool_key, admitted);  // over the caller's quota: the engine never sees it
-    spec = admitted;
+  } else {
+    TraceFetch(scope_.trace, &*spec);
+    trace_id = spec->trace_id;
+    if (absl::Status admitted = scope_.BeginFetch(); !admitted.ok()) {
+      scope_.Count(spec->pool_key, admitted, trace_id);  // over quota: the engine never sees it
+      spec = admitted;
+    }
   }
   if (!spec.ok()) {
     auto answer = std::make_unique<Answer>();
     answer->response().set_id(request_.id());
+    answer->response().set_trace_id(trace_id);
     FillFetchError(spec.status(), &answer->response());
     std::unique_lock<std::mutex> lock(mu_);
     reading_ = false;
@@ -88,9 +94,9 @@ void FetchStreamSession::OnReadDone(bool ok) {
   // cannot finish, so it stays alive for the lines below.
   const Engine::FetchId fetch_id =
       engine_.Fetch(*std::move(spec),
-                    [this, seq, id = std::move(id),
-                     pool = std::move(pool)](absl::StatusOr<FetchResult> result) mutable {
-                      OnFetchDone(seq, std::move(id), pool, std::move(result));
+                    [this, seq, id = std::move(id), pool = std::move(pool),
+                     trace_id = std::move(trace_id)](absl::StatusOr<FetchResult> result) mutable {
+                      OnFetchDone(seq, std::move(id), pool, trace_id, std::move(result));
                     });
   std::unique_lock<std::mutex> lock(mu_);
   reading_ = false;
@@ -172,8 +178,9 @@ FetchStreamSession::State FetchStreamSession::GetState() const {
 
 // Runs on the engine's loop thread.
 void FetchStreamSession::OnFetchDone(uint64_t seq, std::string id, const std::string& pool,
+                                     const std::string& trace_id,
                                      absl::StatusOr<FetchResult> result) {
-  scope_.EndFetch(pool, result.status());
+  scope_.EndFetch(pool, result.status(), trace_id);
   auto answer = std::make_unique<Answer>();
   v1::FetchResponse& response = answer->response();
   if (result.ok()) {
@@ -183,6 +190,7 @@ void FetchStreamSession::OnFetchDone(uint64_t seq, std::string id, const std::st
     FillFetchError(result.status(), &response);
   }
   response.set_id(std::move(id));
+  response.set_trace_id(trace_id);
   std::unique_lock<std::mutex> lock(mu_);
   running_.erase(seq);
   QueueWriteLocked(std::move(answer));

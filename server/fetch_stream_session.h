@@ -129,6 +129,7 @@ class FetchStreamSession final : public Drainable {
   };
 
   void OnFetchDone(uint64_t seq, std::string id, const std::string& pool,
+                   const std::string& trace_id,
                    absl::StatusOr<FetchResult> result);
   void QueueWriteLocked(std::unique_ptr<Answer> answer);
   void StartNextWriteLocked();

@@ -92,6 +92,9 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
   service_options.max_watch_streams = config.max_watch_streams;
   service_options.stats_callers = config.stats_callers;
   service_options.max_stream_inflight = config.max_stream_inflight;
+  // Validated by ValidateServerConfig: a bad name never gets here.
+  service_options.trace_propagation =
+      ParseTracePropagation(config.trace_propagation).value_or(TracePropagation::kForward);
   self->service_ = std::make_unique<FetchService>(*self->engine_, std::move(service_options));
   // No fetch may reach fetchpool itself: the configured addresses now (a
   // fixed port is known before binding, so no call is served unprotected),

@@ -106,6 +106,8 @@ bool CopyServerSetting(absl::string_view name, const ServerConfig& from, ServerC
     to->shutdown_grace = from.shutdown_grace;
   } else if (name == "log_level") {
     to->log_level = from.log_level;
+  } else if (name == "trace_propagation") {
+    to->trace_propagation = from.trace_propagation;
   } else if (name == "drain_delay") {
     to->drain_delay = from.drain_delay;
   } else if (name == "max_connection_age") {
@@ -285,6 +287,10 @@ absl::Status ReadServerSettings(const ServerConfigFile& file, const Locator& loc
   if (file.has_log_level()) {
     v.log_level = file.log_level();
     layer->set["log_level"] = locator.Line("log_level");
+  }
+  if (file.has_trace_propagation()) {
+    v.trace_propagation = file.trace_propagation();
+    layer->set["trace_propagation"] = locator.Line("trace_propagation");
   }
   if (file.has_metrics_listen()) {
     v.metrics_listen = file.metrics_listen();

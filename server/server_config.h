@@ -36,6 +36,10 @@ struct ServerConfig {
   absl::Duration max_connection_age_grace = absl::ZeroDuration();
   // debug, info, warning or error: lines below it are not logged.
   std::string log_level = "info";
+  // W3C trace context sent upstream: off, forward (only the caller's, when
+  // valid) or start (also a new trace when the caller sent none). README
+  // "Trace context".
+  std::string trace_propagation = "forward";
   EngineConfig engine;
   // Fetches one FetchStream may have running or waiting to be written;
   // past it the stream stops reading, and gRPC flow control slows the

@@ -15,6 +15,7 @@
 #include "engine/destination_policy.h"
 #include "server/egress_profile_config.h"
 #include "server/json_log.h"
+#include "server/trace_context.h"
 
 namespace fetchpool {
 namespace {
@@ -108,6 +109,10 @@ absl::Status ValidateServiceSettings(const ServerConfig& config) {
   }
   if (absl::StatusOr<LogLevel> level = ParseLogLevel(config.log_level); !level.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("log_level: ", level.status().message()));
+  }
+  if (absl::StatusOr<TracePropagation> mode = ParseTracePropagation(config.trace_propagation);
+      !mode.ok()) {
+    return mode.status();
   }
   if (config.drain_delay < absl::ZeroDuration() || config.drain_delay > kMaxShutdownGrace) {
     return absl::InvalidArgumentError(

@@ -41,6 +41,9 @@ ABSL_FLAG(absl::Duration, max_connection_age_grace,
           "it is closed under them; 0 means no limit (open FetchStreams are not cut)");
 ABSL_FLAG(std::string, log_level, fetchpool::ServerConfig().log_level,
           "Lines below this level are not logged: debug, info, warning or error");
+ABSL_FLAG(std::string, trace_propagation, fetchpool::ServerConfig().trace_propagation,
+          "W3C traceparent sent upstream: off (never), forward (the caller's, when valid, "
+          "with a new span id) or start (also a new trace when the caller sent none)");
 ABSL_FLAG(uint32_t, max_pools, fetchpool::EngineConfig().max_pools,
           "Most host pools kept at once; fetches to new hosts beyond it fail QUEUE_FULL");
 ABSL_FLAG(uint32_t, event_loops, fetchpool::EngineConfig().event_loops,
@@ -168,6 +171,7 @@ std::vector<const absl::CommandLineFlag*> SettingFlags() {
       &absl::GetFlagReflectionHandle(FLAGS_max_connection_age),
       &absl::GetFlagReflectionHandle(FLAGS_max_connection_age_grace),
       &absl::GetFlagReflectionHandle(FLAGS_log_level),
+      &absl::GetFlagReflectionHandle(FLAGS_trace_propagation),
       &absl::GetFlagReflectionHandle(FLAGS_max_pools),
       &absl::GetFlagReflectionHandle(FLAGS_event_loops),
       &absl::GetFlagReflectionHandle(FLAGS_evict_empty_pool_after),
@@ -218,6 +222,7 @@ absl::StatusOr<ServerConfig> ConfigFromFlagValues() {
   config.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   config.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   config.log_level = absl::GetFlag(FLAGS_log_level);
+  config.trace_propagation = absl::GetFlag(FLAGS_trace_propagation);
   config.engine.max_pools = absl::GetFlag(FLAGS_max_pools);
   config.engine.event_loops = absl::GetFlag(FLAGS_event_loops);
   config.engine.evict_empty_pool_after = absl::GetFlag(FLAGS_evict_empty_pool_after);

@@ -85,6 +85,18 @@ TEST(CallerOutcomesTest, NewCallersPastTheCapAreFoldedIntoOther) {
   EXPECT_EQ(outcomes.CountOf("_other", "OK"), 8u);
 }
 
+TEST(CallerOutcomesTest, FailureLogCarriesTheTraceId) {
+  std::vector<CallerOutcomes::Fields> lines;
+  CallerOutcomes outcomes([&](const CallerOutcomes::Fields& f) { lines.push_back(f); });
+  outcomes.Record("a", "http://x:80", MakeError(Reason::kCallerQuota, "over"),
+                  "4bf92f3577b34da6a3ce929d0e0e4736");
+  outcomes.Record("a", "http://x:80", MakeError(Reason::kCallerQuota, "over"));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], ::testing::Contains(std::make_pair(
+                            std::string("trace_id"), std::string("4bf92f3577b34da6a3ce929d0e0e4736"))));
+  for (const auto& [name, value] : lines[1]) EXPECT_NE(name, "trace_id");  // none: no field
+}
+
 TEST(CallerOutcomesTest, FailureLogIsRateLimitedWithASuppressedCount) {
   std::vector<CallerOutcomes::Fields> lines;
   CallerOutcomes::Options options;

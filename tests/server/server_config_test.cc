@@ -114,6 +114,22 @@ TEST(BuildServerConfigTest, ExplicitFlagsOverrideFileOthersDoNot) {
   EXPECT_EQ(config->engine.allow_cidrs, (std::vector<std::string>{"10.0.0.0/8"}));
 }
 
+TEST(BuildServerConfigTest, TracePropagationFromFileAndFlag) {
+  absl::StatusOr<ServerConfig> config = Build(ServerConfig(), {}, R"pb(
+    trace_propagation: "start"
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->trace_propagation, "start");
+  ServerConfig flags;
+  flags.trace_propagation = "off";
+  config = Build(flags, {"trace_propagation"}, R"pb(
+    trace_propagation: "start"
+  )pb");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->trace_propagation, "off");  // flag > file
+  EXPECT_EQ(Build(ServerConfig(), {})->trace_propagation, "forward");
+}
+
 TEST(BuildServerConfigTest, FlagsWithoutFile) {
   ServerConfig flags;
   flags.engine.defaults.fetch.on_deadline = OnDeadline::kAbort;
@@ -255,6 +271,7 @@ TEST(BuildServerConfigTest, BadServiceWideValues) {
       {"max_connection_age: \"500ms\"", "max_connection_age is 500ms"},
       {"max_connection_age_grace: \"-1s\"", "max_connection_age_grace must not be negative"},
       {"log_level: \"loud\"", "log_level: log level \"loud\" is not one of"},
+      {"trace_propagation: \"on\"", "trace_propagation is \"on\"; it must be off, forward or start"},
       {"max_connections_per_host: \"lots\"", "max_connections_per_host: Expected integer"},
       {"evict_empty_pool_after: \"500us\"", "evict_empty_pool_after is 500us"},
       {"evict_empty_pool_after: \"inf\"", "evict_empty_pool_after is inf"},

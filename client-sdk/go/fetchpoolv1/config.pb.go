@@ -293,7 +293,9 @@ type ServerConfigFile struct {
 	MaxConnectionAge      *string `protobuf:"bytes,9,opt,name=max_connection_age,json=maxConnectionAge,proto3,oneof" json:"max_connection_age,omitempty"`
 	MaxConnectionAgeGrace *string `protobuf:"bytes,24,opt,name=max_connection_age_grace,json=maxConnectionAgeGrace,proto3,oneof" json:"max_connection_age_grace,omitempty"`
 	// Lines below it are not logged: debug, info (default), warning, error.
-	LogLevel            *string `protobuf:"bytes,26,opt,name=log_level,json=logLevel,proto3,oneof" json:"log_level,omitempty"`
+	LogLevel *string `protobuf:"bytes,26,opt,name=log_level,json=logLevel,proto3,oneof" json:"log_level,omitempty"`
+	// W3C traceparent sent upstream: off, forward (default), start.
+	TracePropagation    *string `protobuf:"bytes,67,opt,name=trace_propagation,json=tracePropagation,proto3,oneof" json:"trace_propagation,omitempty"`
 	MaxPools            *uint32 `protobuf:"varint,4,opt,name=max_pools,json=maxPools,proto3,oneof" json:"max_pools,omitempty"`
 	EvictEmptyPoolAfter *string `protobuf:"bytes,5,opt,name=evict_empty_pool_after,json=evictEmptyPoolAfter,proto3,oneof" json:"evict_empty_pool_after,omitempty"`
 	// Destinations allowed despite the default deny list (loopback, metadata).
@@ -427,6 +429,13 @@ func (x *ServerConfigFile) GetMaxConnectionAgeGrace() string {
 func (x *ServerConfigFile) GetLogLevel() string {
 	if x != nil && x.LogLevel != nil {
 		return *x.LogLevel
+	}
+	return ""
+}
+
+func (x *ServerConfigFile) GetTracePropagation() string {
+	if x != nil && x.TracePropagation != nil {
+		return *x.TracePropagation
 	}
 	return ""
 }
@@ -951,7 +960,7 @@ const file_fetchpool_v1_config_proto_rawDesc = "" +
 	"\x14_tls_client_key_fileB\x17\n" +
 	"\x15_insecure_skip_verifyB\x0f\n" +
 	"\r_http_versionB\x1d\n" +
-	"\x1b_max_streams_per_connection\"\x86\x19\n" +
+	"\x1b_max_streams_per_connection\"\xce\x19\n" +
 	"\x10ServerConfigFile\x12\x1b\n" +
 	"\x06listen\x18\x01 \x01(\tH\x00R\x06listen\x88\x01\x01\x12*\n" +
 	"\x0emetrics_listen\x18\x02 \x01(\tH\x01R\rmetricsListen\x88\x01\x01\x12*\n" +
@@ -960,56 +969,57 @@ const file_fetchpool_v1_config_proto_rawDesc = "" +
 	"drainDelay\x88\x01\x01\x121\n" +
 	"\x12max_connection_age\x18\t \x01(\tH\x04R\x10maxConnectionAge\x88\x01\x01\x12<\n" +
 	"\x18max_connection_age_grace\x18\x18 \x01(\tH\x05R\x15maxConnectionAgeGrace\x88\x01\x01\x12 \n" +
-	"\tlog_level\x18\x1a \x01(\tH\x06R\blogLevel\x88\x01\x01\x12 \n" +
-	"\tmax_pools\x18\x04 \x01(\rH\aR\bmaxPools\x88\x01\x01\x128\n" +
-	"\x16evict_empty_pool_after\x18\x05 \x01(\tH\bR\x13evictEmptyPoolAfter\x88\x01\x01\x12\x1f\n" +
+	"\tlog_level\x18\x1a \x01(\tH\x06R\blogLevel\x88\x01\x01\x120\n" +
+	"\x11trace_propagation\x18C \x01(\tH\aR\x10tracePropagation\x88\x01\x01\x12 \n" +
+	"\tmax_pools\x18\x04 \x01(\rH\bR\bmaxPools\x88\x01\x01\x128\n" +
+	"\x16evict_empty_pool_after\x18\x05 \x01(\tH\tR\x13evictEmptyPoolAfter\x88\x01\x01\x12\x1f\n" +
 	"\vallow_cidrs\x18\x06 \x03(\tR\n" +
 	"allowCidrs\x12$\n" +
-	"\vevent_loops\x18\a \x01(\rH\tR\n" +
+	"\vevent_loops\x18\a \x01(\rH\n" +
+	"R\n" +
 	"eventLoops\x88\x01\x01\x12<\n" +
 	"\x18max_connections_per_host\x18\n" +
-	" \x01(\rH\n" +
-	"R\x15maxConnectionsPerHost\x88\x01\x01\x12E\n" +
-	"\x1dmax_idle_connections_per_host\x18\v \x01(\rH\vR\x19maxIdleConnectionsPerHost\x88\x01\x01\x124\n" +
-	"\x14max_waiters_per_host\x18\f \x01(\rH\fR\x11maxWaitersPerHost\x88\x01\x01\x12&\n" +
-	"\fwait_timeout\x18\r \x01(\tH\rR\vwaitTimeout\x88\x01\x01\x12&\n" +
-	"\fidle_timeout\x18\x0e \x01(\tH\x0eR\vidleTimeout\x88\x01\x01\x12,\n" +
-	"\x0fconnect_timeout\x18\x0f \x01(\tH\x0fR\x0econnectTimeout\x88\x01\x01\x121\n" +
-	"\x12max_response_bytes\x18\x10 \x01(\x04H\x10R\x10maxResponseBytes\x88\x01\x01\x12$\n" +
-	"\von_deadline\x18\x11 \x01(\tH\x11R\n" +
+	" \x01(\rH\vR\x15maxConnectionsPerHost\x88\x01\x01\x12E\n" +
+	"\x1dmax_idle_connections_per_host\x18\v \x01(\rH\fR\x19maxIdleConnectionsPerHost\x88\x01\x01\x124\n" +
+	"\x14max_waiters_per_host\x18\f \x01(\rH\rR\x11maxWaitersPerHost\x88\x01\x01\x12&\n" +
+	"\fwait_timeout\x18\r \x01(\tH\x0eR\vwaitTimeout\x88\x01\x01\x12&\n" +
+	"\fidle_timeout\x18\x0e \x01(\tH\x0fR\vidleTimeout\x88\x01\x01\x12,\n" +
+	"\x0fconnect_timeout\x18\x0f \x01(\tH\x10R\x0econnectTimeout\x88\x01\x01\x121\n" +
+	"\x12max_response_bytes\x18\x10 \x01(\x04H\x11R\x10maxResponseBytes\x88\x01\x01\x12$\n" +
+	"\von_deadline\x18\x11 \x01(\tH\x12R\n" +
 	"onDeadline\x88\x01\x01\x12+\n" +
-	"\x0fdrain_max_bytes\x18\x12 \x01(\x04H\x12R\rdrainMaxBytes\x88\x01\x01\x12(\n" +
-	"\rdrain_timeout\x18\x13 \x01(\tH\x13R\fdrainTimeout\x88\x01\x01\x12-\n" +
-	"\x10learn_keep_alive\x18\x14 \x01(\bH\x14R\x0elearnKeepAlive\x88\x01\x01\x12;\n" +
-	"\x17max_connection_lifetime\x18\x15 \x01(\tH\x15R\x15maxConnectionLifetime\x88\x01\x01\x12>\n" +
-	"\x19max_response_header_bytes\x18< \x01(\rH\x16R\x16maxResponseHeaderBytes\x88\x01\x01\x125\n" +
-	"\x14max_response_headers\x18= \x01(\rH\x17R\x12maxResponseHeaders\x88\x01\x01\x121\n" +
-	"\x12min_transfer_speed\x18> \x01(\x04H\x18R\x10minTransferSpeed\x88\x01\x01\x12>\n" +
-	"\x19min_transfer_speed_window\x18? \x01(\tH\x19R\x16minTransferSpeedWindow\x88\x01\x01\x12-\n" +
-	"\x10max_request_time\x18@ \x01(\tH\x1aR\x0emaxRequestTime\x88\x01\x01\x12\x1c\n" +
-	"\aca_file\x18\x16 \x01(\tH\x1bR\x06caFile\x88\x01\x01\x12&\n" +
-	"\fhttp_version\x18A \x01(\tH\x1cR\vhttpVersion\x88\x01\x01\x12@\n" +
-	"\x1amax_streams_per_connection\x18B \x01(\rH\x1dR\x17maxStreamsPerConnection\x88\x01\x01\x12.\n" +
+	"\x0fdrain_max_bytes\x18\x12 \x01(\x04H\x13R\rdrainMaxBytes\x88\x01\x01\x12(\n" +
+	"\rdrain_timeout\x18\x13 \x01(\tH\x14R\fdrainTimeout\x88\x01\x01\x12-\n" +
+	"\x10learn_keep_alive\x18\x14 \x01(\bH\x15R\x0elearnKeepAlive\x88\x01\x01\x12;\n" +
+	"\x17max_connection_lifetime\x18\x15 \x01(\tH\x16R\x15maxConnectionLifetime\x88\x01\x01\x12>\n" +
+	"\x19max_response_header_bytes\x18< \x01(\rH\x17R\x16maxResponseHeaderBytes\x88\x01\x01\x125\n" +
+	"\x14max_response_headers\x18= \x01(\rH\x18R\x12maxResponseHeaders\x88\x01\x01\x121\n" +
+	"\x12min_transfer_speed\x18> \x01(\x04H\x19R\x10minTransferSpeed\x88\x01\x01\x12>\n" +
+	"\x19min_transfer_speed_window\x18? \x01(\tH\x1aR\x16minTransferSpeedWindow\x88\x01\x01\x12-\n" +
+	"\x10max_request_time\x18@ \x01(\tH\x1bR\x0emaxRequestTime\x88\x01\x01\x12\x1c\n" +
+	"\aca_file\x18\x16 \x01(\tH\x1cR\x06caFile\x88\x01\x01\x12&\n" +
+	"\fhttp_version\x18A \x01(\tH\x1dR\vhttpVersion\x88\x01\x01\x12@\n" +
+	"\x1amax_streams_per_connection\x18B \x01(\rH\x1eR\x17maxStreamsPerConnection\x88\x01\x01\x12.\n" +
 	"\x04host\x18\x1e \x03(\v2\x1a.fetchpool.v1.HostOverrideR\x04host\x12;\n" +
 	"\aprofile\x18( \x03(\v2!.fetchpool.v1.EgressProfileConfigR\aprofile\x123\n" +
 	"\x06caller\x18) \x03(\v2\x1b.fetchpool.v1.CallerBindingR\x06caller\x12\x1d\n" +
 	"\n" +
 	"deny_cidrs\x18* \x03(\tR\tdenyCidrs\x127\n" +
-	"\x15deny_private_networks\x18+ \x01(\bH\x1eR\x13denyPrivateNetworks\x88\x01\x01\x12\x1f\n" +
+	"\x15deny_private_networks\x18+ \x01(\bH\x1fR\x13denyPrivateNetworks\x88\x01\x01\x12\x1f\n" +
 	"\vallow_hosts\x18, \x03(\tR\n" +
 	"allowHosts\x12\x1d\n" +
 	"\n" +
 	"deny_hosts\x18- \x03(\tR\tdenyHosts\x121\n" +
-	"\x12max_buffered_bytes\x18. \x01(\x04H\x1fR\x10maxBufferedBytes\x88\x01\x01\x123\n" +
-	"\x13max_stream_inflight\x18/ \x01(\rH R\x11maxStreamInflight\x88\x01\x01\x12O\n" +
-	"#max_new_pools_per_caller_per_minute\x180 \x01(\rH!R\x1dmaxNewPoolsPerCallerPerMinute\x88\x01\x01\x12'\n" +
-	"\rtls_cert_file\x182 \x01(\tH\"R\vtlsCertFile\x88\x01\x01\x12%\n" +
-	"\ftls_key_file\x183 \x01(\tH#R\n" +
+	"\x12max_buffered_bytes\x18. \x01(\x04H R\x10maxBufferedBytes\x88\x01\x01\x123\n" +
+	"\x13max_stream_inflight\x18/ \x01(\rH!R\x11maxStreamInflight\x88\x01\x01\x12O\n" +
+	"#max_new_pools_per_caller_per_minute\x180 \x01(\rH\"R\x1dmaxNewPoolsPerCallerPerMinute\x88\x01\x01\x12'\n" +
+	"\rtls_cert_file\x182 \x01(\tH#R\vtlsCertFile\x88\x01\x01\x12%\n" +
+	"\ftls_key_file\x183 \x01(\tH$R\n" +
 	"tlsKeyFile\x88\x01\x01\x120\n" +
-	"\x12tls_client_ca_file\x184 \x01(\tH$R\x0ftlsClientCaFile\x88\x01\x01\x12-\n" +
-	"\x10auth_tokens_file\x185 \x01(\tH%R\x0eauthTokensFile\x88\x01\x01\x12:\n" +
-	"\x17max_inflight_per_caller\x186 \x01(\rH&R\x14maxInflightPerCaller\x88\x01\x01\x12/\n" +
-	"\x11max_watch_streams\x187 \x01(\rH'R\x0fmaxWatchStreams\x88\x01\x01\x12#\n" +
+	"\x12tls_client_ca_file\x184 \x01(\tH%R\x0ftlsClientCaFile\x88\x01\x01\x12-\n" +
+	"\x10auth_tokens_file\x185 \x01(\tH&R\x0eauthTokensFile\x88\x01\x01\x12:\n" +
+	"\x17max_inflight_per_caller\x186 \x01(\rH'R\x14maxInflightPerCaller\x88\x01\x01\x12/\n" +
+	"\x11max_watch_streams\x187 \x01(\rH(R\x0fmaxWatchStreams\x88\x01\x01\x12#\n" +
 	"\rstats_callers\x188 \x03(\tR\fstatsCallersB\t\n" +
 	"\a_listenB\x11\n" +
 	"\x0f_metrics_listenB\x11\n" +
@@ -1018,7 +1028,8 @@ const file_fetchpool_v1_config_proto_rawDesc = "" +
 	"\x13_max_connection_ageB\x1b\n" +
 	"\x19_max_connection_age_graceB\f\n" +
 	"\n" +
-	"_log_levelB\f\n" +
+	"_log_levelB\x14\n" +
+	"\x12_trace_propagationB\f\n" +
 	"\n" +
 	"_max_poolsB\x19\n" +
 	"\x17_evict_empty_pool_afterB\x0e\n" +

@@ -390,8 +390,11 @@ type FetchResponse struct {
 	Attempts         uint32                 `protobuf:"varint,11,opt,name=attempts,proto3" json:"attempts,omitempty"`                            // 2 when replayed once on a fresh connection
 	Id               string                 `protobuf:"bytes,12,opt,name=id,proto3" json:"id,omitempty"`                                         // FetchRequest.id
 	Error            *FetchError            `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`                                   // FetchStream only: set when this fetch failed
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The W3C trace id sent upstream in `traceparent` (32 hex digits); empty
+	// when none was (see --trace_propagation).
+	TraceId       string `protobuf:"bytes,14,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FetchResponse) Reset() {
@@ -513,6 +516,13 @@ func (x *FetchResponse) GetError() *FetchError {
 		return x.Error
 	}
 	return nil
+}
+
+func (x *FetchResponse) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
 }
 
 // How a fetch failed, in a FetchStream response. Unary Fetch uses the gRPC
@@ -1229,7 +1239,7 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	"\x03tls\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03tls\x128\n" +
 	"\n" +
 	"first_byte\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\tfirstByte\x12/\n" +
-	"\x05total\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05total\"\xc8\x03\n" +
+	"\x05total\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x05total\"\xe3\x03\n" +
 	"\rFetchResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12.\n" +
 	"\aheaders\x18\x02 \x03(\v2\x14.fetchpool.v1.HeaderR\aheaders\x12\x12\n" +
@@ -1244,7 +1254,8 @@ const file_fetchpool_v1_fetchpool_proto_rawDesc = "" +
 	" \x01(\tR\feffectiveUrl\x12\x1a\n" +
 	"\battempts\x18\v \x01(\rR\battempts\x12\x0e\n" +
 	"\x02id\x18\f \x01(\tR\x02id\x12.\n" +
-	"\x05error\x18\r \x01(\v2\x18.fetchpool.v1.FetchErrorR\x05error\"R\n" +
+	"\x05error\x18\r \x01(\v2\x18.fetchpool.v1.FetchErrorR\x05error\x12\x19\n" +
+	"\btrace_id\x18\x0e \x01(\tR\atraceId\"R\n" +
 	"\n" +
 	"FetchError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
