@@ -46,6 +46,10 @@ PACKAGES=(
   # The status page's browser test (tests/integration/status_page_browser_test.sh):
   # headless Chromium, and a font for its screenshot.
   chromium fonts-dejavu-core
+  # The benchmarks' charts (bench/lib/charts.sh, tests/bench/lib/charts_test.sh):
+  # gnuplot draws the SVGs (one package, no Python environment to set up);
+  # jq reads the field-failures rows.
+  gnuplot-nox jq
 )
 
 # Renders deploy/k8s for tests/deploy (kustomize v5: components, replacements).

@@ -45,7 +45,8 @@
 # fetchpoold builds for the callgrind phase, measured before this one, e.g.
 # BENCH_CG_COMPARE=before=/tmp/fetchpoold.old), BENCH_CG_FETCHES,
 # BENCH_CG_WARMUP, BENCH_CG_REPS, BENCH_CG_FP_FLAGS (see bench/lib/callgrind.sh).
-# Output: the table on stdout and in bench/results/latest.md; raw values in
+# Output: the table on stdout and in bench/results/latest.md; its chart in
+# bench/results/bench-chart.svg (data: bench-chart.tsv); raw values in
 # bench/results/runs.tsv; every tool's output in bench/results/raw/.
 set -euo pipefail
 
@@ -91,7 +92,7 @@ done
 
 bench_provenance
 
-for tool in nginx wrk h2load protoc cmake ninja curl ss pgrep timeout; do
+for tool in nginx wrk h2load protoc cmake ninja curl ss pgrep timeout gnuplot; do
   command -v "$tool" >/dev/null || die "$tool is missing (./dev.sh deps installs it)"
 done
 
@@ -631,4 +632,9 @@ fi
 kill -0 "$FP_PID" 2>/dev/null || note "fetchpoold exited during the run (log: raw/fetchpoold.log)"
 WALL_TIME=$((SECONDS - HARNESS_START))
 write_report | tee "$RESULTS/latest.md"
-log "done in ${WALL_TIME} s; table in bench/results/latest.md, raw output in bench/results/raw/"
+# The tables' picture: throughput and CPU per request of A B C E S side by
+# side, and the latency at half load (bench/lib/charts.sh, gnuplot).
+"$BENCH_DIR/lib/charts.sh" bench-data "$RUNS_TSV" >"$RESULTS/bench-chart.tsv" &&
+  "$BENCH_DIR/lib/charts.sh" bench "$RESULTS/bench-chart.tsv" "$RESULTS/bench-chart.svg" ||
+  die "the chart failed (the table in bench/results/latest.md is complete)"
+log "done in ${WALL_TIME} s; table in bench/results/latest.md, chart in bench/results/bench-chart.svg, raw output in bench/results/raw/"

@@ -23,7 +23,8 @@
 #   FF_SKIP_BUILD=1      use the binaries already in $FF_BUILD_DIR
 #   FF_BUILD_DIR=DIR     build directory (default build-ff)
 #   FETCHPOOLD=PATH      run another fetchpoold binary (e.g. a patched build)
-#   FF_OUT=FILE          markdown output (default bench/results/field-failures.md)
+#   FF_OUT=FILE          markdown output (default bench/results/field-failures.md);
+#                        its chart goes beside it (field-failures-chart.svg, data .tsv)
 #   FF_ONLY="1 3"        run only these scenarios
 set -euo pipefail
 
@@ -90,6 +91,7 @@ done
 command -v ss >/dev/null || { log "needs ss (iproute2)"; exit 1; }
 command -v nginx >/dev/null || { log "needs nginx (nginx-light)"; exit 1; }
 command -v jq >/dev/null || { log "needs jq"; exit 1; }
+command -v gnuplot >/dev/null || { log "needs gnuplot (gnuplot-nox) for the chart"; exit 1; }
 
 # ---------------------------------------------------------------------------
 # Processes
@@ -366,4 +368,9 @@ NOTES
     "$ROWS"
 } >"$OUT_MD"
 cat "$OUT_MD"
-log "wrote $OUT_MD (raw rows in $RAW_DIR) in ${WALL}s"
+# The table's picture: connections opened and TIME_WAIT per client, one
+# panel per scenario (bench/lib/charts.sh, gnuplot), beside the markdown.
+CHART=${OUT_MD%.md}-chart
+"$ROOT/bench/lib/charts.sh" ff-data "$ROWS" >"$CHART.tsv"
+"$ROOT/bench/lib/charts.sh" ff "$CHART.tsv" "$CHART.svg"
+log "wrote $OUT_MD and $CHART.svg (raw rows in $RAW_DIR) in ${WALL}s"
