@@ -126,7 +126,7 @@ $(cat "$OUT/$name.diff")"
   fi
   ok
 done
-expect_texts "$ROOT/docs/bench/bench-chart.svg" "125k" "16.5" "90.2" "63.2"
+expect_texts "$ROOT/docs/bench/bench-chart.svg" "127k" "13.8" "91.9" "54.8" "p99" "45.6 ms"
 expect_texts "$ROOT/docs/bench/field-failures-chart.svg" "1259" "1194" "385" "362"
 
 # ---- bad input --------------------------------------------------------------------------
