@@ -44,9 +44,11 @@ live_start_origin RESET
 # QUIET is reached by a name, so its pool resolves it: not "localhost",
 # which curl answers itself without a lookup, but this machine's host name
 # when /etc/hosts puts it on loopback (Debian: 127.0.1.1; containers:
-# 127.0.0.1). Elsewhere: localhost, and no lookup to check.
+# 127.0.0.1). Read from /etc/hosts itself, so no DNS server is ever asked.
+# Elsewhere: localhost, and no lookup to check.
 QUIET_NAME=${HOSTNAME:-localhost}
-QUIET_ADDR=$(getent ahostsv4 "$QUIET_NAME" 2>/dev/null | awk 'NR == 1 { print $1 }' || true)
+QUIET_ADDR=$(awk -v name="$QUIET_NAME" '$1 ~ /^127\./ {
+    for (i = 2; i <= NF && $i !~ /^#/; i++) if ($i == name) { print $1; exit } }' /etc/hosts 2>/dev/null || true)
 if [[ $QUIET_ADDR == 127.* ]]; then
   live_start_origin QUIET --bind="$QUIET_ADDR"
 else
