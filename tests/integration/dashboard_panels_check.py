@@ -92,8 +92,10 @@ def main():
     # asked until the scrapes have filled them in. $instance as Grafana
     # writes a selected value into a regex matcher: regex-escaped, then the
     # backslashes doubled for the PromQL string.
+    # Grafana's own $__interval and $__range: none of today's panels uses
+    # them; a window long enough for rate() if one does.
     values = {"instance": re.escape(instance).replace("\\", "\\\\"), "host": ".*",
-              "__rate_interval": RATE_INTERVAL}
+              "__rate_interval": RATE_INTERVAL, "__interval": RATE_INTERVAL, "__range": "1m"}
     for var in dashboard.get("templating", {}).get("list", []):
         if var.get("type") != "query":
             continue
