@@ -26,16 +26,12 @@ fi
 FETCHPOOLD=$1
 ORIGIN=$2
 CTL=$3
-PROMETHEUS=${PROMETHEUS:-$(command -v prometheus || true)}
-if [[ -z $PROMETHEUS || ! -x $PROMETHEUS ]]; then
-  echo "SKIP: no prometheus binary (apt-get install prometheus)"
-  exit 77
-fi
 
 # Work dir, deadline, log/fail/time_left, wait_for_line, http_get, and
 # stopping every process at exit: the shared test harness.
 FETCHPOOL_TEST_ORIGIN=$ORIGIN
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/live_servers.sh"
+live_prometheus_or_skip
 live_init prometheus_scrape_test "${FETCHPOOL_PROM_TEST_LIMIT:-90}"
 WORK=$LIVE_WORK
 
@@ -104,14 +100,7 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$METRICS_PORT']
 EOF
-"$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/data" \
-  --web.listen-address=127.0.0.1:0 --log.level=info >"$WORK/prometheus.err" 2>&1 &
-PROM_PID=$!
-LIVE_PIDS+=("$PROM_PID")
-line=$(wait_for_line "$WORK/prometheus.err" 'msg="Listening on" address=[^ ]*:[0-9]+' "$PROM_PID" "prometheus")
-PROM_PORT=$(sed -E 's/.*msg="Listening on" address=[^ ]*:([0-9]+).*/\1/' <<<"$line")
-[[ $PROM_PORT =~ ^[0-9]+$ ]] || fail "no Prometheus port in: $line"
-log "prometheus on 127.0.0.1:$PROM_PORT"
+live_start_prometheus "$WORK/prometheus.yml"
 
 up=''
 while time_left; do
@@ -153,14 +142,7 @@ log "$RULE_COUNT alert rules loaded and evaluated (health ok)"
 
 # fetchpoold drains and exits 0 on SIGTERM while Prometheus keeps scraping
 # (sanitizer builds: no leak or error reports at exit either).
-stop_started=$SECONDS
-kill -TERM "$FETCHPOOLD_PID"
-while kill -0 "$FETCHPOOLD_PID" 2>/dev/null && time_left; do sleep 0.1; done
-kill -0 "$FETCHPOOLD_PID" 2>/dev/null && fail "fetchpoold still running after SIGTERM"
-rc=0
-wait "$FETCHPOOLD_PID" || rc=$?
-[[ $rc -eq 0 ]] || fail "fetchpoold exited with $rc after SIGTERM"
-log "fetchpoold stopped in $((SECONDS - stop_started)) s"
+live_stop_fetchpoold FETCHPOOLD
 
 # The scrapes now fail: up == 0, and the target-down alert is pending.
 pending=''

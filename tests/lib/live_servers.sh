@@ -8,6 +8,9 @@
 #   live_start_origin SLOW --response_delay_ms=50
 #   live_start_fetchpoold FP --wait_timeout=2s   # sets FP_PORT, FP_METRICS_PORT,
 #                                          # FP_PID, FP_ARGS
+#   live_stop_fetchpoold FP                # SIGTERM; fails unless it exits 0
+#   live_prometheus_or_skip               # PROMETHEUS, or exit 77 without one
+#   live_start_prometheus prometheus.yml   # sets PROM_PORT, PROM_PID
 #   live_start_secure_fetchpoolds my-caller   # TLS + token, and mTLS (TLS_PORT,
 #                                          # MTLS_PORT, FETCHPOOL_* exports)
 #   live_restart_fetchpoold FP 0.2         # SIGKILL, then the same again on
@@ -95,7 +98,8 @@ live_start_origin() {
   local pid=$!
   LIVE_PIDS+=("$pid")
   local line
-  line=$(wait_for_line "$LIVE_WORK/$name.out" '^listening on 127\.0\.0\.1:[0-9]+' "$pid" "origin $name")
+  # 127.0.0.1 unless the flags give another --bind (loopback too: 127.0.1.1, [::1]).
+  line=$(wait_for_line "$LIVE_WORK/$name.out" '^listening on [^ ]+:[0-9]+$' "$pid" "origin $name")
   printf -v "${name}_PORT" '%s' "${line##*:}"
   printf -v "${name}_PID" '%s' "$pid"
 }
@@ -173,6 +177,44 @@ live_restart_fetchpoold() {
   wait "${!pid_var}" 2>/dev/null || true
   sleep "$delay"
   _live_run_fetchpoold "$name" "127.0.0.1:${!port_var}" "${args[@]}"
+}
+
+# live_stop_fetchpoold NAME: SIGTERM, then fails unless it exits 0 before
+# the deadline (a drain that hangs, or a sanitizer report at exit, fails).
+live_stop_fetchpoold() {
+  local pid_var="${1}_PID"
+  local pid=${!pid_var} started=$SECONDS rc=0
+  kill -TERM "$pid"
+  while kill -0 "$pid" 2>/dev/null && time_left; do sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && fail "fetchpoold $1 still running after SIGTERM"
+  wait "$pid" || rc=$?
+  [[ $rc -eq 0 ]] || fail "fetchpoold $1 exited with $rc after SIGTERM"
+  log "fetchpoold $1 stopped in $((SECONDS - started)) s"
+}
+
+# live_prometheus_or_skip: sets PROMETHEUS (env, else Debian's prometheus
+# on PATH), or exits 77 (ctest: skipped) when there is none.
+live_prometheus_or_skip() {
+  PROMETHEUS=${PROMETHEUS:-$(command -v prometheus || true)}
+  if [[ -z $PROMETHEUS || ! -x $PROMETHEUS ]]; then
+    echo "SKIP: no prometheus binary (apt-get install prometheus)"
+    exit 77
+  fi
+}
+
+# live_start_prometheus CONFIG: Prometheus with CONFIG, its data and log in
+# $LIVE_WORK, its web API on 127.0.0.1 (an ephemeral port). Sets PROM_PORT
+# and PROM_PID.
+live_start_prometheus() {
+  "$PROMETHEUS" --config.file="$1" --storage.tsdb.path="$LIVE_WORK/data" \
+    --web.listen-address=127.0.0.1:0 --log.level=info >"$LIVE_WORK/prometheus.err" 2>&1 &
+  PROM_PID=$!
+  LIVE_PIDS+=("$PROM_PID")
+  local line
+  line=$(wait_for_line "$LIVE_WORK/prometheus.err" 'msg="Listening on" address=[^ ]*:[0-9]+' "$PROM_PID" "prometheus")
+  PROM_PORT=$(sed -E 's/.*msg="Listening on" address=[^ ]*:([0-9]+).*/\1/' <<<"$line")
+  [[ $PROM_PORT =~ ^[0-9]+$ ]] || fail "no Prometheus port in: $line"
+  log "prometheus on 127.0.0.1:$PROM_PORT"
 }
 
 # http_get HOST PORT PATH: the body of a 200 response on stdout; non-zero
