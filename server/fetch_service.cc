@@ -158,8 +158,7 @@ grpc::ServerUnaryReactor* FetchService::Stats(grpc::CallbackServerContext* conte
   }
   engine_.GetStats(std::move(pool_key), [reactor, response,
                                           pool_details](Engine::StatsResult stats) {
-    FillStatsResponse(stats, response);
-    if (!pool_details) response->clear_pools();
+    FillStatsResponse(stats, pool_details, response);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

@@ -61,6 +61,12 @@ class FetchService final : public v1::FetchPool::CallbackService {
   // Server::Shutdown waits for them. Any thread.
   void DrainStreams() { drains_.DrainAll(); }
 
+  // Whether `caller` may see per-pool stats (--stats_callers): the rule of
+  // Stats and WatchStats, and of the status page for the anonymous caller.
+  bool SeesPoolDetails(const std::string& caller) const {
+    return stats_callers_.empty() || stats_callers_.contains(caller);
+  }
+
  private:
   // Fetch's request and response live on a protobuf arena per call.
   class FetchMessageAllocator final
@@ -71,10 +77,6 @@ class FetchService final : public v1::FetchPool::CallbackService {
 
   // The caller of a call, or UNAUTHENTICATED.
   absl::StatusOr<CallerScope> Authenticate(const grpc::CallbackServerContext& context);
-  // Whether `caller` may see per-pool stats (--stats_callers).
-  bool SeesPoolDetails(const std::string& caller) const {
-    return stats_callers_.empty() || stats_callers_.contains(caller);
-  }
 
   Engine& engine_;
   const Options options_;

@@ -5,7 +5,6 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
-#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <thread>
@@ -140,10 +139,7 @@ absl::StatusOr<std::unique_ptr<FetchPoolServer>> FetchPoolServer::Start(const Se
     // The metrics listener has no caller identity: the status page sees what
     // the Stats RPC shows the anonymous caller (stats_callers is not
     // reloadable, so this holds for the server's life).
-    metrics_options.stats_pool_details =
-        config.stats_callers.empty() ||
-        std::find(config.stats_callers.begin(), config.stats_callers.end(), kAnonymousCaller) !=
-            config.stats_callers.end();
+    metrics_options.stats_pool_details = self->service_->SeesPoolDetails(kAnonymousCaller);
     absl::StatusOr<std::unique_ptr<MetricsExporter>> metrics =
         MetricsExporter::Start(*self->engine_, config.metrics_listen, metrics_options);
     // On failure ~FetchPoolServer stops the gRPC server and the engine.

@@ -31,9 +31,12 @@ void FillHostPoolStats(const HostPoolStatsSnapshot& snapshot, v1::HostPoolStats*
 #undef FETCHPOOL_HISTOGRAM_TO_PROTO
 }
 
-void FillStatsResponse(const Engine::StatsResult& stats, v1::StatsResponse* out) {
-  out->mutable_pools()->Reserve(static_cast<int>(stats.pools.size()));
-  for (const HostPoolStatsSnapshot& pool : stats.pools) FillHostPoolStats(pool, out->add_pools());
+void FillStatsResponse(const Engine::StatsResult& stats, bool pool_details,
+                       v1::StatsResponse* out) {
+  if (pool_details) {
+    out->mutable_pools()->Reserve(static_cast<int>(stats.pools.size()));
+    for (const HostPoolStatsSnapshot& pool : stats.pools) FillHostPoolStats(pool, out->add_pools());
+  }
   FillHostPoolStats(stats.totals, out->mutable_totals());
   out->mutable_totals()->clear_host();
   out->set_pool_count(stats.pool_count);

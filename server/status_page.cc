@@ -60,8 +60,7 @@ int ServeStatsJson(mg_connection* conn, void* cbdata) {
 
 std::string StatsJson(const Engine::StatsResult& stats, bool pool_details) {
   v1::StatsResponse response;
-  FillStatsResponse(stats, &response);
-  if (!pool_details) response.clear_pools();  // as FetchService::Stats does
+  FillStatsResponse(stats, pool_details, &response);
   google::protobuf::util::JsonPrintOptions print;
   // Zero counters included: the page reads every column from every row.
   print.always_print_primitive_fields = true;

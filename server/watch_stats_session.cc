@@ -106,8 +106,7 @@ void WatchStatsSession::Write(const Engine::StatsResult& stats) {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_) return;
   response_.Clear();
-  FillStatsResponse(stats, &response_);
-  if (params_.totals_only) response_.clear_pools();
+  FillStatsResponse(stats, /*pool_details=*/!params_.totals_only, &response_);
   writing_ = true;
   port_->StartWrite(&response_);
 }
